@@ -1,0 +1,1 @@
+//! Runtime tapsets (not written yet).

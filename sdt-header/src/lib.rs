@@ -1,0 +1,1 @@
+//! `include/sdt.h` and the D provider parser / `dtrace -h/-G` generator (not written yet).

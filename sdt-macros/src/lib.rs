@@ -1,0 +1,1 @@
+//! `probe!` and friends (not written yet).

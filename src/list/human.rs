@@ -1,0 +1,122 @@
+//! The text form of `stap-sdt list`.
+
+use stapsdt_reader::{Arg, Location, Object, Operand, Register};
+use std::io::{self, Write};
+
+pub fn write(out: &mut impl Write, objects: &[Object], verbose: bool) -> io::Result<()> {
+    for object in objects {
+        write_object(out, object, verbose)?;
+    }
+    Ok(())
+}
+
+fn write_object(out: &mut impl Write, object: &Object, verbose: bool) -> io::Result<()> {
+    write!(out, "{}", object.path)?;
+    if let Some(pid) = object.pid {
+        write!(out, " [pid {pid}]")?;
+    }
+    write!(out, " ({} ELF{}", object.arch.name(), object.bits)?;
+    if let Some(id) = &object.build_id {
+        write!(out, ", build-id {id}")?;
+    }
+    let count: usize = object.probes.iter().map(|p| p.locations.len()).sum();
+    writeln!(out, ") {} probes, {} locations", object.probes.len(), count)?;
+    for d in &object.diagnostics {
+        writeln!(out, "  warning: {d}")?;
+    }
+    for probe in &object.probes {
+        writeln!(out, "  {}:{}", probe.provider, probe.name)?;
+        for location in &probe.locations {
+            write_location(out, location, verbose)?;
+        }
+    }
+    Ok(())
+}
+
+fn hex(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:#x}"))
+}
+
+fn write_location(out: &mut impl Write, loc: &Location, verbose: bool) -> io::Result<()> {
+    write!(
+        out,
+        "    {:#x} (file {})",
+        loc.address,
+        hex(loc.file_offset)
+    )?;
+    if let Some(rt) = loc.runtime_address {
+        write!(out, " at {rt:#x}")?;
+    }
+    if let Some(sem) = &loc.semaphore {
+        write!(
+            out,
+            " semaphore {:#x} (file {})",
+            sem.address,
+            hex(sem.file_offset)
+        )?;
+        if let Some(rt) = sem.runtime_address {
+            write!(out, " at {rt:#x}")?;
+        }
+    }
+    if let Some(src) = &loc.source {
+        write!(out, " {}:{}", src.file, src.line)?;
+    }
+    if verbose {
+        writeln!(out)?;
+        for (i, arg) in loc.args.iter().enumerate() {
+            writeln!(out, "      arg{i}: {}", describe(arg))?;
+        }
+    } else if loc.args_raw.is_empty() {
+        writeln!(out)?;
+    } else {
+        writeln!(out, "  args: {}", loc.args_raw)?;
+    }
+    Ok(())
+}
+
+/// `s32 in %eax (rax)`, `u64 at -80(%rbx)`, `f64 at NBuffers(%rip) = 0x...`.
+pub fn describe(arg: &Arg) -> String {
+    let kind = if arg.float {
+        'f'
+    } else if arg.signed {
+        's'
+    } else {
+        'u'
+    };
+    let ty = format!("{kind}{}", u32::from(arg.size) * 8);
+    match &arg.operand {
+        Operand::Register { register } => format!("{ty} in register {}", reg(register)),
+        Operand::Immediate { value } => format!("{ty} constant {value}"),
+        Operand::Memory(mem) => {
+            let mut parts = Vec::new();
+            if let Some(sym) = &mem.symbol {
+                parts.push(sym.clone());
+            }
+            if let Some(base) = &mem.base {
+                parts.push(reg(base));
+            }
+            if let Some(index) = &mem.index {
+                parts.push(format!("{}*{}", reg(index), mem.scale));
+            }
+            if mem.disp != 0 || parts.is_empty() {
+                parts.push(format!("{:#x}", mem.disp).replace("0x-", "-0x"));
+            }
+            let mut text = format!("{ty} in memory at [{}]", parts.join(" + "));
+            if let Some(addr) = mem.symbol_address {
+                text.push_str(&format!(" (symbol at {addr:#x})"));
+            } else if mem.symbol.is_some() {
+                text.push_str(" (symbol not found)");
+            }
+            text
+        }
+        Operand::Unparsed { reason } => format!("unparsed: {reason}"),
+    }
+}
+
+fn reg(r: &Register) -> String {
+    if r.name == r.canonical {
+        r.name.clone()
+    } else {
+        format!("{} ({})", r.name, r.canonical)
+    }
+}

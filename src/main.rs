@@ -1,0 +1,44 @@
+//! `stap-sdt`: list, trace and debug userspace static probes.
+
+mod list;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "stap-sdt",
+    version,
+    about = "List, trace and debug userspace static probes (SystemTap SDT / USDT)",
+    long_about = "stap-sdt finds the static probes (.note.stapsdt) that programs and libraries \
+carry, decodes their arguments, and attaches to them in live processes.\n\n\
+Examples:\n  \
+stap-sdt list /usr/lib/x86_64-linux-gnu/libstdc++.so.6\n  \
+stap-sdt list -v /usr/bin/python3.11 'python:function__*'\n  \
+stap-sdt list -p 1234 --json\n  \
+stap-sdt list /usr/lib"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the probes of ELF files, directories, archives or a live process.
+    List(list::ListArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List(args) => list::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("stap-sdt: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! ELF objects (32/64-bit, either endian) and static archives → [`Object`]s.
+//!
+//! Files are memory-mapped and only the section table, the note sections
+//! and (when an operand names a symbol) the symbol tables are touched, so a
+//! scan of a whole system reads a small fraction of each file.
+
+use crate::args::{parse_args, Arch, Operand};
+use crate::note::{self, NT_STAPSDT, STAPSDT_OWNER};
+use crate::segments::Segments;
+use crate::{kind_of, source, symbols, Endianness as End, Error, FileKind, Location, Object};
+use crate::{Probe, Semaphore};
+use object::read::archive::ArchiveFile;
+use object::read::elf::{FileHeader, NoteIterator, SectionHeader};
+use object::{elf, Endianness};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// What to compute beyond the notes themselves.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Look up the source file and line of each location (DWARF, also in
+    /// separate debug files).
+    pub source_lines: bool,
+}
+
+/// Read every object in `path`: one for an ELF file, one per ELF member of a
+/// static archive.
+pub fn read_path(path: &Path) -> Result<Vec<Object>, Error> {
+    read_path_with(path, &ReadOptions::default())
+}
+
+pub fn read_path_with(path: &Path, options: &ReadOptions) -> Result<Vec<Object>, Error> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::new(&name, e.to_string()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::new(&name, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(Error::new(&name, "not a regular file"));
+    }
+    if meta.len() == 0 {
+        return Err(Error::new(&name, "empty file, not an ELF object"));
+    }
+    // SAFETY: the map is read-only and lives only for this call. A file
+    // truncated underneath us could fault; the tools this replaces share that.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::new(&name, e.to_string()))?;
+    let data: &[u8] = &map;
+    let mut objects = match kind_of(data) {
+        FileKind::Elf => vec![read_bytes(data, &name)?],
+        FileKind::Archive => read_archive(data, &name)?,
+        FileKind::Other => return Err(Error::new(&name, "not an ELF file or archive")),
+    };
+    if options.source_lines {
+        for object in &mut objects {
+            source::annotate(object, data, path);
+        }
+    }
+    Ok(objects)
+}
+
+fn read_archive(data: &[u8], name: &str) -> Result<Vec<Object>, Error> {
+    let archive =
+        ArchiveFile::parse(data).map_err(|e| Error::new(name, format!("bad archive: {e}")))?;
+    let mut objects = Vec::new();
+    for member in archive.members() {
+        let member = member.map_err(|e| Error::new(name, format!("bad archive member: {e}")))?;
+        let member_name = String::from_utf8_lossy(member.name());
+        let display = format!("{name}({member_name})");
+        let Ok(bytes) = member.data(data) else {
+            // Thin archives keep members outside; their paths are relative to the archive.
+            continue;
+        };
+        if kind_of(bytes) != FileKind::Elf {
+            continue;
+        }
+        match read_bytes(bytes, &display) {
+            Ok(object) => objects.push(object),
+            Err(e) => objects.push(broken_member(&display, e)),
+        }
+    }
+    Ok(objects)
+}
+
+/// A member that could not be read is kept as an object with one diagnostic,
+/// so the rest of the archive is still listed.
+fn broken_member(display: &str, error: Error) -> Object {
+    Object {
+        path: display.to_string(),
+        arch: Arch::Unknown,
+        bits: 0,
+        endian: End::Little,
+        elf_type: "other",
+        build_id: None,
+        stapsdt_base: None,
+        probes: Vec::new(),
+        pid: None,
+        load_bias: None,
+        diagnostics: vec![error.message],
+    }
+}
+
+/// Read one ELF image held in memory. `name` is used in errors and as the object's path.
+pub fn read_bytes(data: &[u8], name: &str) -> Result<Object, Error> {
+    // e_ident[EI_CLASS] is the fifth byte.
+    match data.get(4) {
+        Some(&elf::ELFCLASS64) => read_elf::<elf::FileHeader64<Endianness>>(data, name),
+        Some(&elf::ELFCLASS32) => read_elf::<elf::FileHeader32<Endianness>>(data, name),
+        Some(other) if data.starts_with(b"\x7fELF") => {
+            Err(Error::new(name, format!("unknown ELF class {other}")))
+        }
+        _ => Err(Error::new(name, "not an ELF file")),
+    }
+}
+
+fn read_elf<H: FileHeader<Endian = Endianness>>(data: &[u8], name: &str) -> Result<Object, Error> {
+    let fail = |what: &str, e: object::Error| Error::new(name, format!("{what}: {e}"));
+    let header = H::parse(data).map_err(|e| fail("bad ELF header", e))?;
+    let endian = header.endian().map_err(|e| fail("bad ELF header", e))?;
+    let sections = header
+        .sections(endian, data)
+        .map_err(|e| fail("bad section table", e))?;
+    let mut diagnostics = Vec::new();
+    let segments = match header.program_headers(endian, data) {
+        Ok(headers) => Segments::from_headers::<H>(headers, endian),
+        Err(e) => {
+            diagnostics.push(format!("bad program headers ({e}); no file offsets"));
+            Segments::default()
+        }
+    };
+    let is_64 = header.is_type_64();
+    let arch = Arch::from_elf(header.e_machine(endian), is_64);
+    let elf_type = match header.e_type(endian) {
+        elf::ET_EXEC => "exec",
+        elf::ET_DYN => "dyn",
+        elf::ET_REL => "rel",
+        elf::ET_CORE => "core",
+        _ => "other",
+    };
+    let stapsdt_base = sections
+        .section_by_name(endian, b".stapsdt.base")
+        .map(|(_, s)| s.sh_addr(endian).into());
+
+    let mut builder = ProbeBuilder::default();
+    let mut build_id = None;
+    for (index, section) in sections.iter().enumerate() {
+        if section.sh_type(endian) != elf::SHT_NOTE {
+            continue;
+        }
+        let notes = match section.notes(endian, data) {
+            Ok(Some(notes)) => notes,
+            Ok(None) => continue,
+            Err(e) => {
+                diagnostics.push(format!("note section {index}: {e}"));
+                continue;
+            }
+        };
+        let address_size = if is_64 { 8 } else { 4 };
+        let mut context = NoteContext {
+            endian,
+            address_size,
+            arch,
+            stapsdt_base,
+            segments: &segments,
+            elf_type,
+            diagnostics: &mut diagnostics,
+            build_id: &mut build_id,
+        };
+        read_notes::<H>(notes, index, &mut context, &mut builder);
+    }
+
+    let mut probes = builder.probes;
+    resolve_symbols::<H>(&mut probes, &sections, endian, data);
+    Ok(Object {
+        path: name.to_string(),
+        arch,
+        bits: if is_64 { 64 } else { 32 },
+        endian: if endian == Endianness::Little {
+            End::Little
+        } else {
+            End::Big
+        },
+        elf_type,
+        build_id,
+        stapsdt_base,
+        probes,
+        pid: None,
+        load_bias: None,
+        diagnostics,
+    })
+}
+
+struct NoteContext<'a> {
+    endian: Endianness,
+    address_size: usize,
+    arch: Arch,
+    stapsdt_base: Option<u64>,
+    segments: &'a Segments,
+    elf_type: &'static str,
+    diagnostics: &'a mut Vec<String>,
+    build_id: &'a mut Option<String>,
+}
+
+fn read_notes<H: FileHeader<Endian = Endianness>>(
+    mut notes: NoteIterator<'_, H>,
+    section_index: usize,
+    cx: &mut NoteContext<'_>,
+    builder: &mut ProbeBuilder,
+) {
+    let mut ordinal = 0usize;
+    loop {
+        let note = match notes.next() {
+            Ok(Some(note)) => note,
+            Ok(None) => break,
+            Err(e) => {
+                cx.diagnostics.push(format!(
+                    "note section {section_index}, note {ordinal}: {e}; the rest of the section is skipped"
+                ));
+                break;
+            }
+        };
+        ordinal += 1;
+        let n_type = note.n_type(cx.endian);
+        if note.name() == b"GNU" && n_type == elf::NT_GNU_BUILD_ID {
+            *cx.build_id = Some(note.desc().iter().map(|b| format!("{b:02x}")).collect());
+            continue;
+        }
+        if note.name() != STAPSDT_OWNER {
+            continue;
+        }
+        if n_type != NT_STAPSDT {
+            cx.diagnostics.push(format!(
+                "stapsdt note {ordinal}: type {n_type} is not 3 (only v3 notes are defined)"
+            ));
+            continue;
+        }
+        match note::decode(note.desc(), cx.address_size, cx.endian) {
+            Ok(raw) => builder.add(raw, cx),
+            Err(e) => cx.diagnostics.push(format!(
+                "stapsdt note {ordinal} in section {section_index}: {e}"
+            )),
+        }
+    }
+}
+
+/// Groups locations by provider and name, keeping first-appearance order.
+#[derive(Default)]
+struct ProbeBuilder {
+    probes: Vec<Probe>,
+    index: HashMap<(String, String), usize>,
+}
+
+impl ProbeBuilder {
+    fn add(&mut self, raw: note::RawNote<'_>, cx: &mut NoteContext<'_>) {
+        // Prelink moves the code but not the note; `.stapsdt.base` moved with
+        // the code, so the difference is the displacement to apply.
+        let delta = match cx.stapsdt_base {
+            Some(base) if raw.base != 0 => base.wrapping_sub(raw.base),
+            _ => 0,
+        };
+        let address = raw.pc.wrapping_add(delta);
+        let relocatable = cx.elf_type == "rel";
+        let file_offset = cx.segments.file_offset(address);
+        if file_offset.is_none() && !relocatable && !cx.segments.is_empty() {
+            cx.diagnostics.push(format!(
+                "{}:{}: address {address:#x} lies outside every loadable segment; it cannot be probed",
+                raw.provider, raw.name
+            ));
+        }
+        let semaphore = (raw.semaphore != 0).then(|| {
+            let address = raw.semaphore.wrapping_add(delta);
+            let file_offset = cx.segments.file_offset(address);
+            if file_offset.is_none() && !relocatable && !cx.segments.is_empty() {
+                cx.diagnostics.push(format!(
+                    "{}:{}: semaphore {address:#x} lies outside every loadable segment",
+                    raw.provider, raw.name
+                ));
+            }
+            Semaphore {
+                address,
+                file_offset,
+                runtime_address: None,
+            }
+        });
+        let location = Location {
+            address,
+            file_offset,
+            note_base: raw.base,
+            semaphore,
+            args_raw: raw.args.to_string(),
+            args: parse_args(raw.args, cx.arch),
+            runtime_address: None,
+            source: None,
+        };
+        let key = (raw.provider.to_string(), raw.name.to_string());
+        match self.index.get(&key) {
+            Some(&i) => self.probes[i].locations.push(location),
+            None => {
+                self.index.insert(key, self.probes.len());
+                self.probes.push(Probe {
+                    provider: raw.provider.to_string(),
+                    name: raw.name.to_string(),
+                    locations: vec![location],
+                });
+            }
+        }
+    }
+}
+
+/// Fill in `symbol_address` of every `sym(%rip)`-style operand.
+fn resolve_symbols<'data, H: FileHeader<Endian = Endianness>>(
+    probes: &mut [Probe],
+    sections: &object::read::elf::SectionTable<'data, H, &'data [u8]>,
+    endian: Endianness,
+    data: &'data [u8],
+) {
+    let mut wanted: Vec<String> = Vec::new();
+    for_each_symbolic(probes, |symbol| {
+        if !wanted.iter().any(|w| w == symbol) {
+            wanted.push(symbol.to_string());
+        }
+    });
+    if wanted.is_empty() {
+        return;
+    }
+    let found = symbols::resolve(&wanted, sections, endian, data);
+    for probe in probes.iter_mut() {
+        for location in &mut probe.locations {
+            for arg in &mut location.args {
+                if let Operand::Memory(mem) = &mut arg.operand {
+                    if let Some(value) = mem.symbol.as_ref().and_then(|s| found.get(s)) {
+                        mem.symbol_address = Some(value.wrapping_add(mem.disp as u64));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn for_each_symbolic(probes: &[Probe], mut f: impl FnMut(&str)) {
+    for location in probes.iter().flat_map(|p| &p.locations) {
+        for arg in &location.args {
+            if let Operand::Memory(mem) = &arg.operand {
+                if let Some(symbol) = &mem.symbol {
+                    f(symbol);
+                }
+            }
+        }
+    }
+}

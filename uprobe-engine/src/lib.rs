@@ -1,0 +1,1 @@
+//! Attaching uprobes to probe locations (not written yet).
