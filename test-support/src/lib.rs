@@ -1,0 +1,141 @@
+//! Helpers shared by the workspace's tests.
+//!
+//! Uprobes are keyed by inode, and tests run in parallel: every test that
+//! attaches builds its own copy of its fixture in a private [`Scratch`]
+//! directory and never shares it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The absolute path of a program on `PATH`, if it is there.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Say loudly why a test does not run, in a form `grep SKIPPED` finds.
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("SKIPPED {test}: {reason}");
+}
+
+/// `which(program)`, or a printed skip. Use as
+/// `let Some(gdb) = require("my_test", "gdb") else { return };`.
+pub fn require(test: &str, program: &str) -> Option<PathBuf> {
+    let found = which(program);
+    if found.is_none() {
+        skip(
+            test,
+            &format!("`{program}` is not installed (.ci/run installs it)"),
+        );
+    }
+    found
+}
+
+pub fn is_root() -> bool {
+    // SAFETY-free: reading our own effective uid from procfs.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A private temporary directory for one test's fixtures.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("stap-sdt-test-")
+            .tempdir()
+            .expect("create a temp dir");
+        // World-readable so that processes of other users (postgres) can run fixtures.
+        let _ = std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        );
+        Scratch { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, contents).expect("write fixture file");
+        path
+    }
+
+    /// Compile `source` (C, or C++ when `compiler` is a C++ driver) into
+    /// `output` in this directory with `compiler args...`. Panics with the
+    /// compiler's message on failure: a fixture that does not build is a
+    /// broken test, not a skip.
+    pub fn compile(
+        &self,
+        compiler: &str,
+        source_name: &str,
+        source: &str,
+        output: &str,
+        args: &[&str],
+    ) -> PathBuf {
+        let src = self.write(source_name, source);
+        let out = self.join(output);
+        let result = Command::new(compiler)
+            .args(args)
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+        assert!(
+            result.status.success(),
+            "{compiler} {args:?} {source_name} failed:\n{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        out
+    }
+}
+
+/// Run a command and return its output; panics if it cannot be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// The contents of tracefs `uprobe_events` (empty when tracefs is not mounted).
+pub fn uprobe_events() -> String {
+    [
+        "/sys/kernel/tracing/uprobe_events",
+        "/sys/kernel/debug/tracing/uprobe_events",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .unwrap_or_default()
+}
+
+/// The directory holding the system's `sys/sdt.h`, if systemtap-sdt-dev is installed.
+pub fn system_sdt_include() -> Option<PathBuf> {
+    ["/usr/include", "/usr/include/x86_64-linux-gnu"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("sys/sdt.h").is_file())
+}
