@@ -1,0 +1,130 @@
+//! Assembler text shared by every architecture: the `_.stapsdt.base`
+//! anchor and the probe semaphores, both defined on first use.
+//!
+//! Every `asm!` that needs one of them carries its definition, guarded by
+//! `.ifndef` (one definition per assembled object, however many probe
+//! sites it holds) and placed in a COMDAT group (one per linked module,
+//! however many objects or crates hold probe sites). The symbols are weak
+//! and hidden: an executable and each shared object keep their own, as the
+//! note addresses they anchor are per module.
+//!
+//! Semaphores are named `_.stapsdt.sema.PROVIDER.NAME`. Rust identifiers
+//! hold no `.`, so the name is unambiguous, and it is a function of the
+//! probe alone: every site of one probe, in any crate or generic
+//! instantiation, shares one semaphore, and `enabled!` finds it by name.
+//! This is why the semaphores are not Rust `static`s: a static belongs to
+//! the one `probe!` expansion that declares it, and two expansions of the
+//! same probe would get two semaphores.
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_base_asm {
+    () => {
+        ".ifndef _.stapsdt.base
+         .pushsection .stapsdt.base,\"aG\",\"progbits\",.stapsdt.base,comdat
+         .weak _.stapsdt.base
+         .hidden _.stapsdt.base
+         _.stapsdt.base: .space 1
+         .size _.stapsdt.base, 1
+         .popsection
+         .endif"
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_semaphore_symbol {
+    ($p:ident $n:ident) => {
+        concat!("_.stapsdt.sema.", stringify!($p), ".", stringify!($n))
+    };
+}
+
+/// The semaphore: an `unsigned short` in `.probes`, as `sys/sdt.h` users
+/// declare theirs, that tracers increment while attached.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_semaphore_asm {
+    ($p:ident $n:ident) => {
+        concat!(
+            ".ifndef ", $crate::__sdt_semaphore_symbol!($p $n), "\n",
+            ".pushsection .probes,\"awG\",\"progbits\",",
+            $crate::__sdt_semaphore_symbol!($p $n), ",comdat\n",
+            ".weak ", $crate::__sdt_semaphore_symbol!($p $n), "\n",
+            ".hidden ", $crate::__sdt_semaphore_symbol!($p $n), "\n",
+            ".type ", $crate::__sdt_semaphore_symbol!($p $n), ", %object\n",
+            ".size ", $crate::__sdt_semaphore_symbol!($p $n), ", 2\n",
+            ".balign 2\n",
+            $crate::__sdt_semaphore_symbol!($p $n), ": .2byte 0\n",
+            ".popsection\n",
+            ".endif"
+        )
+    };
+}
+
+/// The probe: its site and its note.
+///
+/// The note goes to `.note.stapsdt` with `SHF_LINK_ORDER` pointing at the
+/// site, so that when the linker's `--gc-sections` (always on for Rust)
+/// drops the function holding the site, the note goes with it instead of
+/// staying behind with a pc of 0 (which makes libbpf refuse the whole
+/// probe and GDB fail to insert a breakpoint). The link needs a symbol at
+/// the site unique in the assembled module; there is no unique-name
+/// facility in `asm!`, so each site bumps an assembler counter and an
+/// `.altmacro` expansion (`%(expr)` turns a value into text) names the
+/// label after it. The note's relocations keep the base and the
+/// semaphore alive exactly while a note refers to them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_asm_probe {
+    ($p:ident $n:ident $($first:tt $($rest:tt)*)?) => {
+        $crate::__sdt_asm_probe!(@ $p $n [$($first)?] [$($($rest)*)?] $($first $($rest)*)?)
+    };
+    (@ $p:ident $n:ident [$($first:tt)?] [$($rest:tt)*]
+     $(($v:ident $t:ident $s:ident $w:ident $f:ident))*) => {
+        // SAFETY: the site executes NOPs only (and, with `cheap-sites`,
+        // moves the stack pointer down and back); the note and the
+        // definitions go to other sections. `readonly`: a tracer reads
+        // memory through the operands (floats are passed by address), so
+        // it must be up to date at the site; nothing is written.
+        unsafe {
+            ::core::arch::asm!(
+                $crate::__sdt_base_asm!(),
+                $crate::__sdt_semaphore_asm!($p $n),
+                ".ifndef .Lstapsdt.sites",
+                ".set .Lstapsdt.sites, 0",
+                ".endif",
+                ".set .Lstapsdt.sites, .Lstapsdt.sites + 1",
+                ".altmacro",
+                ".macro __stapsdt_note __stapsdt_id",
+                ".Lstapsdt.site\\__stapsdt_id:",
+                $crate::__sdt_site_insns!(),
+                ".pushsection .note.stapsdt,\"o\",\"note\",.Lstapsdt.site\\__stapsdt_id",
+                ".balign 4",
+                ".4byte 992f-991f, 994f-993f, 3",
+                "991: .asciz \"stapsdt\"",
+                "992: .balign 4",
+                "993: .8byte .Lstapsdt.site\\__stapsdt_id",
+                ".8byte _.stapsdt.base",
+                concat!(".8byte ", $crate::__sdt_semaphore_symbol!($p $n)),
+                concat!(".asciz \"", stringify!($p), "\""),
+                concat!(".asciz \"", stringify!($n), "\""),
+                $($crate::__sdt_arg_asm!("" $first),)?
+                $($crate::__sdt_arg_asm!(" " $rest),)*
+                ".byte 0",
+                "994: .balign 4",
+                ".popsection",
+                ".endm",
+                "__stapsdt_note %(.Lstapsdt.sites)",
+                ".purgem __stapsdt_note",
+                ".noaltmacro",
+                $(
+                    $s = const <$t as $crate::SdtArg>::SIZE,
+                    $w = const $crate::arg::width(<$t as $crate::SdtArg>::SIZE),
+                    $f = const <$t as $crate::SdtArg>::FLOAT as u8,
+                    $v = in(reg) $crate::SdtArg::register(&$v),
+                )*
+                options(readonly, nostack, preserves_flags)
+            )
+        }
+    };
+}

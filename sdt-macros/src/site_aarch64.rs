@@ -1,0 +1,57 @@
+//! AArch64: the instructions at a site, an argument's operand text, and the
+//! semaphore load. Written like the x86-64 ones; see docs/macros.md for
+//! what was checked.
+//!
+//! Integer arguments always name the 64-bit register (`x3`): the value is
+//! sign- or zero-extended to 64 bits and the size prefix tells consumers
+//! how much of it to keep (bcc and libbpf parse `xN` only). Floats are
+//! `SIZEf@[xN]`, the register holding their address.
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_site_insns {
+    () => {
+        "nop"
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_arg_asm {
+    ($sep:literal ($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
+        concat!(
+            ".ifgt {", stringify!($w), "} - 8\n",
+            ".error \"probe argument wider than a register\"\n",
+            ".endif\n",
+            ".ascii \"", $sep, "{", stringify!($s), "}\"\n",
+            ".if {", stringify!($f), "}\n",
+            ".ascii \"f@[{", stringify!($v), "}]\"\n",
+            ".else\n",
+            ".ascii \"@{", stringify!($v), "}\"\n",
+            ".endif"
+        )
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_asm_enabled {
+    ($p:ident $n:ident) => {{
+        let count: u32;
+        // SAFETY: a 2-byte load from the semaphore this asm defines.
+        unsafe {
+            ::core::arch::asm!(
+                $crate::__sdt_semaphore_asm!($p $n),
+                concat!("adrp {0}, ", $crate::__sdt_semaphore_symbol!($p $n)),
+                concat!(
+                    "ldrh {0:w}, [{0}, :lo12:",
+                    $crate::__sdt_semaphore_symbol!($p $n),
+                    "]"
+                ),
+                out(reg) count,
+                options(readonly, nostack, preserves_flags)
+            )
+        }
+        count != 0
+    }};
+}
