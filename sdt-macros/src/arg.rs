@@ -22,15 +22,14 @@ pub trait SdtArg: Copy {
     /// Size in bytes as the argument string states it: negative for signed
     /// integers (`-4@` is an `i32`), positive for everything else.
     const SIZE: i32;
-    /// The value is a float. Floats are passed in memory, as `8f@(%reg)`
-    /// with the register holding their address: GDB then reads the bytes as
-    /// a double, while a float in a general register would be converted
-    /// from its integer bit pattern, and one in `%xmm0` is not a scalar to
-    /// GDB. Tools without float support (bpftrace, libbpf) read the bits.
+    /// The value is a float: the prefix gets an `f` (`8f@%rax`), and the
+    /// register holds the float's bits, as `sys/sdt.h` does for a `double`
+    /// (GCC moves it to a general register). Consumers reinterpret the
+    /// bits; GDB 13 does not parse the `f` (see docs/macros.md).
     const FLOAT: bool = false;
 
     /// What the probe site's register holds: the value, sign- or
-    /// zero-extended to 64 bits, or for floats the address of `self`.
+    /// zero-extended to 64 bits (floats: their bits, zero-extended).
     fn register(&self) -> u64;
 }
 
@@ -94,7 +93,7 @@ macro_rules! float_args {
             const FLOAT: bool = true;
             #[inline(always)]
             fn register(&self) -> u64 {
-                self as *const $t as usize as u64
+                self.to_bits() as u64
             }
         }
     )*};
@@ -175,7 +174,7 @@ mod tests {
     fn negative_values_are_sign_extended() {
         assert_eq!((-1i8).register(), u64::MAX);
         assert_eq!(200u8.register(), 200);
-        let x = 2.5f64;
-        assert_eq!(x.register(), &x as *const f64 as u64);
+        assert_eq!(2.5f64.register(), 2.5f64.to_bits());
+        assert_eq!((-1.5f32).register(), u64::from((-1.5f32).to_bits()));
     }
 }

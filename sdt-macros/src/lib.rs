@@ -27,8 +27,8 @@
 //! ([`SdtArg`]): `u8`..`u64`, `usize` (`1@`..`8@`), `i8`..`i64`, `isize`
 //! (`-1@`..`-8@`), `bool` (`1@`), `char` (`4@`), raw pointers and
 //! references (the address, `8@`), `&CStr` (the address of its
-//! NUL-terminated bytes), `f32`/`f64` (`4f@`/`8f@`, passed by address so
-//! GDB reads them as floats).
+//! NUL-terminated bytes), `f32`/`f64` (`4f@`/`8f@`, the float's bits in a
+//! general register, as `sys/sdt.h` emits for C floats).
 //!
 //! `str(expr)` passes anything that is `AsRef<[u8]>` (`&str`, `String`,
 //! `&[u8]`, `Vec<u8>`) as two arguments, pointer and length, borrowed, not

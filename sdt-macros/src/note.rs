@@ -84,8 +84,8 @@ macro_rules! __sdt_asm_probe {
         // SAFETY: the site executes NOPs only (and, with `cheap-sites`,
         // moves the stack pointer down and back); the note and the
         // definitions go to other sections. `readonly`: a tracer reads
-        // memory through the operands (floats are passed by address), so
-        // it must be up to date at the site; nothing is written.
+        // memory through pointer arguments (strings), so it must be up to
+        // date at the site; nothing is written.
         unsafe {
             ::core::arch::asm!(
                 $crate::__sdt_base_asm!(),

@@ -5,7 +5,7 @@
 //! Integer arguments always name the 64-bit register (`x3`): the value is
 //! sign- or zero-extended to 64 bits and the size prefix tells consumers
 //! how much of it to keep (bcc and libbpf parse `xN` only). Floats are
-//! `SIZEf@[xN]`, the register holding their address.
+//! `SIZEf@xN`, the register holding their bits.
 
 #[doc(hidden)]
 #[macro_export]
@@ -25,10 +25,9 @@ macro_rules! __sdt_arg_asm {
             ".endif\n",
             ".ascii \"", $sep, "{", stringify!($s), "}\"\n",
             ".if {", stringify!($f), "}\n",
-            ".ascii \"f@[{", stringify!($v), "}]\"\n",
-            ".else\n",
-            ".ascii \"@{", stringify!($v), "}\"\n",
-            ".endif"
+            ".ascii \"f\"\n",
+            ".endif\n",
+            ".ascii \"@{", stringify!($v), "}\""
         )
     };
 }

@@ -37,10 +37,9 @@ macro_rules! __sdt_site_insns {
     };
 }
 
-/// One argument's text in the note: `[sep]SIZE[f]@operand`, chosen by the
-/// assembler from the `const` operands: integers name the register at the
-/// width of the value (`%al`, `%ax`, `%eax`, `%rax`, as `sys/sdt.h` does);
-/// floats are `SIZEf@(%reg)`, the register holding their address.
+/// One argument's text in the note: `[sep]SIZE[f]@%reg`, chosen by the
+/// assembler from the `const` operands, the register named at the width
+/// of the value (`%al`, `%ax`, `%eax`, `%rax`), as `sys/sdt.h` does.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __sdt_arg_asm {
@@ -48,8 +47,9 @@ macro_rules! __sdt_arg_asm {
         concat!(
             ".ascii \"", $sep, "{", stringify!($s), "}\"\n",
             ".if {", stringify!($f), "}\n",
-            ".ascii \"f@(%{", stringify!($v), "})\"\n",
-            ".elseif {", stringify!($w), "} == 1\n",
+            ".ascii \"f\"\n",
+            ".endif\n",
+            ".if {", stringify!($w), "} == 1\n",
             ".ascii \"@%{", stringify!($v), ":l}\"\n",
             ".elseif {", stringify!($w), "} == 2\n",
             ".ascii \"@%{", stringify!($v), ":x}\"\n",
