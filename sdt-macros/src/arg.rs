@@ -151,6 +151,8 @@ pub fn bytes_of<B: AsRef<[u8]> + ?Sized>(value: &B) -> &[u8] {
 mod tests {
     use super::*;
 
+    // Takes the value to infer `T` from, like `probe!` does.
+    #[allow(clippy::needless_pass_by_value)]
     fn prefix<T: SdtArg>(_: T) -> (i32, bool) {
         (T::SIZE, T::FLOAT)
     }
@@ -166,7 +168,9 @@ mod tests {
         assert_eq!(prefix('x'), (4, false));
         assert_eq!(prefix(1.0f32), (4, true));
         assert_eq!(prefix(1.0f64), (8, true));
-        assert_eq!(prefix(&5u8), (POINTER_SIZE, false));
+        let byte = 5u8;
+        assert_eq!(prefix(&byte as &u8), (POINTER_SIZE, false));
+        assert_eq!(prefix(&byte as *const u8), (POINTER_SIZE, false));
         assert_eq!(prefix(c"x"), (POINTER_SIZE, false));
     }
 

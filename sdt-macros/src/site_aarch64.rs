@@ -20,14 +20,24 @@ macro_rules! __sdt_site_insns {
 macro_rules! __sdt_arg_asm {
     ($sep:literal ($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
         concat!(
-            ".ifgt {", stringify!($w), "} - 8\n",
+            ".ifgt {",
+            stringify!($w),
+            "} - 8\n",
             ".error \"probe argument wider than a register\"\n",
             ".endif\n",
-            ".ascii \"", $sep, "{", stringify!($s), "}\"\n",
-            ".if {", stringify!($f), "}\n",
+            ".ascii \"",
+            $sep,
+            "{",
+            stringify!($s),
+            "}\"\n",
+            ".if {",
+            stringify!($f),
+            "}\n",
             ".ascii \"f\"\n",
             ".endif\n",
-            ".ascii \"@{", stringify!($v), "}\""
+            ".ascii \"@{",
+            stringify!($v),
+            "}\""
         )
     };
 }

@@ -38,25 +38,36 @@ macro_rules! __sdt_site_insns {
 }
 
 /// One argument's text in the note: `[sep]SIZE[f]@%reg`, chosen by the
-/// assembler from the `const` operands, the register named at the width
-/// of the value (`%al`, `%ax`, `%eax`, `%rax`), as `sys/sdt.h` does.
+/// assembler from the `const` operands. 8-byte values name the 64-bit
+/// register (`%rax`, `%r9`), smaller ones the 32-bit register (`%eax`,
+/// `%r9d`), the value being extended to 64 bits anyway. Not the 8- and
+/// 16-bit names `sys/sdt.h` would print: GDB 13 rejects `%r9b` (it knows
+/// `%r9l`), and with it every argument of the probe.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __sdt_arg_asm {
     ($sep:literal ($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
         concat!(
-            ".ascii \"", $sep, "{", stringify!($s), "}\"\n",
-            ".if {", stringify!($f), "}\n",
+            ".ascii \"",
+            $sep,
+            "{",
+            stringify!($s),
+            "}\"\n",
+            ".if {",
+            stringify!($f),
+            "}\n",
             ".ascii \"f\"\n",
             ".endif\n",
-            ".if {", stringify!($w), "} == 1\n",
-            ".ascii \"@%{", stringify!($v), ":l}\"\n",
-            ".elseif {", stringify!($w), "} == 2\n",
-            ".ascii \"@%{", stringify!($v), ":x}\"\n",
-            ".elseif {", stringify!($w), "} == 4\n",
-            ".ascii \"@%{", stringify!($v), ":e}\"\n",
+            ".if {",
+            stringify!($w),
+            "} <= 4\n",
+            ".ascii \"@%{",
+            stringify!($v),
+            ":e}\"\n",
             ".else\n",
-            ".ascii \"@%{", stringify!($v), "}\"\n",
+            ".ascii \"@%{",
+            stringify!($v),
+            "}\"\n",
             ".endif"
         )
     };

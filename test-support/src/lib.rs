@@ -139,3 +139,34 @@ pub fn system_sdt_include() -> Option<PathBuf> {
         .map(PathBuf::from)
         .find(|d| d.join("sys/sdt.h").is_file())
 }
+
+/// Build workspace packages with the cargo running the tests (`$CARGO`),
+/// into `target_dir` (keep it persistent, e.g. `CARGO_TARGET_TMPDIR`, so
+/// reruns are incremental), and return the profile's output directory.
+/// For fixtures that must be real cargo builds (Rust programs with
+/// probes); panics with cargo's message when the build fails.
+pub fn cargo_build(
+    workspace: &Path,
+    packages: &[&str],
+    target_dir: &Path,
+    release: bool,
+) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--quiet", "--target-dir"])
+        .arg(target_dir);
+    if release {
+        cmd.arg("--release");
+    }
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    let result = run(&mut cmd);
+    assert!(
+        result.status.success(),
+        "cargo build {packages:?} failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    target_dir.join(if release { "release" } else { "debug" })
+}

@@ -1,0 +1,436 @@
+//! End-to-end tests of `sdt-macros`: the example programs in `examples/`
+//! (a library with a typed provider, generic and `#[inline]` probes, also
+//! built as a cdylib, and a binary firing probes of every argument type)
+//! are built with cargo, listed with `stap-sdt list --json`, and traced
+//! with GDB and bpftrace, which must read back the values the program
+//! passed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use test_support::{cargo_build, is_root, require, run, skip, uprobe_events, Scratch};
+
+const DEMO: &str = "sdt-demo";
+const DEMO_LIB: &str = "libsdt_demo_lib.so";
+
+/// The demo built once per test run, optimised and not.
+struct Builds {
+    release: PathBuf,
+    debug: PathBuf,
+}
+
+fn builds() -> &'static Builds {
+    static BUILDS: OnceLock<Builds> = OnceLock::new();
+    BUILDS.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("macros-demo");
+        let packages = ["sdt-demo", "sdt-demo-lib"];
+        Builds {
+            release: cargo_build(workspace, &packages, &target, true),
+            debug: cargo_build(workspace, &packages, &target, false),
+        }
+    })
+}
+
+/// A private copy of the optimised demo: uprobes are keyed by inode.
+fn demo_copy(scratch: &Scratch) -> PathBuf {
+    let copy = scratch.join(DEMO);
+    std::fs::copy(builds().release.join(DEMO), &copy).expect("copy the demo");
+    copy
+}
+
+fn list_json(path: &Path) -> Value {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_stap-sdt"))
+        .args(["list", "--json"])
+        .arg(path));
+    assert!(
+        out.status.success(),
+        "stap-sdt list {path:?} failed: {out:?}"
+    );
+    serde_json::from_slice(&out.stdout).expect("stap-sdt list --json prints JSON")
+}
+
+fn object(listing: &Value) -> &Value {
+    let objects = listing["objects"].as_array().expect("objects");
+    assert_eq!(objects.len(), 1, "one object in {listing}");
+    &objects[0]
+}
+
+fn probe<'a>(object: &'a Value, provider: &str, name: &str) -> &'a Value {
+    object["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .find(|p| p["provider"] == provider && p["name"] == name)
+        .unwrap_or_else(|| panic!("no probe {provider}:{name} in {}", object["path"]))
+}
+
+fn locations(probe: &Value) -> &[Value] {
+    probe["locations"].as_array().expect("locations")
+}
+
+/// An argument's prefix as the reader parsed it: (size, signed, float).
+type Prefix = (u64, bool, bool);
+
+/// Each argument's prefix.
+fn prefixes(location: &Value) -> Vec<Prefix> {
+    location["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| {
+            (
+                a["size"].as_u64().expect("size"),
+                a["signed"].as_bool().expect("signed"),
+                a["float"].as_bool().expect("float"),
+            )
+        })
+        .collect()
+}
+
+fn semaphore(location: &Value) -> u64 {
+    location["semaphore"]["address"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no semaphore at {location}"))
+}
+
+const U: bool = false;
+const S: bool = true;
+
+/// What each demo probe's argument string must say, from the Rust types.
+fn expected_prefixes() -> Vec<(&'static str, Vec<Prefix>)> {
+    let int = |size, signed| (size, signed, false);
+    vec![
+        (
+            "unsigned",
+            vec![int(1, U), int(2, U), int(4, U), int(8, U), int(8, U)],
+        ),
+        (
+            "signed",
+            vec![int(1, S), int(2, S), int(4, S), int(8, S), int(8, S)],
+        ),
+        (
+            "twelve",
+            vec![
+                int(1, U),
+                int(1, S),
+                int(2, U),
+                int(2, S),
+                int(4, U),
+                int(4, S),
+                int(8, U),
+                int(8, S),
+                int(8, U),
+                int(8, S),
+                int(1, U),
+                int(8, S),
+            ],
+        ),
+        ("misc", vec![int(1, U), int(4, U), int(8, U), int(8, U)]),
+        ("floats", vec![(4, U, true), (8, U, true)]),
+        ("text", vec![int(8, U); 5]),
+        ("bytes", vec![int(8, U); 2]),
+        ("empty", vec![]),
+        ("lazy", vec![int(8, U); 2]),
+    ]
+}
+
+fn check_demo_notes(binary: &Path) {
+    let listing = list_json(binary);
+    let object = object(&listing);
+    assert_eq!(object["diagnostics"], Value::Array(vec![]), "{object}");
+    let base = object["stapsdt_base"].as_u64().expect("a .stapsdt.base");
+    assert_ne!(base, 0);
+    for (name, expected) in expected_prefixes() {
+        let probe = probe(object, "demo", name);
+        for location in locations(probe) {
+            assert_eq!(prefixes(location), expected, "demo:{name} at {location}");
+            assert!(
+                location["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|a| a["operand"]["kind"] == "register"),
+                "demo:{name}: every argument in a register: {location}"
+            );
+            assert_eq!(location["note_base"].as_u64(), Some(base));
+            assert_ne!(location["address"].as_u64(), Some(0));
+            semaphore(location);
+        }
+    }
+    // A probe in a generic function: one location per instantiation (u8
+    // and u32 here), each with its own argument size, one semaphore.
+    let items = locations(probe(object, "demo_lib", "item"));
+    let sizes: std::collections::BTreeSet<u64> = items.iter().map(|l| prefixes(l)[0].0).collect();
+    assert_eq!(sizes, [1, 4].into(), "demo_lib:item sizes: {items:?}");
+    for probe_name in ["item", "request", "tick", "checksum_start"] {
+        let sites = locations(probe(object, "demo_lib", probe_name));
+        let first = semaphore(&sites[0]);
+        assert!(
+            sites.iter().all(|l| semaphore(l) == first),
+            "demo_lib:{probe_name}: one semaphore for every site: {sites:?}"
+        );
+    }
+    // Distinct probes, distinct semaphores.
+    assert_ne!(
+        semaphore(&locations(probe(object, "demo", "lazy"))[0]),
+        semaphore(&locations(probe(object, "demo", "empty"))[0])
+    );
+}
+
+#[test]
+fn notes_carry_the_rust_types_optimised() {
+    check_demo_notes(&builds().release.join(DEMO));
+}
+
+#[test]
+fn notes_carry_the_rust_types_unoptimised() {
+    check_demo_notes(&builds().debug.join(DEMO));
+}
+
+#[test]
+fn cdylib_holds_its_own_probes() {
+    let listing = list_json(&builds().release.join(DEMO_LIB));
+    let object = object(&listing);
+    let request = locations(probe(object, "demo_lib", "request"));
+    for location in request {
+        assert_eq!(
+            prefixes(location),
+            vec![(8, U, false), (8, U, false), (8, U, false), (4, S, false)]
+        );
+        semaphore(location);
+    }
+}
+
+/// Notes of probe sites in functions the linker's `--gc-sections` dropped
+/// must go with them, not stay behind with a pc of 0: the library's
+/// `sdt_demo_serve` (a C entry point the binary never calls) holds a
+/// `demo_lib:request` site, which the cdylib keeps and the binary must not.
+#[test]
+fn notes_of_dropped_functions_are_dropped() {
+    let symbols = run(Command::new("nm").arg(builds().release.join(DEMO)));
+    assert!(
+        !String::from_utf8_lossy(&symbols.stdout).contains("sdt_demo_serve"),
+        "the binary should not contain the unused C entry point"
+    );
+    let listing = list_json(&builds().release.join(DEMO));
+    let object = object(&listing);
+    for probe in object["probes"].as_array().unwrap() {
+        for location in locations(probe) {
+            let address = location["address"].as_u64().unwrap();
+            assert!(address != 0, "a note of a dropped site: {location}");
+        }
+    }
+}
+
+#[test]
+fn lazy_arguments_are_not_evaluated_without_a_tracer() {
+    let out = run(Command::new(builds().release.join(DEMO)).arg("3"));
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("lazy evaluations: 0 "),
+        "no tracer, no evaluation: {stdout}"
+    );
+}
+
+/// `$N = value` lines of a `gdb -batch` run, in order.
+fn gdb_values(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('$'))
+        .filter_map(|l| l.split_once(" = ").map(|(_, v)| v.to_string()))
+        .collect()
+}
+
+#[test]
+fn gdb_reads_back_every_argument() {
+    let Some(gdb) = require("gdb_reads_back_every_argument", "gdb") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let demo = demo_copy(&scratch);
+    let mut cmd = Command::new(gdb);
+    cmd.args(["-batch", "-nx", "-ex", "set language c"]);
+    let mut commands: Vec<String> = Vec::new();
+    for probe in [
+        "unsigned", "signed", "twelve", "misc", "text", "bytes", "lazy",
+    ] {
+        commands.push(format!("break -probe-stap demo:{probe}"));
+    }
+    commands.push("break -probe-stap demo_lib:request".into());
+    commands.push("run".into());
+    let mut expected: Vec<&str> = Vec::new();
+    let mut stop = |prints: &[(&str, &'static str)]| {
+        for (expr, value) in prints {
+            commands.push(format!("print {expr}"));
+            expected.push(value);
+        }
+        commands.push("continue".into());
+    };
+    stop(&[
+        ("$_probe_argc", "5"),
+        ("/u $_probe_arg0", "200"),
+        ("/u $_probe_arg1", "60000"),
+        ("/u $_probe_arg2", "4000000000"),
+        ("/u $_probe_arg3", "18446744073709551614"),
+        ("/u $_probe_arg4", "18446744073709551615"),
+    ]);
+    stop(&[
+        ("/d $_probe_arg0", "-100"),
+        ("/d $_probe_arg1", "-30000"),
+        ("/d $_probe_arg2", "-2000000000"),
+        ("/d $_probe_arg3", "-9223372036854775807"),
+        ("/d $_probe_arg4", "-5"),
+    ]);
+    let twelve = [
+        "1", "-2", "3", "-4", "5", "-6", "7", "-8", "9", "-10", "11", "-12",
+    ];
+    let twelve_prints: Vec<(String, &'static str)> = twelve
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("/d $_probe_arg{i}"), *v))
+        .collect();
+    let twelve_prints: Vec<(&str, &'static str)> = twelve_prints
+        .iter()
+        .map(|(e, v)| (e.as_str(), *v))
+        .collect();
+    stop(&twelve_prints);
+    stop(&[
+        ("/d $_probe_arg0", "1"),
+        ("/d $_probe_arg1", "955"),
+        ("*(char *) $_probe_arg2 @ 3", "\"PTR\""),
+        ("/x *(unsigned long *) $_probe_arg3", "0xdeadbeefcafe"),
+    ]);
+    stop(&[
+        ("*(char *) $_probe_arg0 @ $_probe_arg1", "\"hello, probe\""),
+        ("*(char *) $_probe_arg2 @ $_probe_arg3", "\"owned string\""),
+        ("*(char *) $_probe_arg4 @ 9", "\"c string\""),
+    ]);
+    stop(&[
+        ("/d $_probe_arg1", "3"),
+        ("/x *(unsigned char *) $_probe_arg0 @ 3", "{0x1, 0x2, 0x3}"),
+    ]);
+    // GDB raises the semaphore of a probe it breaks on: the lazy
+    // probe's arguments are evaluated and its site is reached.
+    stop(&[("/x $_probe_arg0", "0x1a2b"), ("/d $_probe_arg1", "0")]);
+    stop(&[
+        ("/d $_probe_arg0", "0"),
+        ("*(char *) $_probe_arg1 @ $_probe_arg2", "\"/index.html\""),
+        ("/d $_probe_arg3", "200"),
+    ]);
+    for c in &commands {
+        cmd.args(["-ex", c]);
+    }
+    cmd.arg(&demo);
+    let out = run(&mut cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        gdb_values(&stdout),
+        expected,
+        "gdb output:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("lazy evaluations: 1 "),
+        "with GDB on demo:lazy its argument is evaluated once:\n{stdout}"
+    );
+}
+
+/// GDB 13 does not parse the `f` size suffix (nor `sys/sdt.h`'s own
+/// `8f@%rax` for a C double), so check the float arguments one level
+/// down: at the probe, the registers the note names hold the bits.
+#[test]
+fn float_arguments_are_in_the_named_registers() {
+    let Some(gdb) = require("float_arguments_are_in_the_named_registers", "gdb") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let demo = demo_copy(&scratch);
+    let listing = list_json(&demo);
+    let floats = &locations(probe(object(&listing), "demo", "floats"))[0];
+    let registers: Vec<String> = floats["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["operand"]["register"]["name"]
+                .as_str()
+                .expect("a register operand")
+                .to_string()
+        })
+        .collect();
+    let out = run(Command::new(gdb)
+        .args(["-batch", "-nx", "-ex", "set language c"])
+        .args(["-ex", "break -probe-stap demo:floats", "-ex", "run"])
+        .args(["-ex", &format!("print/x ${}", registers[0])])
+        .args(["-ex", &format!("print/x ${}", registers[1])])
+        .arg(&demo));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        gdb_values(&stdout),
+        [
+            format!("{:#x}", 1.5f32.to_bits()),
+            format!("{:#x}", (-2.25f64).to_bits())
+        ],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bpftrace_reads_back_arguments() {
+    let test = "bpftrace_reads_back_arguments";
+    let Some(bpftrace) = require(test, "bpftrace") else {
+        return;
+    };
+    if !is_root() {
+        skip(test, "attaching uprobes needs root");
+        return;
+    }
+    let scratch = Scratch::new();
+    let demo = demo_copy(&scratch);
+    let d = demo.display();
+    // bpftrace 0.17 reads arg0..arg5 of a USDT probe, so the demo's
+    // probes it reads have at most six.
+    let script = format!(
+        r#"usdt:{d}:demo:unsigned {{ printf("unsigned %u %u %u %lu %lu\n", arg0, arg1, arg2, arg3, arg4); }}
+usdt:{d}:demo:signed {{ printf("signed %d %d %d %ld %ld\n", arg0, arg1, arg2, arg3, arg4); }}
+usdt:{d}:demo:misc {{ printf("misc %d %d %s %lx\n", arg0, arg1, str(arg2), *(uint64 *)arg3); }}
+usdt:{d}:demo:text {{ printf("text %s|%s|%s\n", str(arg0, arg1), str(arg2, arg3), str(arg4)); }}
+usdt:{d}:demo:lazy {{ printf("lazy %x\n", arg0); }}
+usdt:{d}:demo_lib:item {{ printf("item %d\n", arg0); }}
+usdt:{d}:demo_lib:request {{ printf("request %d %s %d\n", arg0, str(arg1, arg2), arg3); }}"#
+    );
+    let out = run(Command::new(bpftrace)
+        .args(["-e", &script, "-c"])
+        .arg(&demo));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("Operation not permitted") && !stdout.contains("unsigned") {
+        skip(test, &format!("the kernel refused: {stderr}"));
+        return;
+    }
+    for line in [
+        "unsigned 200 60000 4000000000 18446744073709551614 18446744073709551615",
+        "signed -100 -30000 -2000000000 -9223372036854775807 -5",
+        "misc 1 955 PTR deadbeefcafe",
+        "text hello, probe|owned string|c string",
+        "lazy 1a2b",
+        "item 1",
+        "item 3",
+        "item 20",
+        "request 0 /index.html 200",
+        "lazy evaluations: 1 ",
+    ] {
+        assert!(
+            stdout.contains(line),
+            "bpftrace should print {line:?}:\n{stdout}\n{stderr}"
+        );
+    }
+    assert!(
+        !uprobe_events().contains(&*d.to_string()),
+        "no uprobe event left for {d}"
+    );
+}
