@@ -15,10 +15,12 @@ use test_support::{cargo_build, is_root, require, run, skip, uprobe_events, Scra
 const DEMO: &str = "sdt-demo";
 const DEMO_LIB: &str = "libsdt_demo_lib.so";
 
-/// The demo built once per test run, optimised and not.
+/// The demo built once per test run: optimised, not, and optimised with
+/// the `cheap-sites` feature.
 struct Builds {
     release: PathBuf,
     debug: PathBuf,
+    cheap: PathBuf,
 }
 
 fn builds() -> &'static Builds {
@@ -27,18 +29,24 @@ fn builds() -> &'static Builds {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("macros-demo");
         let packages = ["sdt-demo", "sdt-demo-lib"];
+        let cheap = ["sdt-macros/cheap-sites"];
         Builds {
-            release: cargo_build(workspace, &packages, &target, true),
-            debug: cargo_build(workspace, &packages, &target, false),
+            release: cargo_build(workspace, &packages, &[], &target, true),
+            debug: cargo_build(workspace, &packages, &[], &target, false),
+            cheap: cargo_build(workspace, &packages, &cheap, &target.join("cheap"), true),
         }
     })
 }
 
-/// A private copy of the optimised demo: uprobes are keyed by inode.
-fn demo_copy(scratch: &Scratch) -> PathBuf {
+/// A private copy of a demo build: uprobes are keyed by inode.
+fn copy_of(build: &Path, scratch: &Scratch) -> PathBuf {
     let copy = scratch.join(DEMO);
-    std::fs::copy(builds().release.join(DEMO), &copy).expect("copy the demo");
+    std::fs::copy(build.join(DEMO), &copy).expect("copy the demo");
     copy
+}
+
+fn demo_copy(scratch: &Scratch) -> PathBuf {
+    copy_of(&builds().release, scratch)
 }
 
 fn list_json(path: &Path) -> Value {
@@ -381,7 +389,20 @@ fn float_arguments_are_in_the_named_registers() {
 
 #[test]
 fn bpftrace_reads_back_arguments() {
-    let test = "bpftrace_reads_back_arguments";
+    bpftrace_reads_back("bpftrace_reads_back_arguments", &builds().release);
+}
+
+/// Cheap sites keep the `nop` at the note's pc, so every tracer attaches
+/// as before.
+#[test]
+fn bpftrace_reads_back_arguments_at_cheap_sites() {
+    bpftrace_reads_back(
+        "bpftrace_reads_back_arguments_at_cheap_sites",
+        &builds().cheap,
+    );
+}
+
+fn bpftrace_reads_back(test: &str, build: &Path) {
     let Some(bpftrace) = require(test, "bpftrace") else {
         return;
     };
@@ -390,7 +411,7 @@ fn bpftrace_reads_back_arguments() {
         return;
     }
     let scratch = Scratch::new();
-    let demo = demo_copy(&scratch);
+    let demo = copy_of(build, &scratch);
     let d = demo.display();
     // bpftrace 0.17 reads arg0..arg5 of a USDT probe, so the demo's
     // probes it reads have at most six.
@@ -433,4 +454,32 @@ usdt:{d}:demo_lib:request {{ printf("request %d %s %d\n", arg0, str(arg1, arg2),
         !uprobe_events().contains(&*d.to_string()),
         "no uprobe event left for {d}"
     );
+}
+
+/// With `cheap-sites`, every site is `nop` then `lea -128(%rsp),%rsp;
+/// nop5; lea 128(%rsp),%rsp` (ARCHITECTURE.md), byte for byte.
+#[test]
+fn cheap_sites_have_the_agreed_bytes() {
+    const CHEAP_SITE: [u8; 19] = [
+        0x90, // nop: the note's pc
+        0x48, 0x8d, 0x64, 0x24, 0x80, // lea -0x80(%rsp),%rsp
+        0x0f, 0x1f, 0x44, 0x00, 0x00, // nopl 0x0(%rax,%rax,1)
+        0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00, // lea 0x80(%rsp),%rsp
+    ];
+    for (build, cheap) in [(&builds().cheap, true), (&builds().release, false)] {
+        let binary = build.join(DEMO);
+        let bytes = std::fs::read(&binary).expect("read the demo");
+        let listing = list_json(&binary);
+        let mut sites = 0;
+        for probe in object(&listing)["probes"].as_array().unwrap() {
+            for location in locations(probe) {
+                let at = location["file_offset"].as_u64().unwrap() as usize;
+                let site = &bytes[at..at + CHEAP_SITE.len()];
+                assert_eq!(site == CHEAP_SITE, cheap, "{binary:?} at {location}");
+                assert_eq!(site[0], 0x90, "a nop at the note's pc");
+                sites += 1;
+            }
+        }
+        assert!(sites > 10, "{sites} sites in {binary:?}");
+    }
 }

@@ -144,10 +144,12 @@ pub fn system_sdt_include() -> Option<PathBuf> {
 /// into `target_dir` (keep it persistent, e.g. `CARGO_TARGET_TMPDIR`, so
 /// reruns are incremental), and return the profile's output directory.
 /// For fixtures that must be real cargo builds (Rust programs with
-/// probes); panics with cargo's message when the build fails.
+/// probes); `features` as for `cargo build --features`. Panics with
+/// cargo's message when the build fails.
 pub fn cargo_build(
     workspace: &Path,
     packages: &[&str],
+    features: &[&str],
     target_dir: &Path,
     release: bool,
 ) -> PathBuf {
@@ -161,6 +163,9 @@ pub fn cargo_build(
     }
     for package in packages {
         cmd.args(["-p", package]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     let result = run(&mut cmd);
     assert!(
