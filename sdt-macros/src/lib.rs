@@ -85,11 +85,17 @@ pub use arg::SdtArg;
 ))]
 mod site_x86_64;
 
+mod site_aarch64;
+
 #[cfg(all(
     target_arch = "aarch64",
     any(target_os = "linux", target_os = "android")
 ))]
-mod site_aarch64;
+#[doc(hidden)]
+pub use {
+    __sdt_aarch64_arg_asm as __sdt_arg_asm, __sdt_aarch64_enabled as __sdt_asm_enabled,
+    __sdt_aarch64_site_insns as __sdt_site_insns,
+};
 
 #[cfg(not(all(
     any(target_arch = "x86_64", target_arch = "aarch64"),

@@ -61,7 +61,11 @@ macro_rules! __sdt_semaphore_asm {
     };
 }
 
-/// The probe: its site and its note.
+/// The probe's assembler text: its site and its note, as one string with
+/// `{sN}`/`{wN}`/`{fN}`/`{vN}` placeholders for the `asm!` operands.
+/// `$insns` and `$arg` name the architecture's macros for the site's
+/// instructions and an argument's text (a parameter, so that tests can
+/// render another architecture's text; see `tests/macros_aarch64.rs`).
 ///
 /// The note goes to `.note.stapsdt` with `SHF_LINK_ORDER` pointing at the
 /// site, so that when the linker's `--gc-sections` (always on for Rust)
@@ -75,11 +79,50 @@ macro_rules! __sdt_semaphore_asm {
 /// semaphore alive exactly while a note refers to them.
 #[doc(hidden)]
 #[macro_export]
+macro_rules! __sdt_probe_template {
+    ($insns:ident $arg:ident $p:ident $n:ident [$($first:tt)?] [$($rest:tt)*]) => {
+        concat!(
+            $crate::__sdt_base_asm!(), "\n",
+            $crate::__sdt_semaphore_asm!($p $n), "\n",
+            ".ifndef .Lstapsdt.sites\n",
+            ".set .Lstapsdt.sites, 0\n",
+            ".endif\n",
+            ".set .Lstapsdt.sites, .Lstapsdt.sites + 1\n",
+            ".altmacro\n",
+            ".macro __stapsdt_note __stapsdt_id\n",
+            ".Lstapsdt.site\\__stapsdt_id:\n",
+            $crate::$insns!(), "\n",
+            ".pushsection .note.stapsdt,\"o\",\"note\",.Lstapsdt.site\\__stapsdt_id\n",
+            ".balign 4\n",
+            ".4byte 992f-991f, 994f-993f, 3\n",
+            "991: .asciz \"stapsdt\"\n",
+            "992: .balign 4\n",
+            "993: .8byte .Lstapsdt.site\\__stapsdt_id\n",
+            ".8byte _.stapsdt.base\n",
+            ".8byte ", $crate::__sdt_semaphore_symbol!($p $n), "\n",
+            ".asciz \"", stringify!($p), "\"\n",
+            ".asciz \"", stringify!($n), "\"\n",
+            $($crate::$arg!("" $first), "\n",)?
+            $($crate::$arg!(" " $rest), "\n",)*
+            ".byte 0\n",
+            "994: .balign 4\n",
+            ".popsection\n",
+            ".endm\n",
+            "__stapsdt_note %(.Lstapsdt.sites)\n",
+            ".purgem __stapsdt_note\n",
+            ".noaltmacro"
+        )
+    };
+}
+
+/// The probe: the template above with the arguments as operands.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! __sdt_asm_probe {
     ($p:ident $n:ident $($first:tt $($rest:tt)*)?) => {
         $crate::__sdt_asm_probe!(@ $p $n [$($first)?] [$($($rest)*)?] $($first $($rest)*)?)
     };
-    (@ $p:ident $n:ident [$($first:tt)?] [$($rest:tt)*]
+    (@ $p:ident $n:ident $first:tt $rest:tt
      $(($v:ident $t:ident $s:ident $w:ident $f:ident))*) => {
         // SAFETY: the site executes NOPs only (and, with `cheap-sites`,
         // moves the stack pointer down and back); the note and the
@@ -88,35 +131,7 @@ macro_rules! __sdt_asm_probe {
         // date at the site; nothing is written.
         unsafe {
             ::core::arch::asm!(
-                $crate::__sdt_base_asm!(),
-                $crate::__sdt_semaphore_asm!($p $n),
-                ".ifndef .Lstapsdt.sites",
-                ".set .Lstapsdt.sites, 0",
-                ".endif",
-                ".set .Lstapsdt.sites, .Lstapsdt.sites + 1",
-                ".altmacro",
-                ".macro __stapsdt_note __stapsdt_id",
-                ".Lstapsdt.site\\__stapsdt_id:",
-                $crate::__sdt_site_insns!(),
-                ".pushsection .note.stapsdt,\"o\",\"note\",.Lstapsdt.site\\__stapsdt_id",
-                ".balign 4",
-                ".4byte 992f-991f, 994f-993f, 3",
-                "991: .asciz \"stapsdt\"",
-                "992: .balign 4",
-                "993: .8byte .Lstapsdt.site\\__stapsdt_id",
-                ".8byte _.stapsdt.base",
-                concat!(".8byte ", $crate::__sdt_semaphore_symbol!($p $n)),
-                concat!(".asciz \"", stringify!($p), "\""),
-                concat!(".asciz \"", stringify!($n), "\""),
-                $($crate::__sdt_arg_asm!("" $first),)?
-                $($crate::__sdt_arg_asm!(" " $rest),)*
-                ".byte 0",
-                "994: .balign 4",
-                ".popsection",
-                ".endm",
-                "__stapsdt_note %(.Lstapsdt.sites)",
-                ".purgem __stapsdt_note",
-                ".noaltmacro",
+                $crate::__sdt_probe_template!(__sdt_site_insns __sdt_arg_asm $p $n $first $rest),
                 $(
                     $s = const <$t as $crate::SdtArg>::SIZE,
                     $w = const $crate::arg::width(<$t as $crate::SdtArg>::SIZE),
