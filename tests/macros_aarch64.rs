@@ -13,10 +13,10 @@ use test_support::{require, run, Scratch};
 
 /// `demo:args(i32, f64, u8)` in x1, x2, x3.
 const ARGS_PROBE: &str = sdt_macros::__sdt_probe_template!(
-    __sdt_aarch64_site_insns __sdt_aarch64_arg_asm demo args
+    __sdt_aarch64_site_insns __sdt_aarch64_operand_asm demo args
     [(v0 T0 s0 w0 f0)] [(v1 T1 s1 w1 f1) (v2 T2 s2 w2 f2)]
 );
-const EMPTY_PROBE: &str = sdt_macros::__sdt_probe_template!(__sdt_aarch64_site_insns __sdt_aarch64_arg_asm demo empty [] []);
+const EMPTY_PROBE: &str = sdt_macros::__sdt_probe_template!(__sdt_aarch64_site_insns __sdt_aarch64_operand_asm demo empty [] []);
 const ENABLED: &str = sdt_macros::__sdt_aarch64_enabled_template!(demo args);
 
 /// What rustc substitutes for the operands of `demo:args` on AArch64.

@@ -253,15 +253,27 @@ fn gdb_values(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn gdb_reads_back_every_argument() {
-    let Some(gdb) = require("gdb_reads_back_every_argument", "gdb") else {
-        return;
-    };
+/// `gdb -batch` running `commands` on a private copy of the demo, in C
+/// (the frames are Rust, whose expression syntax has no C casts): its
+/// stdout and stderr. `None`, with a printed skip, without gdb.
+fn gdb_batch(test: &str, commands: &[String]) -> Option<(String, String)> {
+    let gdb = require(test, "gdb")?;
     let scratch = Scratch::new();
     let demo = demo_copy(&scratch);
     let mut cmd = Command::new(gdb);
     cmd.args(["-batch", "-nx", "-ex", "set language c"]);
+    for c in commands {
+        cmd.args(["-ex", c]);
+    }
+    let out = run(cmd.arg(&demo));
+    Some((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[test]
+fn gdb_reads_back_every_argument() {
     let mut commands: Vec<String> = Vec::new();
     for probe in [
         "unsigned", "signed", "twelve", "misc", "text", "bytes", "lazy",
@@ -329,13 +341,9 @@ fn gdb_reads_back_every_argument() {
         ("*(char *) $_probe_arg1 @ $_probe_arg2", "\"/index.html\""),
         ("/d $_probe_arg3", "200"),
     ]);
-    for c in &commands {
-        cmd.args(["-ex", c]);
-    }
-    cmd.arg(&demo);
-    let out = run(&mut cmd);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let Some((stdout, stderr)) = gdb_batch("gdb_reads_back_every_argument", &commands) else {
+        return;
+    };
     assert_eq!(
         gdb_values(&stdout),
         expected,
@@ -352,12 +360,7 @@ fn gdb_reads_back_every_argument() {
 /// down: at the probe, the registers the note names hold the bits.
 #[test]
 fn float_arguments_are_in_the_named_registers() {
-    let Some(gdb) = require("float_arguments_are_in_the_named_registers", "gdb") else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let demo = demo_copy(&scratch);
-    let listing = list_json(&demo);
+    let listing = list_json(&builds().release.join(DEMO));
     let floats = &locations(probe(object(&listing), "demo", "floats"))[0];
     let registers: Vec<String> = floats["args"]
         .as_array()
@@ -370,13 +373,16 @@ fn float_arguments_are_in_the_named_registers() {
                 .to_string()
         })
         .collect();
-    let out = run(Command::new(gdb)
-        .args(["-batch", "-nx", "-ex", "set language c"])
-        .args(["-ex", "break -probe-stap demo:floats", "-ex", "run"])
-        .args(["-ex", &format!("print/x ${}", registers[0])])
-        .args(["-ex", &format!("print/x ${}", registers[1])])
-        .arg(&demo));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let commands = [
+        "break -probe-stap demo:floats".to_string(),
+        "run".to_string(),
+        format!("print/x ${}", registers[0]),
+        format!("print/x ${}", registers[1]),
+    ];
+    let Some((stdout, _)) = gdb_batch("float_arguments_are_in_the_named_registers", &commands)
+    else {
+        return;
+    };
     assert_eq!(
         gdb_values(&stdout),
         [

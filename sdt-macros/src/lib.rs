@@ -93,7 +93,7 @@ mod site_aarch64;
 ))]
 #[doc(hidden)]
 pub use {
-    __sdt_aarch64_arg_asm as __sdt_arg_asm, __sdt_aarch64_enabled as __sdt_asm_enabled,
+    __sdt_aarch64_enabled as __sdt_asm_enabled, __sdt_aarch64_operand_asm as __sdt_operand_asm,
     __sdt_aarch64_site_insns as __sdt_site_insns,
 };
 

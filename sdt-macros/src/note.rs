@@ -61,11 +61,33 @@ macro_rules! __sdt_semaphore_asm {
     };
 }
 
+/// An argument's size prefix in the note, `[sep]SIZE[f]`, from the `const`
+/// operands: `{sN}` is the signed size, `{fN}` 1 for a float.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_arg_prefix {
+    ($sep:literal ($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
+        concat!(
+            ".ascii \"",
+            $sep,
+            "{",
+            stringify!($s),
+            "}\"\n",
+            ".if {",
+            stringify!($f),
+            "}\n",
+            ".ascii \"f\"\n",
+            ".endif\n"
+        )
+    };
+}
+
 /// The probe's assembler text: its site and its note, as one string with
 /// `{sN}`/`{wN}`/`{fN}`/`{vN}` placeholders for the `asm!` operands.
-/// `$insns` and `$arg` name the architecture's macros for the site's
-/// instructions and an argument's text (a parameter, so that tests can
-/// render another architecture's text; see `tests/macros_aarch64.rs`).
+/// `$insns` and `$operand` name the architecture's macros for the site's
+/// instructions and an argument's `@operand` text (parameters, so that
+/// tests can render another architecture's text; see
+/// `tests/macros_aarch64.rs`).
 ///
 /// The note goes to `.note.stapsdt` with `SHF_LINK_ORDER` pointing at the
 /// site, so that when the linker's `--gc-sections` (always on for Rust)
@@ -80,7 +102,7 @@ macro_rules! __sdt_semaphore_asm {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __sdt_probe_template {
-    ($insns:ident $arg:ident $p:ident $n:ident [$($first:tt)?] [$($rest:tt)*]) => {
+    ($insns:ident $operand:ident $p:ident $n:ident [$($first:tt)?] [$($rest:tt)*]) => {
         concat!(
             $crate::__sdt_base_asm!(), "\n",
             $crate::__sdt_semaphore_asm!($p $n), "\n",
@@ -102,8 +124,8 @@ macro_rules! __sdt_probe_template {
             ".8byte ", $crate::__sdt_semaphore_symbol!($p $n), "\n",
             ".asciz \"", stringify!($p), "\"\n",
             ".asciz \"", stringify!($n), "\"\n",
-            $($crate::$arg!("" $first), "\n",)?
-            $($crate::$arg!(" " $rest), "\n",)*
+            $($crate::__sdt_arg_prefix!("" $first), $crate::$operand!($first), "\n",)?
+            $($crate::__sdt_arg_prefix!(" " $rest), $crate::$operand!($rest), "\n",)*
             ".byte 0\n",
             "994: .balign 4\n",
             ".popsection\n",
@@ -131,7 +153,7 @@ macro_rules! __sdt_asm_probe {
         // date at the site; nothing is written.
         unsafe {
             ::core::arch::asm!(
-                $crate::__sdt_probe_template!(__sdt_site_insns __sdt_arg_asm $p $n $first $rest),
+                $crate::__sdt_probe_template!(__sdt_site_insns __sdt_operand_asm $p $n $first $rest),
                 $(
                     $s = const <$t as $crate::SdtArg>::SIZE,
                     $w = const $crate::arg::width(<$t as $crate::SdtArg>::SIZE),

@@ -17,25 +17,16 @@ macro_rules! __sdt_aarch64_site_insns {
     };
 }
 
+/// One argument's operand in the note, `@xN`.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __sdt_aarch64_arg_asm {
-    ($sep:literal ($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
+macro_rules! __sdt_aarch64_operand_asm {
+    (($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
         concat!(
             ".ifgt {",
             stringify!($w),
             "} - 8\n",
             ".error \"probe argument wider than a register\"\n",
-            ".endif\n",
-            ".ascii \"",
-            $sep,
-            "{",
-            stringify!($s),
-            "}\"\n",
-            ".if {",
-            stringify!($f),
-            "}\n",
-            ".ascii \"f\"\n",
             ".endif\n",
             ".ascii \"@{",
             stringify!($v),

@@ -37,27 +37,17 @@ macro_rules! __sdt_site_insns {
     };
 }
 
-/// One argument's text in the note: `[sep]SIZE[f]@%reg`, chosen by the
-/// assembler from the `const` operands. 8-byte values name the 64-bit
-/// register (`%rax`, `%r9`), smaller ones the 32-bit register (`%eax`,
-/// `%r9d`), the value being extended to 64 bits anyway. Not the 8- and
-/// 16-bit names `sys/sdt.h` would print: GDB 13 rejects `%r9b` (it knows
-/// `%r9l`), and with it every argument of the probe.
+/// One argument's operand in the note, `@%reg`. 8-byte values name the
+/// 64-bit register (`%rax`, `%r9`), smaller ones the 32-bit register
+/// (`%eax`, `%r9d`), the value being extended to 64 bits anyway. Not the
+/// 8- and 16-bit names `sys/sdt.h` would print: GDB 13 rejects `%r9b` (it
+/// knows `%r9l`), and with it every argument of the probe. (The Intel
+/// syntax `asm!` prints `eax`; the `%` is written here.)
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __sdt_arg_asm {
-    ($sep:literal ($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
+macro_rules! __sdt_operand_asm {
+    (($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
         concat!(
-            ".ascii \"",
-            $sep,
-            "{",
-            stringify!($s),
-            "}\"\n",
-            ".if {",
-            stringify!($f),
-            "}\n",
-            ".ascii \"f\"\n",
-            ".endif\n",
             ".if {",
             stringify!($w),
             "} <= 4\n",

@@ -20,80 +20,55 @@ fn step(acc: u64, i: u64) -> u64 {
     (acc ^ i).rotate_left(7)
 }
 
-#[inline(never)]
-fn no_probe(n: u64) -> u64 {
-    let mut acc = 1;
-    for i in 0..black_box(n) {
-        acc = step(acc, i);
-    }
-    acc
+/// One benchmark loop: `step` then `$site` (which sees `i` and `acc`), in
+/// its own never-inlined function so that each variant is compiled alone.
+macro_rules! bench_loop {
+    ($(#[$doc:meta])* $name:ident, |$i:ident, $acc:ident| $site:stmt) => {
+        $(#[$doc])*
+        #[inline(never)]
+        fn $name(n: u64) -> u64 {
+            let mut $acc = 1;
+            for $i in 0..black_box(n) {
+                $acc = step($acc, $i);
+                $site
+            }
+            $acc
+        }
+    };
 }
 
-/// The loop with its values pinned in registers at the same point, by an
-/// empty `asm!` with the probes' operands: what a probe costs on top of
-/// that is its site (a `nop`) and nothing else.
-#[inline(never)]
-fn values_kept(n: u64) -> u64 {
-    let mut acc = 1;
-    for i in 0..black_box(n) {
-        acc = step(acc, i);
+bench_loop!(no_probe, |i, acc| {});
+bench_loop!(
+    /// The loop with its values pinned in registers at the same point, by
+    /// an empty `asm!` with the probes' operands: what a probe costs on
+    /// top of that is its site (a `nop`) and nothing else.
+    values_kept,
+    |i, acc| {
         // SAFETY: an empty asm.
         unsafe {
-            std::arch::asm!("/* {0} {1} */", in(reg) i, in(reg) acc, options(readonly, nostack, preserves_flags))
-        };
+            std::arch::asm!(
+                "/* {0} {1} */",
+                in(reg) i,
+                in(reg) acc,
+                options(readonly, nostack, preserves_flags)
+            )
+        }
     }
-    acc
-}
-
-#[inline(never)]
-fn sdt_macros_probe(n: u64) -> u64 {
-    let mut acc = 1;
-    for i in 0..black_box(n) {
-        acc = step(acc, i);
-        sdt_macros::probe!(bench, hit, i, acc);
-    }
-    acc
-}
-
-#[inline(never)]
-fn sdt_macros_lazy(n: u64) -> u64 {
-    let mut acc = 1;
-    for i in 0..black_box(n) {
-        acc = step(acc, i);
-        sdt_macros::probe_lazy!(bench, lazy, i, acc);
-    }
-    acc
-}
-
-#[inline(never)]
-fn probe_crate(n: u64) -> u64 {
-    let mut acc = 1;
-    for i in 0..black_box(n) {
-        acc = step(acc, i);
-        probe::probe!(bench, probe_hit, i, acc);
-    }
-    acc
-}
-
-#[inline(never)]
-fn probe_crate_lazy(n: u64) -> u64 {
-    let mut acc = 1;
-    for i in 0..black_box(n) {
-        acc = step(acc, i);
-        probe::probe_lazy!(bench, probe_lazy, i, acc);
-    }
-    acc
-}
-
-#[inline(never)]
-fn usdt_crate(n: u64) -> u64 {
-    let mut acc = 1;
-    for i in 0..black_box(n) {
-        acc = step(acc, i);
-        usdt_bench::hit!(|| (i, acc));
-    }
-    acc
-}
+);
+bench_loop!(sdt_macros_probe, |i, acc| sdt_macros::probe!(
+    bench, hit, i, acc
+));
+bench_loop!(sdt_macros_lazy, |i, acc| sdt_macros::probe_lazy!(
+    bench, lazy, i, acc
+));
+bench_loop!(probe_crate, |i, acc| probe::probe!(
+    bench, probe_hit, i, acc
+));
+bench_loop!(probe_crate_lazy, |i, acc| {
+    // Returns whether it fired.
+    let _ = probe::probe_lazy!(bench, probe_lazy, i, acc);
+});
+bench_loop!(usdt_crate, |i, acc| usdt_bench::hit!(|| (i, acc)));
 
 /// (key for `--attached`, label, loop)
 type Variant = (&'static str, &'static str, fn(u64) -> u64);
@@ -141,7 +116,9 @@ fn main() {
         println!("{label}: {:.1} ns/iteration", ns_per_iteration(*f, n));
         return;
     }
-    let n: u64 = args.first().map_or(20_000_000, |a| a.parse().expect("iterations"));
+    let n: u64 = args
+        .first()
+        .map_or(20_000_000, |a| a.parse().expect("iterations"));
     let rounds: usize = args.get(1).map_or(7, |a| a.parse().expect("rounds"));
     // Interleave the variants round by round, so that a busy neighbour on
     // a shared machine slows all of them, not one.
