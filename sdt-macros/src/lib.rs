@@ -79,13 +79,21 @@ mod provider;
 
 pub use arg::SdtArg;
 
+mod site_aarch64;
+mod site_none;
 #[cfg(all(
     target_arch = "x86_64",
     any(target_os = "linux", target_os = "android")
 ))]
 mod site_x86_64;
 
-mod site_aarch64;
+// The macros `__sdt_site!` expands to, per target.
+#[cfg(all(
+    target_arch = "x86_64",
+    any(target_os = "linux", target_os = "android")
+))]
+#[doc(hidden)]
+pub use __sdt_elf_probe as __sdt_asm_probe;
 
 #[cfg(all(
     target_arch = "aarch64",
@@ -94,14 +102,15 @@ mod site_aarch64;
 #[doc(hidden)]
 pub use {
     __sdt_aarch64_enabled as __sdt_asm_enabled, __sdt_aarch64_operand_asm as __sdt_operand_asm,
-    __sdt_aarch64_site_insns as __sdt_site_insns,
+    __sdt_aarch64_site_insns as __sdt_site_insns, __sdt_elf_probe as __sdt_asm_probe,
 };
 
 #[cfg(not(all(
     any(target_arch = "x86_64", target_arch = "aarch64"),
     any(target_os = "linux", target_os = "android")
 )))]
-mod site_none;
+#[doc(hidden)]
+pub use {__sdt_none_enabled as __sdt_asm_enabled, __sdt_none_probe as __sdt_asm_probe};
 
 /// A static probe: `probe!(provider, name, args...)`.
 ///

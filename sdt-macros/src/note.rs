@@ -137,12 +137,13 @@ macro_rules! __sdt_probe_template {
     };
 }
 
-/// The probe: the template above with the arguments as operands.
+/// The probe: the template above with the arguments as operands (on the
+/// ELF targets; `lib.rs` names it `__sdt_asm_probe` there).
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __sdt_asm_probe {
+macro_rules! __sdt_elf_probe {
     ($p:ident $n:ident $($first:tt $($rest:tt)*)?) => {
-        $crate::__sdt_asm_probe!(@ $p $n [$($first)?] [$($($rest)*)?] $($first $($rest)*)?)
+        $crate::__sdt_elf_probe!(@ $p $n [$($first)?] [$($($rest)*)?] $($first $($rest)*)?)
     };
     (@ $p:ident $n:ident $first:tt $rest:tt
      $(($v:ident $t:ident $s:ident $w:ident $f:ident))*) => {
