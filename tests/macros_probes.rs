@@ -489,3 +489,80 @@ fn cheap_sites_have_the_agreed_bytes() {
         assert!(sites > 10, "{sites} sites in {binary:?}");
     }
 }
+
+/// One probe as `tplist-bpfcc -vv` prints it: semaphore, and per location
+/// its address and (size, signed) per argument.
+#[derive(Debug, Default, PartialEq)]
+struct BccProbe {
+    semaphore: u64,
+    locations: Vec<(u64, Vec<(u64, bool)>)>,
+}
+
+fn parse_tplist(text: &str) -> std::collections::BTreeMap<String, BccProbe> {
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex");
+    let mut probes = std::collections::BTreeMap::new();
+    let mut current: Option<&mut BccProbe> = None;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [name, "[sema", sema] if !line.starts_with(' ') => {
+                let probe: &mut BccProbe = probes.entry(name.to_string()).or_default();
+                probe.semaphore = hex(sema.trim_end_matches(']'));
+                current = Some(probe);
+            }
+            ["location", _, _, address] => {
+                let probe = current.as_mut().expect("a probe before its locations");
+                probe.locations.push((hex(address), Vec::new()));
+            }
+            ["argument", _, size, sign, "bytes", "@", ..] => {
+                let probe = current.as_mut().expect("a probe before its arguments");
+                let location = probe.locations.last_mut().expect("a location");
+                location
+                    .1
+                    .push((size.parse().expect("size"), *sign == "signed"));
+            }
+            _ => {}
+        }
+    }
+    probes
+}
+
+/// bcc (`tplist-bpfcc`, the parser bpftrace 0.17 uses) reads the same
+/// probes, sites, semaphores, sizes and signs as `stap-sdt list`.
+#[test]
+fn bcc_reads_the_same_notes() {
+    let Some(tplist) = require("bcc_reads_the_same_notes", "tplist-bpfcc") else {
+        return;
+    };
+    let binary = builds().release.join(DEMO);
+    let out = run(Command::new(tplist).args(["-vv", "-l"]).arg(&binary));
+    let bcc = parse_tplist(&String::from_utf8_lossy(&out.stdout));
+    let listing = list_json(&binary);
+    let mut compared = 0;
+    for probe in object(&listing)["probes"].as_array().unwrap() {
+        let name = format!(
+            "{}:{}",
+            probe["provider"].as_str().unwrap(),
+            probe["name"].as_str().unwrap()
+        );
+        if name == "demo:floats" {
+            continue; // bcc does not parse `4f@` (nor sys/sdt.h's floats)
+        }
+        let ours = BccProbe {
+            semaphore: semaphore(&locations(probe)[0]),
+            locations: locations(probe)
+                .iter()
+                .map(|l| {
+                    let args = prefixes(l)
+                        .into_iter()
+                        .map(|(size, signed, _)| (size, signed));
+                    (l["address"].as_u64().unwrap(), args.collect())
+                })
+                .collect(),
+        };
+        assert_eq!(bcc.get(&name), Some(&ours), "{name}");
+        compared += 1;
+    }
+    // Everything compared, plus demo:floats: bcc lists no other probe.
+    assert_eq!(compared + 1, bcc.len(), "{bcc:?}");
+}
