@@ -33,7 +33,8 @@
 //! `str(expr)` passes anything that is `AsRef<[u8]>` (`&str`, `String`,
 //! `&[u8]`, `Vec<u8>`) as two arguments, pointer and length, borrowed, not
 //! copied. Rust strings have no NUL terminator, so consumers read them with
-//! the length: bpftrace `str(arg1, arg2)`, GDB `*(char (*)[len]) ptr`. When a
+//! the length: bpftrace `str(arg1, arg2)`, GDB `*(char *) $_probe_arg1 @
+//! $_probe_arg2`. When a
 //! consumer wants a C string (bpftrace's one-argument `str(argN)`, tools
 //! that cannot take a length), pass a `&CStr` instead: one argument, the
 //! address of NUL-terminated bytes.
@@ -61,7 +62,9 @@
 //!
 //! # Targets
 //!
-//! x86-64 and AArch64 Linux/Android (ELF). On every other target the
+//! x86-64 and AArch64 Linux/Android (ELF; the AArch64 text is checked by
+//! assembling and linking it with the AArch64 tools, as no AArch64 Rust
+//! standard library was at hand). On every other target the
 //! macros compile to nothing: arguments are still type-checked, `probe!`
 //! evaluates them and emits no code, and `enabled!` is `false`.
 //!
