@@ -566,3 +566,121 @@ fn bcc_reads_the_same_notes() {
     // Everything compared, plus demo:floats: bcc lists no other probe.
     assert_eq!(compared + 1, bcc.len(), "{bcc:?}");
 }
+
+/// A tracefs uprobe event (`uprobe_events`), enabled while this value
+/// lives; dropping it disables and removes the event.
+struct TracefsUprobe {
+    tracefs: PathBuf,
+    event: String,
+}
+
+impl TracefsUprobe {
+    /// `p:GROUP/EVENT PATH:0xOFFSET`, enabled.
+    fn attach(tracefs: &Path, event: &str, path: &Path, offset: u64) -> std::io::Result<Self> {
+        use std::io::Write;
+        let mut events = std::fs::OpenOptions::new()
+            .append(true)
+            .open(tracefs.join("uprobe_events"))?;
+        // One write(2) per command: tracefs parses each write on its own.
+        events.write_all(format!("p:{event} {}:{offset:#x}\n", path.display()).as_bytes())?;
+        let probe = TracefsUprobe {
+            tracefs: tracefs.to_path_buf(),
+            event: event.to_string(),
+        };
+        std::fs::write(probe.dir().join("enable"), "1")?;
+        Ok(probe)
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.tracefs.join("events").join(&self.event)
+    }
+
+    /// Hits so far, from `uprobe_profile` (`PATH EVENT HITS MISSES`).
+    fn hits(&self) -> u64 {
+        let profile = std::fs::read_to_string(self.tracefs.join("uprobe_profile")).unwrap();
+        let name = self.event.split('/').nth(1).unwrap();
+        profile
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.get(1) == Some(&name))
+            .and_then(|w| w.get(2)?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for TracefsUprobe {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let _ = std::fs::write(self.dir().join("enable"), "0");
+        if let Ok(mut events) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.tracefs.join("uprobe_events"))
+        {
+            let _ = events.write_all(format!("-:{}\n", self.event).as_bytes());
+        }
+    }
+}
+
+fn tracefs() -> Option<PathBuf> {
+    let tracefs = PathBuf::from("/sys/kernel/tracing");
+    if !tracefs.join("uprobe_events").exists() {
+        let _ = run(Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]));
+    }
+    tracefs.join("uprobe_events").exists().then_some(tracefs)
+}
+
+fn red_zone_line(demo: &Path, rounds: &str) -> String {
+    let out = run(Command::new(demo).arg(rounds));
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("red zone: "))
+        .expect("the demo prints its red-zone sum")
+        .to_string()
+}
+
+/// The cheap sites' safety rule: data a leaf function keeps below `%rsp`
+/// (the demo's `red_zone`) survives a tracer attached at the `nop5`,
+/// which the kernel optimises into a CALL that pushes below `%rsp`.
+#[test]
+fn cheap_site_nop5_hits_leave_the_red_zone_alone() {
+    let test = "cheap_site_nop5_hits_leave_the_red_zone_alone";
+    if !is_root() {
+        skip(test, "attaching uprobes needs root");
+        return;
+    }
+    let Some(tracefs) = tracefs() else {
+        skip(test, "no tracefs with uprobe_events");
+        return;
+    };
+    let scratch = Scratch::new();
+    let demo = copy_of(&builds().cheap, &scratch);
+    let listing = list_json(&demo);
+    let site = &locations(probe(object(&listing), "demo", "red_zone"))[0];
+    let nop5 = site["file_offset"].as_u64().unwrap() + 6;
+    let rounds = "20000";
+    let untraced = red_zone_line(&demo, rounds);
+    let event = format!("sdtmacrostest/redzone{}", std::process::id());
+    let traced = {
+        let probe = match TracefsUprobe::attach(&tracefs, &event, &demo, nop5) {
+            Ok(probe) => probe,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                skip(test, &format!("the kernel refused the uprobe: {e}"));
+                return;
+            }
+            Err(e) => panic!("cannot attach {event} at {nop5:#x} of {demo:?}: {e}"),
+        };
+        let traced = red_zone_line(&demo, rounds);
+        assert!(
+            probe.hits() >= 20_000,
+            "the uprobe fired {} times",
+            probe.hits()
+        );
+        traced
+    };
+    assert_eq!(traced, untraced);
+    assert!(
+        !uprobe_events().contains(&event),
+        "{event} left in uprobe_events"
+    );
+}

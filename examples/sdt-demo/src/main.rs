@@ -77,6 +77,25 @@ fn fire_text() {
     probe!(demo, bytes, str(black_box(&[1u8, 2, 3][..])));
 }
 
+/// A word kept just below the stack pointer (the red zone of this leaf
+/// function, where a CALL would push its return address) across a probe
+/// site in a loop. With `cheap-sites`, a tracer attached at the site's
+/// `nop5`, which the kernel may turn into a CALL, must not disturb it: the
+/// result is the same traced or not.
+#[inline(never)]
+fn red_zone(rounds: u64) -> u64 {
+    let mut word = 0u64;
+    for i in 0..rounds {
+        // SAFETY: `word` is a live local; volatile keeps it in memory.
+        unsafe {
+            let value = std::ptr::read_volatile(&word);
+            std::ptr::write_volatile(&mut word, value.wrapping_mul(31).wrapping_add(i));
+        }
+        probe!(demo, red_zone, i);
+    }
+    word
+}
+
 fn main() {
     let rounds: u64 = std::env::args()
         .nth(1)
@@ -101,4 +120,5 @@ fn main() {
         "lazy evaluations: {} (sink {sink})",
         LAZY_EVALUATIONS.with(Cell::get)
     );
+    println!("red zone: {:#x}", red_zone(rounds));
 }
