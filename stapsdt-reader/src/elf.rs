@@ -81,6 +81,35 @@ fn read_archive(data: &[u8], name: &str) -> Result<Vec<Object>, Error> {
     Ok(objects)
 }
 
+/// Bytes copied into 8-byte-aligned storage.
+struct AlignedCopy {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedCopy {
+    fn new(bytes: &[u8]) -> AlignedCopy {
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        // SAFETY: `words` holds at least `bytes.len()` bytes and u64 has no invalid bit patterns.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                words.as_mut_ptr().cast::<u8>(),
+                bytes.len(),
+            );
+        }
+        AlignedCopy {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the storage is `len` initialised bytes; u8 has alignment 1.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
 /// A member that could not be read is kept as an object with one diagnostic,
 /// so the rest of the archive is still listed.
 fn broken_member(display: &str, error: Error) -> Object {
@@ -101,6 +130,11 @@ fn broken_member(display: &str, error: Error) -> Object {
 
 /// Read one ELF image held in memory. `name` is used in errors and as the object's path.
 pub fn read_bytes(data: &[u8], name: &str) -> Result<Object, Error> {
+    // The ELF parser wants its headers aligned; archive members start at
+    // even offsets only, and callers' buffers may be anywhere.
+    if data.as_ptr() as usize % 8 != 0 {
+        return read_bytes(AlignedCopy::new(data).bytes(), name);
+    }
     // e_ident[EI_CLASS] is the fifth byte.
     match data.get(4) {
         Some(&elf::ELFCLASS64) => read_elf::<elf::FileHeader64<Endianness>>(data, name),
