@@ -132,7 +132,7 @@ fn broken_member(display: &str, error: Error) -> Object {
 pub fn read_bytes(data: &[u8], name: &str) -> Result<Object, Error> {
     // The ELF parser wants its headers aligned; archive members start at
     // even offsets only, and callers' buffers may be anywhere.
-    if data.as_ptr() as usize % 8 != 0 {
+    if !(data.as_ptr() as usize).is_multiple_of(8) {
         return read_bytes(AlignedCopy::new(data).bytes(), name);
     }
     // e_ident[EI_CLASS] is the fifth byte.
