@@ -82,7 +82,7 @@ pub fn notes_bytes(notes: &[NoteSpec], is_64: bool, big: bool) -> Vec<u8> {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -107,7 +107,7 @@ pub fn build(spec: &ElfSpec) -> (Vec<u8>, Layout) {
     let base_offset = note_offset + spec.note_section.len();
     let shstr_offset = base_offset + 1;
     let mut shoff = shstr_offset + shstrtab.len();
-    while shoff % 8 != 0 {
+    while !shoff.is_multiple_of(8) {
         shoff += 1;
     }
     let with_base = spec.stapsdt_base.is_some();
