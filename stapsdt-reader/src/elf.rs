@@ -234,11 +234,11 @@ struct NoteContext<'a> {
     build_id: &'a mut Option<String>,
 }
 
-fn read_notes<H: FileHeader<Endian = Endianness>>(
-    mut notes: NoteIterator<'_, H>,
+fn read_notes<'data, H: FileHeader<Endian = Endianness>>(
+    mut notes: NoteIterator<'data, H>,
     section_index: usize,
     cx: &mut NoteContext<'_>,
-    builder: &mut ProbeBuilder,
+    builder: &mut ProbeBuilder<'data>,
 ) {
     let mut ordinal = 0usize;
     loop {
@@ -277,14 +277,15 @@ fn read_notes<H: FileHeader<Endian = Endianness>>(
 }
 
 /// Groups locations by provider and name, keeping first-appearance order.
+/// Keys borrow the mapped file, so grouping allocates nothing per note.
 #[derive(Default)]
-struct ProbeBuilder {
+struct ProbeBuilder<'data> {
     probes: Vec<Probe>,
-    index: HashMap<(String, String), usize>,
+    index: HashMap<(&'data str, &'data str), usize>,
 }
 
-impl ProbeBuilder {
-    fn add(&mut self, raw: note::RawNote<'_>, cx: &mut NoteContext<'_>) {
+impl<'data> ProbeBuilder<'data> {
+    fn add(&mut self, raw: note::RawNote<'data>, cx: &mut NoteContext<'_>) {
         // Prelink moves the code but not the note; `.stapsdt.base` moved with
         // the code, so the difference is the displacement to apply.
         let delta = match cx.stapsdt_base {
@@ -325,7 +326,7 @@ impl ProbeBuilder {
             runtime_address: None,
             source: None,
         };
-        let key = (raw.provider.to_string(), raw.name.to_string());
+        let key = (raw.provider, raw.name);
         match self.index.get(&key) {
             Some(&i) => self.probes[i].locations.push(location),
             None => {
