@@ -244,3 +244,51 @@ fn process_listing_gives_run_time_addresses() {
         assert!(human.is_empty() || human.contains("[pid"), "{human}");
     }
 }
+
+#[test]
+fn process_in_another_mount_namespace_is_read_through_its_root() {
+    let test = "process_in_another_mount_namespace_is_read_through_its_root";
+    if !test_support::is_root() || require(test, "unshare").is_none() {
+        skip(
+            test,
+            "needs root and unshare(1) to make a private mount namespace",
+        );
+        return;
+    }
+    let scratch = Scratch::new();
+    let Some(program) = build_program(&scratch, &[]) else {
+        skip(test, "sys/sdt.h missing");
+        return;
+    };
+    // Inside a private mount namespace a tmpfs hides `hidden/` from us; the
+    // program runs from there, so its path does not exist in our namespace.
+    let hidden = scratch.join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    let script = format!(
+        "mount -t tmpfs none {h} && cp {p} {h}/inside && exec {h}/inside",
+        h = hidden.display(),
+        p = program.display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let inside = hidden.join("inside");
+    assert!(!inside.exists(), "the tmpfs leaked into our namespace");
+    let report = json(&["-p", &child.id().to_string(), "demo:guarded"]);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let object = &report["objects"][0];
+    assert_eq!(object["path"], inside.to_str().unwrap());
+    let printed = u64::from_str_radix(line.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(
+        probe(object, "guarded")["locations"][0]["semaphore"]["runtime_address"].as_u64(),
+        Some(printed)
+    );
+}
