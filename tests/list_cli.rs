@@ -297,7 +297,10 @@ fn process_in_another_mount_namespace_is_read_through_its_root() {
 fn permission_errors_name_the_file_and_the_rest_goes_on() {
     let test = "permission_errors_name_the_file_and_the_rest_goes_on";
     if !test_support::is_root() || require(test, "setpriv").is_none() {
-        skip(test, "needs root and setpriv(1) to run as an unprivileged user");
+        skip(
+            test,
+            "needs root and setpriv(1) to run as an unprivileged user",
+        );
         return;
     }
     let scratch = Scratch::new();
@@ -322,7 +325,10 @@ fn permission_errors_name_the_file_and_the_rest_goes_on() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(
         stderr.trim(),
-        format!("stap-sdt: {}: Permission denied (os error 13)", locked.display())
+        format!(
+            "stap-sdt: {}: Permission denied (os error 13)",
+            locked.display()
+        )
     );
     assert!(stdout.contains("demo:guarded"), "{stdout}");
 }
