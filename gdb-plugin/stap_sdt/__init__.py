@@ -25,7 +25,8 @@ def _on_new_objfile(_event):
 def _on_exited(_event):
     catalog.invalidate()
     convenience.clear()
-    breakpoints.resolve()  # no process: forgets its location breakpoints
+    breakpoints.forget_process()
+    semaphores.forget_process()
 
 
 def _on_stop(_event):

@@ -21,7 +21,7 @@ import os
 
 import gdb
 
-from . import catalog, convenience, semaphores
+from . import catalog, convenience, semaphores, tool
 
 
 class ProbeSpec:
@@ -119,6 +119,11 @@ def _forget_other_processes(pid):
             group.deleted_by_user.clear()
 
 
+def forget_process():
+    """The process exited: its location breakpoints go; the probe breakpoints stay."""
+    _forget_other_processes(0)
+
+
 def resolve(announce=True):
     """Give every group a breakpoint at each of its locations in the current process."""
     pid = catalog.current_pid()
@@ -163,6 +168,7 @@ def _parse_command(arg):
 
 def create(arg, temporary):
     spec, condition = _parse_command(arg)
+    tool.program()  # no probe breakpoint without a way to list probes
     group = Group(_next_number[0], spec, condition, temporary)
     _next_number[0] += 1
     _groups.append(group)
@@ -197,7 +203,10 @@ def on_breakpoint_deleted(bp):
         del group.locations[bp.site.address]
         group.deleted_by_user.add(bp.site.address)
     if group.temporary and bp.hit_count > 0:
-        # A temporary probe breakpoint stops once, whichever location is hit.
+        # A temporary probe breakpoint stops once, whichever location is hit;
+        # its other locations go once GDB is done deleting this one.
+        if group in _groups:
+            _groups.remove(group)
         gdb.post_event(lambda: delete_group(group))
     elif not group.locations and group in _groups:
         # The user deleted its last location: the probe breakpoint is gone too.

@@ -85,6 +85,8 @@ Usage: info probe-args"""
             try:
                 value = convenience.arg_value(n)
                 shown = str(value)
+                if value.type.code == gdb.TYPE_CODE_INT and abs(spec.get("size") or 8) > 2:
+                    shown += f" ({int(value) & ((1 << (8 * value.type.sizeof)) - 1):#x})"
                 if kind == "str":
                     text = convenience.read_c_string(int(value) & ((1 << 64) - 1))
                     shown += f' "{text.decode("utf-8", errors="backslashreplace")}"'

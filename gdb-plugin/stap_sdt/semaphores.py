@@ -68,5 +68,10 @@ def release_all():
         del _raised[key]
 
 
+def forget_process():
+    """The process exited: nothing to restore, its memory is gone."""
+    _raised.clear()
+
+
 def raised(pid, address):
     return (pid, address) in _raised
