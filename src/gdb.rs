@@ -30,7 +30,11 @@ pub struct GdbArgs {
     plugin: Option<PathBuf>,
 
     /// Arguments for GDB.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "GDB-ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "GDB-ARGS"
+    )]
     args: Vec<OsString>,
 }
 
@@ -50,7 +54,11 @@ fn candidates(explicit: Option<&Path>, exe: Option<&Path>) -> Vec<PathBuf> {
         found.push(dir.join("gdb-plugin").join(ENTRY));
         found.push(dir.join("../share/stap-sdt/gdb").join(ENTRY));
     }
-    found.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-plugin").join(ENTRY));
+    found.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("gdb-plugin")
+            .join(ENTRY),
+    );
     found
 }
 

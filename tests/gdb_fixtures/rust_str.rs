@@ -39,8 +39,8 @@ fn fire(text: &str, count: i32, big: u64) {
 }
 
 fn main() {
-    let owned = String::from("grüße from rust, no NUL here");
-    let text = &owned[..12];
+    let owned = String::from("hello from rust, no NUL here");
+    let text = &owned[..10];
     for i in 0..3i32 {
         let big = 0xfeed_0000_0000_0000u64 + i as u64;
         println!("rust text {text} {i} {big}");

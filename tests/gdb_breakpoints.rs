@@ -1,0 +1,223 @@
+//! `sdt-break` / `sdt-tbreak` with conditions, the builtin `break` left
+//! alone, pointer+length strings, `info sdt`, and finding `stap-sdt`.
+//!
+//! GDB 13.1 reads `break probe:demo:tick` as FILE:LINE and silently drops the
+//! condition of `break -probe-stap demo:tick if COND`; these tests show the
+//! plugin's `sdt-break probe:demo:tick if COND` stopping exactly where COND holds.
+
+mod gdb_common;
+
+use gdb_common::*;
+use test_support::Scratch;
+
+const DEMO_C: &str = include_str!("gdb_fixtures/demo.c");
+
+fn demo(scratch: &Scratch) -> std::path::PathBuf {
+    compile_c(scratch, "demo", DEMO_C, &[])
+}
+
+#[test]
+fn condition_stops_only_where_it_holds() {
+    if !have_gdb("condition_stops_only_where_it_holds") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = demo(&scratch);
+    let commands = commands![
+        "sdt-break probe:demo:tick if $_probe_arg0 == 3",
+        "run",
+        show("i", "$_probe_arg0"),
+        show("big", "$_probe_arg1"),
+        show("argc", "$_probe_argc"),
+        "echo @@stopped@@\\n",
+        "continue",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let values = marked(&output);
+    assert_eq!(stops(&output), 1, "one stop, at i == 3:\n{output}");
+    assert_eq!(value(&values, "i", &output), "3", "{output}");
+    assert_eq!(value(&values, "argc", &output), "2", "{output}");
+    // The program printed the value it passed just before the probe.
+    assert!(
+        lines_starting(&output, "tick 3 ")
+            .contains(&format!("tick 3 {}", value(&values, "big", &output)).as_str()),
+        "{output}"
+    );
+    let stop_at = output.find("@@stopped@@").unwrap();
+    assert!(output[..stop_at].contains("tick 3 1003"), "{output}");
+    assert!(
+        !output[..stop_at].contains("tick 4"),
+        "stopped before i == 4:\n{output}"
+    );
+    assert!(
+        output[stop_at..].contains("tick 4 1004") && output.contains("done"),
+        "{output}"
+    );
+}
+
+#[test]
+fn tbreak_stops_once_and_goes_away() {
+    if !have_gdb("tbreak_stops_once_and_goes_away") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = demo(&scratch);
+    let commands = commands![
+        "sdt-tbreak demo:tick",
+        "run",
+        show("i", "$_probe_arg0"),
+        "info breakpoints",
+        "info sdt-breakpoints",
+        "continue",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    assert_eq!(stops(&output), 1, "{output}");
+    assert_eq!(value(&marked(&output), "i", &output), "0", "{output}");
+    assert!(
+        output.contains("No breakpoints or watchpoints."),
+        "{output}"
+    );
+    assert!(output.contains("No probe breakpoints."), "{output}");
+    assert!(
+        output.contains("tick 4 1004") && output.contains("done"),
+        "{output}"
+    );
+}
+
+#[test]
+fn builtin_break_behaves_as_before() {
+    if !have_gdb("builtin_break_behaves_as_before") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = demo(&scratch);
+    let commands = commands![
+        "break probe:demo:tick",
+        "help break",
+        "break main",
+        "info breakpoints"
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    // GDB's own messages, unchanged: the plugin does not replace `break`.
+    assert!(output.contains("No source file named probe."), "{output}");
+    assert!(
+        output.contains("Set breakpoint at specified location."),
+        "{output}"
+    );
+    assert!(output.contains("Breakpoint 1 at "), "{output}");
+    assert!(output.contains("in main at "), "{output}");
+}
+
+#[test]
+fn pointer_and_length_string_without_nul() {
+    if !have_gdb("pointer_and_length_string_without_nul") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = demo(&scratch);
+    let commands = commands![
+        "sdt-break demo:hs_string",
+        "run",
+        show("strn", "$_probe_strn(0, 1)"),
+        show("str", "$_probe_str(0)"),
+        show("len", "$_probe_arg1"),
+        "continue",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let values = marked(&output);
+    let printed = lines_starting(&output, "hs ");
+    assert_eq!(printed, ["hs hello"], "{output}");
+    assert_eq!(value(&values, "strn", &output), "\"hello\"", "{output}");
+    assert_eq!(value(&values, "len", &output), "5", "{output}");
+    // The same pointer read as a C string runs on to the array's NUL.
+    assert_eq!(
+        value(&values, "str", &output),
+        "\"hello, probe world\"",
+        "{output}"
+    );
+}
+
+#[test]
+fn info_sdt_lists_locations_args_and_semaphores() {
+    if !have_gdb("info_sdt_lists_locations_args_and_semaphores") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = demo(&scratch);
+    let commands = commands![
+        "info sdt",
+        "echo @@running@@\\n",
+        "sdt-break demo:guarded",
+        "run",
+        "info sdt gu.rd",
+        "info sdt nosuchprobe",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let (before, after) = output.split_at(output.find("@@running@@").unwrap());
+    // Without a process: link-time addresses of the file, all three probes.
+    for probe in ["demo:tick", "demo:guarded", "demo:hs_string"] {
+        assert!(before.contains(probe), "{probe}:\n{output}");
+    }
+    assert!(
+        before.contains("args: -4@$5") || before.contains("args: 8@%rax -4@$5"),
+        "{output}"
+    );
+    // With one: run-time addresses, the load bias, and the semaphore's value.
+    assert!(after.contains("(load bias 0x"), "{output}");
+    assert!(after.contains("demo:guarded"), "{output}");
+    assert!(!after.contains("demo:tick"), "the regex selects:\n{output}");
+    assert!(
+        after.contains("= 1 (1 raised by a probe breakpoint)"),
+        "{output}"
+    );
+    assert!(
+        after.contains("No static probes matching 'nosuchprobe'"),
+        "{output}"
+    );
+}
+
+#[test]
+fn unusable_stap_sdt_path_is_a_clear_error() {
+    if !have_gdb("unusable_stap_sdt_path_is_a_clear_error") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = demo(&scratch);
+    let commands = commands![
+        "set stap-sdt-path /nonexistent/stap-sdt",
+        "sdt-break demo:tick",
+        "info sdt",
+        format!("set stap-sdt-path {STAP_SDT}"),
+        "show stap-sdt-path",
+        "info sdt tick",
+    ];
+    let output = run_plain_gdb(&scratch, &commands, &program);
+    assert!(
+        output
+            .contains("stap-sdt-path is '/nonexistent/stap-sdt', which is not an executable file."),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("The stap-sdt program is {STAP_SDT}.")),
+        "{output}"
+    );
+    assert!(output.contains("demo:tick"), "{output}");
+}
+
+#[test]
+fn stap_sdt_gdb_without_a_plugin_says_where_it_looked() {
+    let output = std::process::Command::new(STAP_SDT)
+        .args([
+            "gdb",
+            "--plugin",
+            "/nonexistent/stap_sdt.py",
+            "--",
+            "-batch",
+        ])
+        .output()
+        .expect("run stap-sdt gdb");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot find the GDB plugin"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/stap_sdt.py"), "{stderr}");
+}
