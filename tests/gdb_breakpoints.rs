@@ -56,6 +56,46 @@ fn condition_stops_only_where_it_holds() {
 }
 
 #[test]
+fn every_location_of_a_probe() {
+    if !have_gdb("every_location_of_a_probe") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = demo(&scratch);
+    let commands = commands![
+        "sdt-break demo:twice",
+        "run",
+        show("first", "$_probe_arg0"),
+        "continue",
+        show("second", "$_probe_arg0"),
+        "info sdt-breakpoints",
+        "continue",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let values = marked(&output);
+    assert_eq!(
+        lines_starting(&output, "twice "),
+        ["twice 1", "twice 2"],
+        "{output}"
+    );
+    assert_eq!(
+        output
+            .matches("is probe breakpoint #1 probe:demo:twice")
+            .count(),
+        2,
+        "{output}"
+    );
+    assert!(output.contains("(location 2 of 2)"), "{output}");
+    assert_eq!(stops(&output), 2, "{output}");
+    assert_eq!(value(&values, "first", &output), "1", "{output}");
+    assert_eq!(value(&values, "second", &output), "2", "{output}");
+    assert!(
+        output.contains("probe breakpoint #1 probe:demo:twice: breakpoints 1, 2"),
+        "{output}"
+    );
+}
+
+#[test]
 fn tbreak_stops_once_and_goes_away() {
     if !have_gdb("tbreak_stops_once_and_goes_away") {
         return;

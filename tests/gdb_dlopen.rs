@@ -29,13 +29,16 @@ fn pending_probe_with_condition_resolves_at_dlopen() {
     let library_arg = library.to_str().unwrap();
     let commands = commands![
         // OBJFILE as a base name without `.so`; the library is not loaded yet.
-        "sdt-break probe:libprobe:lib:hit if $_probe_arg0 == 2",
+        "sdt-break probe:libprobe:lib:hit if $_probe_arg0 == 2 || $_probe_arg0 == 102",
         "info sdt-breakpoints",
         "run",
         show("i", "$_probe_arg0"),
         show("tenfold", "$_probe_arg1"),
         "info sdt-breakpoints",
         "echo @@stopped@@\\n",
+        "continue",
+        // After dlclose and a second dlopen, the probe breakpoint is there again.
+        show("reloaded", "$_probe_arg0"),
         "continue",
     ];
     let output = run_gdb(&scratch, &commands, &program, &[library_arg]);
@@ -44,7 +47,7 @@ fn pending_probe_with_condition_resolves_at_dlopen() {
         output.contains("pending (no loaded file has it yet)"),
         "{output}"
     );
-    assert_eq!(stops(&output), 1, "{output}");
+    assert_eq!(stops(&output), 2, "{output}");
     assert_eq!(value(&values, "i", &output), "2", "{output}");
     assert_eq!(value(&values, "tenfold", &output), "20", "{output}");
     let stop_at = output.find("@@stopped@@").unwrap();

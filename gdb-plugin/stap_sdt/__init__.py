@@ -22,6 +22,12 @@ def _on_new_objfile(_event):
         breakpoints.resolve()
 
 
+def _on_free_objfile(event):
+    catalog.invalidate()
+    breakpoints.forget_objfile(event)
+    semaphores.reconcile(breakpoints.all_locations())
+
+
 def _on_exited(_event):
     catalog.invalidate()
     convenience.clear()
@@ -33,10 +39,9 @@ def _on_stop(_event):
     try:
         frame = gdb.selected_frame()
         site = catalog.site_at(frame.pc())
-    except gdb.GdbError as e:
-        print(f"stap-sdt: {e}")
-        site = None
-    except gdb.error:
+    except (gdb.error, gdb.GdbError):
+        # No frame, or no stap-sdt to list probes with (sdt-break says so
+        # loudly; a plain stop should not).
         site = None
     if site is None:
         convenience.clear()
@@ -79,6 +84,7 @@ def register():
     breakpoints.register()
     info.register()
     gdb.events.new_objfile.connect(_on_new_objfile)
+    gdb.events.free_objfile.connect(_on_free_objfile)
     gdb.events.clear_objfiles.connect(catalog.invalidate)
     gdb.events.exited.connect(_on_exited)
     gdb.events.stop.connect(_on_stop)

@@ -124,6 +124,21 @@ def forget_process():
     _forget_other_processes(0)
 
 
+def forget_objfile(event):
+    """A library was unloaded (dlclose): its locations go, and come back if it loads again."""
+    path = event.objfile.filename
+    if not path:
+        return
+    real = os.path.realpath(path)
+    for group in _groups:
+        for address, bp in list(group.locations.items()):
+            if bp.site.path == path or os.path.realpath(bp.site.path) == real:
+                del group.locations[address]
+                if bp.is_valid():
+                    bp.quiet_delete = True
+                    bp.delete()
+
+
 def resolve(announce=True):
     """Give every group a breakpoint at each of its locations in the current process."""
     pid = catalog.current_pid()

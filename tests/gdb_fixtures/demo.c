@@ -11,6 +11,14 @@
 SEMAPHORE(demo_guarded_semaphore);
 SEMAPHORE(demo_tick_semaphore);
 SEMAPHORE(demo_hs_string_semaphore);
+SEMAPHORE(demo_twice_semaphore);
+
+/* Inlined twice: one probe, two locations. */
+static inline __attribute__((always_inline)) void twice(int which)
+{
+    printf("twice %d\n", which);
+    STAP_PROBE1(demo, twice, which);
+}
 #define DEMO_GUARDED_ENABLED() __builtin_expect(demo_guarded_semaphore, 0)
 
 long counter = 1000;
@@ -32,6 +40,8 @@ int main(void)
     }
     printf("hs %.*s\n", 5, text);
     STAP_PROBE2(demo, hs_string, text, 5);
+    twice(1);
+    twice(2);
     puts("done");
     return 0;
 }

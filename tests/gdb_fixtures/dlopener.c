@@ -17,6 +17,15 @@ int main(int argc, char **argv)
     void (*fire)(int) = (void (*)(int))dlsym(lib, "lib_fire");
     for (int i = 0; i < 5; i++)
         fire(i);
+    /* Unload and load again (at the same or another address): the probe
+     * breakpoint must follow. */
+    dlclose(lib);
+    puts("unloaded");
+    lib = dlopen(argv[1], RTLD_NOW);
+    if (!lib)
+        return 1;
+    fire = (void (*)(int))dlsym(lib, "lib_fire");
+    fire(102);
     puts("done");
     return 0;
 }
