@@ -36,6 +36,7 @@ def _on_exited(_event):
 
 
 def _on_stop(_event):
+    breakpoints.delete_doomed()
     try:
         frame = gdb.selected_frame()
         site = catalog.site_at(frame.pc())
@@ -51,6 +52,7 @@ def _on_stop(_event):
 
 
 def _on_before_prompt():
+    breakpoints.delete_doomed()
     semaphores.reconcile(breakpoints.all_locations())
 
 

@@ -222,11 +222,21 @@ def on_breakpoint_deleted(bp):
         # its other locations go once GDB is done deleting this one.
         if group in _groups:
             _groups.remove(group)
-        gdb.post_event(lambda: delete_group(group))
+        _doomed.append(group)
+        gdb.post_event(delete_doomed)
     elif not group.locations and group in _groups:
         # The user deleted its last location: the probe breakpoint is gone too.
         _groups.remove(group)
     semaphores.reconcile(all_locations())
+
+
+_doomed = []  # temporary probe breakpoints whose other locations must go
+
+
+def delete_doomed():
+    """Delete the remaining locations of temporary probe breakpoints that were hit."""
+    while _doomed:
+        delete_group(_doomed.pop())
 
 
 def on_breakpoint_changed(bp):
