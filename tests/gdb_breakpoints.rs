@@ -8,21 +8,15 @@
 mod gdb_common;
 
 use gdb_common::*;
-use test_support::Scratch;
 
 const DEMO_C: &str = include_str!("gdb_fixtures/demo.c");
 
-fn demo(scratch: &Scratch) -> std::path::PathBuf {
-    compile_c(scratch, "demo", DEMO_C, &[])
-}
-
 #[test]
 fn condition_stops_only_where_it_holds() {
-    if !have_gdb("condition_stops_only_where_it_holds") {
+    let Some((scratch, program)) = c_fixture("condition_stops_only_where_it_holds", "demo", DEMO_C)
+    else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = demo(&scratch);
+    };
     let commands = commands![
         "sdt-break probe:demo:tick if $_probe_arg0 == 3",
         "run",
@@ -57,11 +51,9 @@ fn condition_stops_only_where_it_holds() {
 
 #[test]
 fn every_location_of_a_probe() {
-    if !have_gdb("every_location_of_a_probe") {
+    let Some((scratch, program)) = c_fixture("every_location_of_a_probe", "demo", DEMO_C) else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = demo(&scratch);
+    };
     let commands = commands![
         "sdt-break demo:twice",
         "run",
@@ -97,11 +89,10 @@ fn every_location_of_a_probe() {
 
 #[test]
 fn tbreak_stops_once_and_goes_away() {
-    if !have_gdb("tbreak_stops_once_and_goes_away") {
+    let Some((scratch, program)) = c_fixture("tbreak_stops_once_and_goes_away", "demo", DEMO_C)
+    else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = demo(&scratch);
+    };
     let commands = commands![
         "sdt-tbreak demo:tick",
         "run",
@@ -126,11 +117,10 @@ fn tbreak_stops_once_and_goes_away() {
 
 #[test]
 fn builtin_break_behaves_as_before() {
-    if !have_gdb("builtin_break_behaves_as_before") {
+    let Some((scratch, program)) = c_fixture("builtin_break_behaves_as_before", "demo", DEMO_C)
+    else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = demo(&scratch);
+    };
     let commands = commands![
         "break probe:demo:tick",
         "help break",
@@ -150,11 +140,11 @@ fn builtin_break_behaves_as_before() {
 
 #[test]
 fn pointer_and_length_string_without_nul() {
-    if !have_gdb("pointer_and_length_string_without_nul") {
+    let Some((scratch, program)) =
+        c_fixture("pointer_and_length_string_without_nul", "demo", DEMO_C)
+    else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = demo(&scratch);
+    };
     let commands = commands![
         "sdt-break demo:hs_string",
         "run",
@@ -179,11 +169,13 @@ fn pointer_and_length_string_without_nul() {
 
 #[test]
 fn info_sdt_lists_locations_args_and_semaphores() {
-    if !have_gdb("info_sdt_lists_locations_args_and_semaphores") {
+    let Some((scratch, program)) = c_fixture(
+        "info_sdt_lists_locations_args_and_semaphores",
+        "demo",
+        DEMO_C,
+    ) else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = demo(&scratch);
+    };
     let commands = commands![
         "info sdt",
         "echo @@running@@\\n",
@@ -218,11 +210,11 @@ fn info_sdt_lists_locations_args_and_semaphores() {
 
 #[test]
 fn unusable_stap_sdt_path_is_a_clear_error() {
-    if !have_gdb("unusable_stap_sdt_path_is_a_clear_error") {
+    let Some((scratch, program)) =
+        c_fixture("unusable_stap_sdt_path_is_a_clear_error", "demo", DEMO_C)
+    else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = demo(&scratch);
+    };
     let commands = commands![
         "set stap-sdt-path /nonexistent/stap-sdt",
         "sdt-break demo:tick",

@@ -9,17 +9,18 @@
 mod gdb_common;
 
 use gdb_common::*;
-use test_support::Scratch;
 
 const OPERANDS_C: &str = include_str!("gdb_fixtures/operands.c");
 
 #[test]
 fn every_operand_form_and_eighteen_arguments() {
-    if !have_gdb("every_operand_form_and_eighteen_arguments") {
+    let Some((scratch, program)) = c_fixture(
+        "every_operand_form_and_eighteen_arguments",
+        "operands",
+        OPERANDS_C,
+    ) else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = compile_c(&scratch, "operands", OPERANDS_C, &[]);
+    };
     let mut commands = commands![
         "sdt-break probe:ops:all",
         "run",

@@ -7,21 +7,35 @@ mod gdb_common;
 
 use gdb_common::*;
 use std::time::{Duration, Instant};
-use test_support::Scratch;
 
 const DEMO_C: &str = include_str!("gdb_fixtures/demo.c");
 
-fn guarded_lines(output: &str) -> Vec<&str> {
-    lines_starting(output, "guarded ")
+/// The program's `guarded enabled|disabled I` lines are WANT: `+I` for
+/// enabled at iteration I, `-I` for disabled.
+fn assert_guarded(output: &str, want: &str) {
+    let expected: Vec<String> = want
+        .split_whitespace()
+        .map(|t| {
+            let state = if t.starts_with('+') {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            format!("guarded {state} {}", &t[1..])
+        })
+        .collect();
+    assert_eq!(lines_starting(output, "guarded "), expected, "{output}");
 }
 
 #[test]
 fn raised_while_the_breakpoint_exists_restored_after_delete() {
-    if !have_gdb("raised_while_the_breakpoint_exists_restored_after_delete") {
+    let Some((scratch, program)) = c_fixture(
+        "raised_while_the_breakpoint_exists_restored_after_delete",
+        "demo",
+        DEMO_C,
+    ) else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = compile_c(&scratch, "demo", DEMO_C, &[]);
+    };
     let commands = commands![
         "info sdt guarded",
         "sdt-break demo:guarded",
@@ -34,17 +48,7 @@ fn raised_while_the_breakpoint_exists_restored_after_delete() {
     ];
     let output = run_gdb(&scratch, &commands, &program, &[]);
     assert_eq!(value(&marked(&output), "i", &output), "0", "{output}");
-    assert_eq!(
-        guarded_lines(&output),
-        [
-            "guarded enabled 0",
-            "guarded disabled 1",
-            "guarded disabled 2",
-            "guarded disabled 3",
-            "guarded disabled 4"
-        ],
-        "{output}"
-    );
+    assert_guarded(&output, "+0 -1 -2 -3 -4");
     let raised = output
         .find("= 1 (1 raised by a probe breakpoint)")
         .expect(&output);
@@ -56,11 +60,11 @@ fn raised_while_the_breakpoint_exists_restored_after_delete() {
 
 #[test]
 fn disable_lowers_and_enable_raises_again() {
-    if !have_gdb("disable_lowers_and_enable_raises_again") {
+    let Some((scratch, program)) =
+        c_fixture("disable_lowers_and_enable_raises_again", "demo", DEMO_C)
+    else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = compile_c(&scratch, "demo", DEMO_C, &[]);
+    };
     let commands = commands![
         "sdt-break demo:guarded",
         "run",
@@ -79,26 +83,18 @@ fn disable_lowers_and_enable_raises_again() {
     let values = marked(&output);
     assert_eq!(value(&values, "tick", &output), "2", "{output}");
     assert_eq!(value(&values, "guarded", &output), "2", "{output}");
-    assert_eq!(
-        guarded_lines(&output),
-        [
-            "guarded enabled 0",
-            "guarded disabled 1",
-            "guarded enabled 2",
-            "guarded disabled 3",
-            "guarded disabled 4"
-        ],
-        "{output}"
-    );
+    assert_guarded(&output, "+0 -1 +2 -3 -4");
 }
 
 #[test]
 fn detach_restores_the_semaphore_in_the_running_program() {
-    if !have_gdb("detach_restores_the_semaphore_in_the_running_program") {
+    let Some((scratch, program)) = c_fixture(
+        "detach_restores_the_semaphore_in_the_running_program",
+        "demo",
+        DEMO_C,
+    ) else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = compile_c(&scratch, "demo", DEMO_C, &[]);
+    };
     let commands = commands!["sdt-break demo:guarded", "run", "detach"];
     let mut output = run_gdb(&scratch, &commands, &program, &[]);
     // The detached program finishes on its own, writing to the same log.
@@ -113,26 +109,16 @@ fn detach_restores_the_semaphore_in_the_running_program() {
             .collect();
     }
     assert!(output.contains(") detached]"), "{output}");
-    assert_eq!(
-        guarded_lines(&output),
-        [
-            "guarded enabled 0",
-            "guarded disabled 1",
-            "guarded disabled 2",
-            "guarded disabled 3",
-            "guarded disabled 4"
-        ],
-        "{output}"
-    );
+    assert_guarded(&output, "+0 -1 -2 -3 -4");
 }
 
 #[test]
 fn kill_then_run_raises_it_in_the_new_process() {
-    if !have_gdb("kill_then_run_raises_it_in_the_new_process") {
+    let Some((scratch, program)) =
+        c_fixture("kill_then_run_raises_it_in_the_new_process", "demo", DEMO_C)
+    else {
         return;
-    }
-    let scratch = Scratch::new();
-    let program = compile_c(&scratch, "demo", DEMO_C, &[]);
+    };
     let commands = commands![
         "sdt-break demo:guarded",
         "run",
@@ -146,18 +132,7 @@ fn kill_then_run_raises_it_in_the_new_process() {
     ];
     let output = run_gdb(&scratch, &commands, &program, &[]);
     assert_eq!(value(&marked(&output), "i", &output), "0", "{output}");
-    assert_eq!(
-        guarded_lines(&output),
-        [
-            "guarded enabled 0",
-            "guarded enabled 0",
-            "guarded disabled 1",
-            "guarded disabled 2",
-            "guarded disabled 3",
-            "guarded disabled 4"
-        ],
-        "{output}"
-    );
+    assert_guarded(&output, "+0 +0 -1 -2 -3 -4");
     assert!(
         output.contains("= 1 (1 raised by a probe breakpoint)"),
         "{output}"

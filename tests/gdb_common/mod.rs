@@ -20,6 +20,17 @@ pub fn have_gdb(test: &str) -> bool {
     test_support::require(test, "gdb").is_some()
 }
 
+/// For a test that needs GDB and one C fixture: a scratch directory with the
+/// fixture compiled in it, or None (and a printed skip) without GDB.
+pub fn c_fixture(test: &str, name: &str, source: &str) -> Option<(Scratch, PathBuf)> {
+    if !have_gdb(test) {
+        return None;
+    }
+    let scratch = Scratch::new();
+    let program = compile_c(&scratch, name, source, &[]);
+    Some((scratch, program))
+}
+
 /// Compile a C fixture at -O0 -g.
 pub fn compile_c(scratch: &Scratch, name: &str, source: &str, extra: &[&str]) -> PathBuf {
     let mut args = vec!["-O0", "-g"];
@@ -61,12 +72,9 @@ pub fn value<'a>(values: &'a HashMap<String, String>, name: &str, output: &str) 
 }
 
 /// Run `stap-sdt gdb -- -nx -batch -ex CMD... --args PROGRAM ARGS...` and return
-/// GDB's and the program's output, interleaved as they were written (one file
-/// takes both stdout and stderr). Each command is its own `-ex`, so one
-/// failing command does not stop the rest.
+/// GDB's and the program's output, interleaved as they were written. Each
+/// command is its own `-ex`, so one failing command does not stop the rest.
 pub fn run_gdb(scratch: &Scratch, commands: &[String], program: &Path, args: &[&str]) -> String {
-    let log_path = scratch.join(&format!("gdb-{}.log", unique()));
-    let log = std::fs::File::create(&log_path).expect("create the GDB log");
     let mut command = Command::new(STAP_SDT);
     command
         .args([
@@ -80,27 +88,29 @@ pub fn run_gdb(scratch: &Scratch, commands: &[String], program: &Path, args: &[&
         .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
         .arg("--args")
         .arg(program)
-        .args(args)
-        .current_dir(scratch.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("dup the log"))
-        .stderr(log);
-    wait_bounded(command, Duration::from_secs(120));
-    std::fs::read_to_string(&log_path).expect("read the GDB log")
+        .args(args);
+    logged(scratch, command)
 }
 
 /// Like [`run_gdb`] but plain `gdb`, sourcing the plugin with `-ex` (no
 /// `stap-sdt gdb`, no $STAP_SDT): for the tests of how the plugin finds stap-sdt.
 pub fn run_plain_gdb(scratch: &Scratch, commands: &[String], program: &Path) -> String {
-    let log_path = scratch.join(&format!("gdb-{}.log", unique()));
-    let log = std::fs::File::create(&log_path).expect("create the GDB log");
     let mut command = Command::new("gdb");
     command
         .args(["-nx", "-batch", "-iex", "set debuginfod enabled off", "-ex"])
         .arg(format!("source {}", plugin().display()))
         .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
         .arg(program)
-        .env_remove("STAP_SDT")
+        .env_remove("STAP_SDT");
+    logged(scratch, command)
+}
+
+/// Run COMMAND in the scratch directory with stdout and stderr going to one
+/// log file (so their order is kept), at most two minutes; return the log.
+fn logged(scratch: &Scratch, mut command: Command) -> String {
+    let log_path = scratch.join(&format!("gdb-{}.log", unique()));
+    let log = std::fs::File::create(&log_path).expect("create the GDB log");
+    command
         .current_dir(scratch.path())
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("dup the log"))
