@@ -139,3 +139,75 @@ fn kill_then_run_raises_it_in_the_new_process() {
     );
     assert_eq!(stops(&output), 2, "{output}");
 }
+
+const ATTACHEE_C: &str = include_str!("gdb_fixtures/attachee.c");
+
+/// Creates the attachee's stop file when dropped.
+struct StopFile(std::path::PathBuf);
+
+impl Drop for StopFile {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "");
+    }
+}
+
+/// Attach to a running program, raise its semaphore with a probe breakpoint,
+/// and leave it either with `detach` or by GDB exiting (which detaches): the
+/// program itself then reads its semaphore as 0 again.
+fn attach_and_leave(test: &str, leave: &[&str]) {
+    let Some((scratch, program)) = c_fixture(test, "attachee", ATTACHEE_C) else {
+        return;
+    };
+    let stop_file = scratch.join("stop");
+    let log_path = scratch.join("attachee.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(&program)
+        .arg(&stop_file)
+        .stdout(log)
+        .spawn()
+        .expect("start the attachee");
+    // Whatever happens below, the attachee is told to stop (it also stops by itself after 20 s).
+    let _stop = StopFile(stop_file.clone());
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let start = Instant::now();
+    while !read_log().contains("ready") && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut commands = commands![
+        format!("attach {}", child.id()),
+        "sdt-break attach:beat",
+        "continue",
+        show("beat", "$_probe_argc"),
+        "info sdt beat",
+    ];
+    commands.extend(leave.iter().map(|c| c.to_string()));
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    std::fs::write(&stop_file, "").unwrap();
+    let status = child.wait().expect("wait for the attachee");
+    let program_output = read_log();
+    assert!(status.success(), "{program_output}\n{output}");
+    assert_eq!(value(&marked(&output), "beat", &output), "1", "{output}");
+    assert!(
+        output.contains("= 1 (1 raised by a probe breakpoint)"),
+        "{output}"
+    );
+    assert!(program_output.contains("enabled "), "{program_output}");
+    assert!(
+        program_output.contains("final semaphore 0"),
+        "{program_output}\n{output}"
+    );
+}
+
+#[test]
+fn detach_from_an_attached_process_restores_its_semaphore() {
+    attach_and_leave(
+        "detach_from_an_attached_process_restores_its_semaphore",
+        &["detach"],
+    );
+}
+
+#[test]
+fn gdb_exiting_while_attached_restores_the_semaphore() {
+    // -batch ends by detaching from an attached process, with no `detach` command.
+    attach_and_leave("gdb_exiting_while_attached_restores_the_semaphore", &[]);
+}

@@ -91,6 +91,7 @@ def register():
     gdb.events.exited.connect(_on_exited)
     gdb.events.stop.connect(_on_stop)
     gdb.events.before_prompt.connect(_on_before_prompt)
+    gdb.events.gdb_exiting.connect(lambda _event: semaphores.release_all())
     gdb.events.breakpoint_deleted.connect(breakpoints.on_breakpoint_deleted)
     gdb.events.breakpoint_modified.connect(breakpoints.on_breakpoint_changed)
     gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_changed)
