@@ -50,6 +50,42 @@ fn condition_stops_only_where_it_holds() {
 }
 
 #[test]
+fn sdt_condition_sets_and_clears_the_condition() {
+    let Some((scratch, program)) = c_fixture(
+        "sdt_condition_sets_and_clears_the_condition",
+        "demo",
+        DEMO_C,
+    ) else {
+        return;
+    };
+    let commands = commands![
+        "sdt-break demo:tick",
+        "starti",
+        // GDB refuses its own `condition` on a breakpoint with a Python stop method.
+        "condition 1 $_probe_arg0 == 2",
+        "sdt-condition 1 $_probe_arg0 == 2",
+        "continue",
+        show("first", "$_probe_arg0"),
+        "sdt-condition #1",
+        "continue",
+        show("next", "$_probe_arg0"),
+        "sdt-condition 99 1",
+        "delete",
+        "continue",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let values = marked(&output);
+    assert!(
+        output.contains("Only one stop condition allowed."),
+        "{output}"
+    );
+    assert_eq!(value(&values, "first", &output), "2", "{output}");
+    assert_eq!(value(&values, "next", &output), "3", "{output}");
+    assert!(output.contains("No probe breakpoint 99."), "{output}");
+    assert!(output.contains("done"), "{output}");
+}
+
+#[test]
 fn every_location_of_a_probe() {
     let Some((scratch, program)) = c_fixture("every_location_of_a_probe", "demo", DEMO_C) else {
         return;
