@@ -152,6 +152,49 @@ fn tbreak_stops_once_and_goes_away() {
 }
 
 #[test]
+fn pending_break_probe_is_adopted_as_a_probe_breakpoint() {
+    let Some((scratch, program)) = c_fixture(
+        "pending_break_probe_is_adopted_as_a_probe_breakpoint",
+        "demo",
+        DEMO_C,
+    ) else {
+        return;
+    };
+    let commands = commands![
+        // What answering `y` to GDB's pending question does, for a script.
+        "set breakpoint pending on",
+        "break probe:demo:tick if $_probe_arg0 == 3",
+        "tbreak probe:demo:guarded",
+        "break probe:demo:tick thread 1",
+        "run",
+        show("guarded", "$_probe_arg0"),
+        "continue",
+        show("tick", "$_probe_arg0"),
+        "info sdt-breakpoints",
+        "continue",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let values = marked(&output);
+    assert!(output.contains("stap-sdt: breakpoint 1 (probe:demo:tick if $_probe_arg0 == 3) is a static probe; replaced by a probe breakpoint."), "{output}");
+    assert!(
+        output.contains("breakpoint 3 stays pending: Junk after the probe"),
+        "{output}"
+    );
+    assert_eq!(value(&values, "guarded", &output), "0", "{output}");
+    assert_eq!(value(&values, "tick", &output), "3", "{output}");
+    assert_eq!(stops(&output), 2, "{output}");
+    assert!(
+        output.contains("probe breakpoint #1 probe:demo:tick if $_probe_arg0 == 3: breakpoints"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("temporary probe breakpoint #2 probe:demo:guarded:"),
+        "{output}"
+    );
+    assert!(output.contains("done"), "{output}");
+}
+
+#[test]
 fn builtin_break_behaves_as_before() {
     let Some((scratch, program)) = c_fixture("builtin_break_behaves_as_before", "demo", DEMO_C)
     else {

@@ -17,6 +17,7 @@ _HOOKED_COMMANDS = ("detach", "kill", "quit")
 
 
 def _on_new_objfile(_event):
+    breakpoints.adopt_pending()
     catalog.invalidate()
     if catalog.current_pid():
         breakpoints.resolve()
@@ -52,6 +53,7 @@ def _on_stop(_event):
 
 
 def _on_before_prompt():
+    breakpoints.adopt_pending()
     breakpoints.delete_doomed()
     semaphores.reconcile(breakpoints.all_locations())
 
@@ -94,5 +96,5 @@ def register():
     gdb.events.gdb_exiting.connect(lambda _event: semaphores.release_all())
     gdb.events.breakpoint_deleted.connect(breakpoints.on_breakpoint_deleted)
     gdb.events.breakpoint_modified.connect(breakpoints.on_breakpoint_changed)
-    gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_changed)
+    gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_created)
     _define_hooks()

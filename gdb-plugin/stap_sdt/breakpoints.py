@@ -244,6 +244,56 @@ def on_breakpoint_changed(bp):
         semaphores.reconcile(all_locations())
 
 
+# GDB's own `break probe:P:N` fails ("No source file named probe."), but when
+# the user lets it make a pending breakpoint (answering `y`, or with
+# `set breakpoint pending on`), the plugin adopts it: the pending breakpoint
+# is replaced by a probe breakpoint with the same condition. `break` itself is
+# not touched, so every other form behaves exactly as before.
+_adoptable = []
+
+
+def on_breakpoint_created(bp):
+    if isinstance(bp, LocationBreakpoint):
+        semaphores.reconcile(all_locations())
+        return
+    location = bp.location if bp.type == gdb.BP_BREAKPOINT else None
+    if bp.pending and location and location.startswith("probe:"):
+        _adoptable.append(bp)
+        gdb.post_event(adopt_pending)
+
+
+def _text_after_location(bp):
+    """`if COND` (or whatever followed the location) as `info breakpoints N` shows it."""
+    listing = gdb.execute(f"info breakpoints {bp.number}", to_string=True)
+    for line in listing.splitlines():
+        words = line.split()
+        if words and words[0] == str(bp.number) and bp.location in line:
+            return line[line.index(bp.location) + len(bp.location):].strip()
+    return ""
+
+
+def adopt_pending():
+    """Replace adopted pending `break probe:...` breakpoints by probe breakpoints."""
+    while _adoptable:
+        bp = _adoptable.pop(0)
+        if not bp.is_valid():
+            continue
+        command = f"{bp.location} {_text_after_location(bp)}".strip()
+        try:
+            _parse_command(command)
+        except gdb.GdbError as e:
+            print(f"stap-sdt: breakpoint {bp.number} stays pending: {e}")
+            continue
+        number, temporary = bp.number, bp.temporary
+        bp.delete()
+        print(f"stap-sdt: breakpoint {number} ({command}) is a static probe; "
+              f"replaced by a probe breakpoint.")
+        try:
+            create(command, temporary)
+        except gdb.GdbError as e:
+            print(f"stap-sdt: {e}")
+
+
 class SdtBreak(gdb.Command):
     """Set a breakpoint at every location of a static probe (SystemTap SDT / USDT).
 
