@@ -18,6 +18,7 @@ _HOOKED_COMMANDS = ("detach", "kill", "quit")
 
 def _on_new_objfile(_event):
     breakpoints.adopt_pending()
+    breakpoints.delete_doomed()
     catalog.invalidate()
     if catalog.current_pid():
         breakpoints.resolve()
@@ -32,11 +33,13 @@ def _on_free_objfile(event):
 def _on_exited(_event):
     catalog.invalidate()
     convenience.clear()
+    breakpoints.delete_doomed()
     breakpoints.forget_process()
     semaphores.forget_process()
 
 
 def _on_stop(_event):
+    breakpoints.adopt_pending()
     breakpoints.delete_doomed()
     try:
         frame = gdb.selected_frame()
@@ -56,6 +59,11 @@ def _on_before_prompt():
     breakpoints.adopt_pending()
     breakpoints.delete_doomed()
     semaphores.reconcile(breakpoints.all_locations())
+
+
+def _on_gdb_exiting(event):
+    semaphores.release_all()
+    breakpoints.on_gdb_exiting(event)
 
 
 def release_semaphores():
@@ -93,7 +101,7 @@ def register():
     gdb.events.exited.connect(_on_exited)
     gdb.events.stop.connect(_on_stop)
     gdb.events.before_prompt.connect(_on_before_prompt)
-    gdb.events.gdb_exiting.connect(lambda _event: semaphores.release_all())
+    gdb.events.gdb_exiting.connect(_on_gdb_exiting)
     gdb.events.breakpoint_deleted.connect(breakpoints.on_breakpoint_deleted)
     gdb.events.breakpoint_modified.connect(breakpoints.on_breakpoint_changed)
     gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_created)

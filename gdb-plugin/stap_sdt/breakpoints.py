@@ -71,6 +71,7 @@ class Group:
         self.locations = {}  # run-time address -> LocationBreakpoint
         self.deleted_by_user = set()  # addresses the user deleted: not re-made
         self.resolved_pid = 0
+        self.deleted = False
 
     def describe(self):
         kind = "temporary probe breakpoint" if self.temporary else "probe breakpoint"
@@ -87,6 +88,8 @@ class LocationBreakpoint(gdb.Breakpoint):
         super().__init__(f"*{site.address:#x}", gdb.BP_BREAKPOINT, temporary=group.temporary)
 
     def stop(self):
+        if self.group.deleted:
+            return False  # the rest of a temporary probe breakpoint that was hit
         convenience.publish(self.site, gdb.newest_frame())
         if not self.group.condition:
             return True
@@ -200,6 +203,7 @@ def create(arg, temporary):
 
 
 def delete_group(group):
+    group.deleted = True
     if group in _groups:
         _groups.remove(group)
     for bp in list(group.locations.values()):
@@ -220,10 +224,12 @@ def on_breakpoint_deleted(bp):
     if group.temporary and bp.hit_count > 0:
         # A temporary probe breakpoint stops once, whichever location is hit;
         # its other locations go once GDB is done deleting this one.
+        group.deleted = True
         if group in _groups:
             _groups.remove(group)
+        # Deleted at the next prompt, stop or objfile load (a gdb.post_event
+        # still queued when GDB exits crashes GDB 13); until then they do not stop.
         _doomed.append(group)
-        gdb.post_event(delete_doomed)
     elif not group.locations and group in _groups:
         # The user deleted its last location: the probe breakpoint is gone too.
         _groups.remove(group)
@@ -233,9 +239,19 @@ def on_breakpoint_deleted(bp):
 _doomed = []  # temporary probe breakpoints whose other locations must go
 
 
+_exiting = [False]
+
+
+def on_gdb_exiting(_event):
+    """GDB is exiting: nothing may touch breakpoints any more."""
+    _exiting[0] = True
+    _doomed.clear()
+    _adoptable.clear()
+
+
 def delete_doomed():
     """Delete the remaining locations of temporary probe breakpoints that were hit."""
-    while _doomed:
+    while _doomed and not _exiting[0]:
         delete_group(_doomed.pop())
 
 
@@ -258,8 +274,9 @@ def on_breakpoint_created(bp):
         return
     location = bp.location if bp.type == gdb.BP_BREAKPOINT else None
     if bp.pending and location and location.startswith("probe:"):
+        # Adopted at the next prompt, objfile load or stop: not from a posted
+        # event, which may run while GDB is tearing down (GDB 13 then crashes).
         _adoptable.append(bp)
-        gdb.post_event(adopt_pending)
 
 
 def _text_after_location(bp):
