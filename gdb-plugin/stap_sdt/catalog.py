@@ -29,12 +29,9 @@ class Site:
         self.path = obj["path"]
         self.endian = obj.get("endian", "little")
         self.bits = obj.get("bits", 64)
-        self.address = location.get("runtime_address", location["address"] + self.bias)
+        self.address = _runtime(location, self.bias)
         semaphore = location.get("semaphore")
-        if semaphore is None:
-            self.semaphore = None
-        else:
-            self.semaphore = semaphore.get("runtime_address", semaphore["address"] + self.bias)
+        self.semaphore = None if semaphore is None else _runtime(semaphore, self.bias)
         self.args = location["args"]
         self.args_raw = location["args_raw"]
         self.index = index
@@ -48,6 +45,12 @@ class Site:
         """`probe demo:tick (location 2 of 3) in /path` for messages."""
         of = f" (location {self.index + 1} of {self.count})" if self.count > 1 else ""
         return f"probe {self.probe}{of} in {self.path}"
+
+
+def _runtime(record, bias):
+    """A record's run-time address: stap-sdt's, else link-time address + load bias."""
+    runtime = record.get("runtime_address")
+    return record["address"] + bias if runtime is None else runtime
 
 
 def _sites(objects):
