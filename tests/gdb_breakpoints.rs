@@ -316,6 +316,54 @@ fn unusable_stap_sdt_path_is_a_clear_error() {
 }
 
 #[test]
+fn missing_stap_sdt_is_a_clear_error() {
+    let Some((scratch, program)) = c_fixture("missing_stap_sdt_is_a_clear_error", "demo", DEMO_C)
+    else {
+        return;
+    };
+    // A copy of the plugin outside any checkout with a build tree, no
+    // $STAP_SDT, no stap-sdt on PATH: nothing to find.
+    let copy = scratch.join("gdb-plugin");
+    std::fs::create_dir_all(copy.join("stap_sdt")).unwrap();
+    let source = plugin();
+    let source_dir = source.parent().unwrap();
+    std::fs::copy(&source, copy.join("stap_sdt.py")).unwrap();
+    for entry in std::fs::read_dir(source_dir.join("stap_sdt")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "py") {
+            std::fs::copy(&path, copy.join("stap_sdt").join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let gdb = test_support::which("gdb").unwrap();
+    let output = test_support::run(
+        std::process::Command::new(gdb)
+            .args(["-nx", "-batch", "-iex", "set debuginfod enabled off", "-ex"])
+            .arg(format!("source {}", copy.join("stap_sdt.py").display()))
+            .args([
+                "-ex",
+                "sdt-break demo:tick",
+                "-ex",
+                "info sdt",
+                "-ex",
+                "show stap-sdt-path",
+            ])
+            .arg(&program)
+            .env_remove("STAP_SDT")
+            .env_remove("CARGO_TARGET_DIR")
+            .env("PATH", "/nonexistent"),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let message = "Cannot find the stap-sdt program, which the stap-sdt plugin needs to list \
+                   probes. Point at it with `set stap-sdt-path PATH` or $STAP_SDT, or put it on PATH";
+    assert_eq!(text.matches(message).count(), 3, "{text}");
+    assert!(!text.contains("Traceback"), "{text}");
+}
+
+#[test]
 fn stap_sdt_gdb_without_a_plugin_says_where_it_looked() {
     let output = std::process::Command::new(STAP_SDT)
         .args([
