@@ -7,7 +7,7 @@ registers once.
 
 import gdb
 
-from . import breakpoints, catalog, convenience, info, semaphores, tool
+from . import adopt, breakpoints, catalog, commands, convenience, info, semaphores, tool
 
 _registered = False
 
@@ -17,7 +17,7 @@ _HOOKED_COMMANDS = ("detach", "kill", "quit")
 
 
 def _on_new_objfile(_event):
-    breakpoints.adopt_pending()
+    adopt.adopt_pending()
     breakpoints.delete_doomed()
     catalog.invalidate()
     if catalog.current_pid():
@@ -39,7 +39,7 @@ def _on_exited(_event):
 
 
 def _on_stop(_event):
-    breakpoints.adopt_pending()
+    adopt.adopt_pending()
     breakpoints.delete_doomed()
     try:
         frame = gdb.selected_frame()
@@ -56,7 +56,7 @@ def _on_stop(_event):
 
 
 def _on_before_prompt():
-    breakpoints.adopt_pending()
+    adopt.adopt_pending()
     breakpoints.delete_doomed()
     semaphores.reconcile(breakpoints.all_locations())
 
@@ -64,6 +64,7 @@ def _on_before_prompt():
 def _on_gdb_exiting(event):
     semaphores.release_all()
     breakpoints.on_gdb_exiting(event)
+    adopt.on_gdb_exiting(event)
 
 
 def release_semaphores():
@@ -93,7 +94,7 @@ def register():
     _registered = True
     tool.register()
     convenience.register()
-    breakpoints.register()
+    commands.register()
     info.register()
     gdb.events.new_objfile.connect(_on_new_objfile)
     gdb.events.free_objfile.connect(_on_free_objfile)
@@ -105,4 +106,5 @@ def register():
     gdb.events.breakpoint_deleted.connect(breakpoints.on_breakpoint_deleted)
     gdb.events.breakpoint_modified.connect(breakpoints.on_breakpoint_changed)
     gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_created)
+    gdb.events.breakpoint_created.connect(adopt.on_breakpoint_created)
     _define_hooks()

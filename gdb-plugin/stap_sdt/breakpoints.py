@@ -13,7 +13,8 @@ and made again in the next one.
 The condition is evaluated by the location breakpoint's `stop` method after
 the `$_probe_*` variables are set for that location; that is why GDB's
 `condition N` command refuses these breakpoints (GDB allows only one kind of
-stop condition): use `sdt-condition N COND` instead.
+stop condition): use `sdt-condition N COND` instead. The commands are in
+commands.py; adopting GDB's own pending `break probe:...` is in adopt.py.
 """
 
 import fnmatch
@@ -105,6 +106,11 @@ _groups = []
 _next_number = [1]
 
 
+def groups():
+    """The probe breakpoints, oldest first (a copy: callers may delete while iterating)."""
+    return list(_groups)
+
+
 def all_locations():
     return [bp for group in _groups for bp in group.locations.values()]
 
@@ -167,7 +173,7 @@ def resolve(announce=True):
     semaphores.reconcile(all_locations())
 
 
-def _parse_command(arg):
+def parse_command(arg):
     """`SPEC [if COND]` -> (ProbeSpec, condition or None)."""
     text = arg.strip()
     if not text:
@@ -185,7 +191,7 @@ def _parse_command(arg):
 
 
 def create(arg, temporary):
-    spec, condition = _parse_command(arg)
+    spec, condition = parse_command(arg)
     tool.program()  # no probe breakpoint without a way to list probes
     group = Group(_next_number[0], spec, condition, temporary)
     _next_number[0] += 1
@@ -246,7 +252,6 @@ def on_gdb_exiting(_event):
     """GDB is exiting: nothing may touch breakpoints any more."""
     _exiting[0] = True
     _doomed.clear()
-    _adoptable.clear()
 
 
 def delete_doomed():
@@ -260,151 +265,6 @@ def on_breakpoint_changed(bp):
         semaphores.reconcile(all_locations())
 
 
-# GDB's own `break probe:P:N` fails ("No source file named probe."), but when
-# the user lets it make a pending breakpoint (answering `y`, or with
-# `set breakpoint pending on`), the plugin adopts it: the pending breakpoint
-# is replaced by a probe breakpoint with the same condition. `break` itself is
-# not touched, so every other form behaves exactly as before.
-_adoptable = []
-
-
 def on_breakpoint_created(bp):
     if isinstance(bp, LocationBreakpoint):
         semaphores.reconcile(all_locations())
-        return
-    location = bp.location if bp.type == gdb.BP_BREAKPOINT else None
-    if bp.pending and location and location.startswith("probe:"):
-        # Adopted at the next prompt, objfile load or stop: not from a posted
-        # event, which may run while GDB is tearing down (GDB 13 then crashes).
-        _adoptable.append(bp)
-
-
-def _text_after_location(bp):
-    """`if COND` (or whatever followed the location) as `info breakpoints N` shows it."""
-    listing = gdb.execute(f"info breakpoints {bp.number}", to_string=True)
-    for line in listing.splitlines():
-        words = line.split()
-        if words and words[0] == str(bp.number) and bp.location in line:
-            return line[line.index(bp.location) + len(bp.location):].strip()
-    return ""
-
-
-def adopt_pending():
-    """Replace adopted pending `break probe:...` breakpoints by probe breakpoints."""
-    while _adoptable:
-        bp = _adoptable.pop(0)
-        if not bp.is_valid():
-            continue
-        command = f"{bp.location} {_text_after_location(bp)}".strip()
-        try:
-            _parse_command(command)
-        except gdb.GdbError as e:
-            print(f"stap-sdt: breakpoint {bp.number} stays pending: {e}")
-            continue
-        number, temporary = bp.number, bp.temporary
-        bp.delete()
-        print(f"stap-sdt: breakpoint {number} ({command}) is a static probe; "
-              f"replaced by a probe breakpoint.")
-        try:
-            create(command, temporary)
-        except gdb.GdbError as e:
-            print(f"stap-sdt: {e}")
-
-
-class SdtBreak(gdb.Command):
-    """Set a breakpoint at every location of a static probe (SystemTap SDT / USDT).
-
-Usage: sdt-break [probe:][OBJFILE:]PROVIDER:NAME [if CONDITION]
-
-PROVIDER and NAME may use shell globs. OBJFILE limits the search to objects
-whose path, base name or base name without `.so...` matches it. Locations in
-libraries that are not loaded yet are added when they load. CONDITION may use
-$_probe_argc, $_probe_argN, $_probe_str(N) and $_probe_strn(N, M). While the
-breakpoint exists and is enabled the probe's semaphore is raised, so
-ENABLED() checks in the program are true."""
-
-    def __init__(self, name="sdt-break", temporary=False):
-        super().__init__(name, gdb.COMMAND_BREAKPOINTS)
-        self.temporary = temporary
-
-    def invoke(self, arg, from_tty):
-        self.dont_repeat()
-        create(arg, self.temporary)
-
-
-class SdtTbreak(SdtBreak):
-    """Set a temporary breakpoint at every location of a static probe.
-
-Usage: sdt-tbreak [probe:][OBJFILE:]PROVIDER:NAME [if CONDITION]
-
-Like sdt-break, but the breakpoint is deleted (all its locations) at the first
-stop."""
-
-    def __init__(self):
-        super().__init__("sdt-tbreak", temporary=True)
-
-
-class SdtDelete(gdb.Command):
-    """Delete probe breakpoints by their #number (all of them without one).
-
-Usage: sdt-delete [NUMBER...]"""
-
-    def __init__(self):
-        super().__init__("sdt-delete", gdb.COMMAND_BREAKPOINTS)
-
-    def invoke(self, arg, from_tty):
-        wanted = {int(n.lstrip("#")) for n in arg.split()} if arg.strip() else None
-        for group in list(_groups):
-            if wanted is None or group.number in wanted:
-                delete_group(group)
-
-
-class SdtCondition(gdb.Command):
-    """Set or clear the condition of a probe breakpoint.
-
-Usage: sdt-condition NUMBER [CONDITION]
-NUMBER is the probe breakpoint's #number or the number of one of its locations."""
-
-    def __init__(self):
-        super().__init__("sdt-condition", gdb.COMMAND_BREAKPOINTS)
-
-    def invoke(self, arg, from_tty):
-        number, _, condition = arg.strip().partition(" ")
-        if not number:
-            raise gdb.GdbError("Usage: sdt-condition NUMBER [CONDITION]")
-        group = find_group(number)
-        group.condition = condition.strip() or None
-
-
-def find_group(number):
-    if number.startswith("#"):
-        for group in _groups:
-            if str(group.number) == number[1:]:
-                return group
-    else:
-        for group in _groups:
-            if any(str(bp.number) == number for bp in group.locations.values()):
-                return group
-    raise gdb.GdbError(f"No probe breakpoint {number}.")
-
-
-class InfoSdtBreakpoints(gdb.Command):
-    """List probe breakpoints: probe, condition, and their GDB breakpoint numbers."""
-
-    def __init__(self):
-        super().__init__("info sdt-breakpoints", gdb.COMMAND_BREAKPOINTS)
-
-    def invoke(self, arg, from_tty):
-        if not _groups:
-            print("No probe breakpoints.")
-        for group in _groups:
-            numbers = ", ".join(str(bp.number) for bp in group.locations.values())
-            print(f"{group.describe()}: " + (f"breakpoints {numbers}" if numbers else "pending"))
-
-
-def register():
-    SdtBreak()
-    SdtTbreak()
-    SdtDelete()
-    SdtCondition()
-    InfoSdtBreakpoints()
