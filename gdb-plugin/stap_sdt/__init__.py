@@ -105,6 +105,6 @@ def register():
     gdb.events.gdb_exiting.connect(_on_gdb_exiting)
     gdb.events.breakpoint_deleted.connect(breakpoints.on_breakpoint_deleted)
     gdb.events.breakpoint_modified.connect(breakpoints.on_breakpoint_changed)
-    gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_created)
+    gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_changed)
     gdb.events.breakpoint_created.connect(adopt.on_breakpoint_created)
     _define_hooks()

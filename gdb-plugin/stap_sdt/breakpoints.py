@@ -115,15 +115,26 @@ def all_locations():
     return [bp for group in _groups for bp in group.locations.values()]
 
 
-def _forget_other_processes(pid):
-    """Location breakpoints of a process that is gone are deleted quietly."""
+def _delete_quietly(bp):
+    """Delete a location breakpoint without treating it as the user's `delete`."""
+    if bp.is_valid():
+        bp.quiet_delete = True
+        bp.delete()
+
+
+def _drop_locations(unwanted):
+    """Quietly delete the location breakpoints for which unwanted(bp) is true."""
     for group in _groups:
         for address, bp in list(group.locations.items()):
-            if bp.pid != pid:
+            if unwanted(bp):
                 del group.locations[address]
-                if bp.is_valid():
-                    bp.quiet_delete = True
-                    bp.delete()
+                _delete_quietly(bp)
+
+
+def _forget_other_processes(pid):
+    """Location breakpoints of a process that is gone are deleted quietly."""
+    _drop_locations(lambda bp: bp.pid != pid)
+    for group in _groups:
         if group.resolved_pid != pid:
             group.deleted_by_user.clear()
 
@@ -136,16 +147,9 @@ def forget_process():
 def forget_objfile(event):
     """A library was unloaded (dlclose): its locations go, and come back if it loads again."""
     path = event.objfile.filename
-    if not path:
-        return
-    real = os.path.realpath(path)
-    for group in _groups:
-        for address, bp in list(group.locations.items()):
-            if bp.site.path == path or os.path.realpath(bp.site.path) == real:
-                del group.locations[address]
-                if bp.is_valid():
-                    bp.quiet_delete = True
-                    bp.delete()
+    if path:
+        real = os.path.realpath(path)
+        _drop_locations(lambda bp: os.path.realpath(bp.site.path) == real)
 
 
 def resolve(announce=True):
@@ -213,9 +217,7 @@ def delete_group(group):
     if group in _groups:
         _groups.remove(group)
     for bp in list(group.locations.values()):
-        if bp.is_valid():
-            bp.quiet_delete = True
-            bp.delete()
+        _delete_quietly(bp)
     group.locations.clear()
     semaphores.reconcile(all_locations())
 
@@ -243,8 +245,6 @@ def on_breakpoint_deleted(bp):
 
 
 _doomed = []  # temporary probe breakpoints whose other locations must go
-
-
 _exiting = [False]
 
 
@@ -261,10 +261,6 @@ def delete_doomed():
 
 
 def on_breakpoint_changed(bp):
-    if isinstance(bp, LocationBreakpoint):
-        semaphores.reconcile(all_locations())
-
-
-def on_breakpoint_created(bp):
+    """A location breakpoint was made, enabled or disabled: semaphores follow."""
     if isinstance(bp, LocationBreakpoint):
         semaphores.reconcile(all_locations())
