@@ -364,6 +364,29 @@ fn missing_stap_sdt_is_a_clear_error() {
 }
 
 #[test]
+fn sdt_break_completes_probe_names() {
+    let Some((scratch, program)) = c_fixture("sdt_break_completes_probe_names", "demo", DEMO_C)
+    else {
+        return;
+    };
+    let commands = commands![
+        "complete sdt-break demo:t",
+        "complete sdt-tbreak probe:demo:g"
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "sdt-break demo:tick",
+            "sdt-break demo:twice",
+            "sdt-tbreak probe:demo:guarded"
+        ],
+        "{output}"
+    );
+}
+
+#[test]
 fn stap_sdt_gdb_without_a_plugin_says_where_it_looked() {
     let output = std::process::Command::new(STAP_SDT)
         .args([

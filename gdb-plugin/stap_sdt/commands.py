@@ -3,7 +3,7 @@ sdt-condition, info sdt-breakpoints."""
 
 import gdb
 
-from . import breakpoints
+from . import breakpoints, catalog
 
 class SdtBreak(gdb.Command):
     """Set a breakpoint at every location of a static probe (SystemTap SDT / USDT).
@@ -24,6 +24,20 @@ ENABLED() checks in the program are true."""
     def invoke(self, arg, from_tty):
         self.dont_repeat()
         breakpoints.create(arg, self.temporary)
+
+    def complete(self, text, word):
+        """Complete PROVIDER:NAME from the probes of the loaded objects."""
+        if " " in text.strip():
+            return gdb.COMPLETE_EXPRESSION  # the condition
+        try:
+            names = {site.probe for site in catalog.sites()}
+        except gdb.GdbError:
+            return []
+        prefix = "probe:" if text.startswith("probe:") else ""
+        typed = text[len(prefix):]
+        # GDB replaces only WORD (the text after the last word break, e.g. `:`).
+        cut = len(text) - len(word)
+        return [(prefix + n)[cut:] for n in sorted(names) if n.startswith(typed)]
 
 
 class SdtTbreak(SdtBreak):
