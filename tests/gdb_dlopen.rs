@@ -51,14 +51,30 @@ fn pending_probe_with_condition_resolves_at_dlopen() {
     assert_eq!(value(&values, "i", &output), "2", "{output}");
     assert_eq!(value(&values, "tenfold", &output), "20", "{output}");
     let stop_at = output.find("@@stopped@@").unwrap();
-    assert!(output[..stop_at].contains("lib hit 2 20"), "{output}");
+    assert!(output[..stop_at].contains("lib hit 2 20 "), "{output}");
     assert!(!output[..stop_at].contains("lib hit 3"), "{output}");
-    assert!(
-        output[stop_at..].contains("lib hit 4 40") && output.contains("done"),
-        "{output}"
-    );
+    assert!(output[stop_at..].contains("lib hit 4 40 "), "{output}");
     assert!(
         output.contains(&format!("probe lib:hit in {library_arg}")),
         "{output}"
     );
+    // The library's semaphore was raised as soon as it loaded, both times,
+    // and nothing was written into its memory after dlclose unmapped it.
+    assert_eq!(
+        lines_starting(&output, "lib hit "),
+        [
+            "lib hit 0 0 enabled",
+            "lib hit 1 10 enabled",
+            "lib hit 2 20 enabled",
+            "lib hit 3 30 enabled",
+            "lib hit 4 40 enabled",
+            "lib hit 102 1020 enabled"
+        ],
+        "{output}"
+    );
+    assert!(!output.contains("cannot restore the semaphore"), "{output}");
+    assert_eq!(value(&values, "reloaded", &output), "102", "{output}");
+    let unloaded = output.find("unloaded").expect(&output);
+    assert!(output[unloaded..].contains("lib hit 102 1020"), "{output}");
+    assert!(output.contains("done"), "{output}");
 }

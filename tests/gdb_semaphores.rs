@@ -211,3 +211,35 @@ fn gdb_exiting_while_attached_restores_the_semaphore() {
     // -batch ends by detaching from an attached process, with no `detach` command.
     attach_and_leave("gdb_exiting_while_attached_restores_the_semaphore", &[]);
 }
+
+#[test]
+fn breakpoints_and_semaphores_follow_exec() {
+    let Some((scratch, program)) =
+        c_fixture("breakpoints_and_semaphores_follow_exec", "demo", DEMO_C)
+    else {
+        return;
+    };
+    let commands = commands![
+        "sdt-break demo:guarded if $_probe_arg0 == 4",
+        "run",
+        "continue",
+        show("after_exec", "$_probe_arg0"),
+        "info sdt guarded",
+        "continue",
+    ];
+    // With `exec`, the program runs its loop, then execs itself (same pid).
+    let output = run_gdb(&scratch, &commands, &program, &["exec"]);
+    assert!(output.contains("is executing new program"), "{output}");
+    assert_eq!(stops(&output), 2, "{output}");
+    assert_eq!(
+        value(&marked(&output), "after_exec", &output),
+        "4",
+        "{output}"
+    );
+    assert_guarded(&output, "+0 +1 +2 +3 +4 +0 +1 +2 +3 +4");
+    assert!(
+        output.contains("= 1 (1 raised by a probe breakpoint)"),
+        "{output}"
+    );
+    assert!(!output.contains("cannot"), "{output}");
+}

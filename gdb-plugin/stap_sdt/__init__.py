@@ -26,6 +26,8 @@ def _on_new_objfile(_event):
 
 def _on_free_objfile(event):
     catalog.invalidate()
+    if event.objfile.filename:
+        semaphores.forget_object(event.objfile.filename)
     breakpoints.forget_objfile(event)
     semaphores.reconcile(breakpoints.all_locations())
 

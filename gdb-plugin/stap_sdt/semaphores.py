@@ -9,11 +9,13 @@ records only what the plugin added, so a program or another tracer that
 raised the same semaphore keeps its count.
 """
 
+import os
+
 import gdb
 
 from . import catalog
 
-# (pid, address) -> byte order of the semaphore we raised by one.
+# (pid, address) -> (byte order, path of its object) of each semaphore we raised by one.
 _raised = {}
 
 
@@ -28,7 +30,8 @@ def _wanted(pid, locations):
     wanted = {}
     for bp in locations:
         if bp.pid == pid and bp.site.semaphore is not None and bp.is_valid() and bp.enabled:
-            wanted[(pid, bp.site.semaphore)] = "big" if bp.site.endian == "big" else "little"
+            order = "big" if bp.site.endian == "big" else "little"
+            wanted[(pid, bp.site.semaphore)] = (order, bp.site.path)
     return wanted
 
 
@@ -40,11 +43,11 @@ def reconcile(locations):
     if pid == 0:
         return
     wanted = _wanted(pid, locations)
-    for key, order in wanted.items():
+    for key, (order, path) in wanted.items():
         if key not in _raised:
             try:
                 _adjust(key[1], order, +1)
-                _raised[key] = order
+                _raised[key] = (order, path)
             except gdb.error as e:
                 print(f"stap-sdt: cannot raise the semaphore at {key[1]:#x}: {e}")
     for key in [key for key in _raised if key not in wanted]:
@@ -52,7 +55,7 @@ def reconcile(locations):
 
 
 def _lower(key):
-    order = _raised.pop(key)
+    order, _path = _raised.pop(key)
     try:
         _adjust(key[1], order, -1)
     except gdb.error as e:
@@ -65,6 +68,14 @@ def release_all():
     for key in [key for key in _raised if key[0] == pid]:
         _lower(key)
     for key in list(_raised):
+        del _raised[key]
+
+
+def forget_object(path):
+    """PATH was unmapped (dlclose) or replaced (exec): its semaphores went with it,
+    and writing at their old addresses could hit whatever is mapped there now."""
+    real = os.path.realpath(path)
+    for key in [k for k, (_, p) in _raised.items() if os.path.realpath(p) == real]:
         del _raised[key]
 
 

@@ -56,10 +56,8 @@ pub fn marked(output: &str) -> HashMap<String, String> {
         let Some(end) = after.find("@@") else { break };
         if let Some((name, value)) = after[..end].split_once('=') {
             values.insert(name.to_string(), value.to_string());
-            rest = &after[end + 2..];
-        } else {
-            rest = after;
         }
+        rest = &after[end + 2..];
     }
     values
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sdt.h>
+#include <unistd.h>
 
 /* With _SDT_HAS_SEMAPHORES every probe needs one; only `guarded` is tested. */
 #define SEMAPHORE(name) unsigned short name __attribute__((section(".probes"), used))
@@ -23,7 +24,7 @@ static inline __attribute__((always_inline)) void twice(int which)
 
 long counter = 1000;
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const char text[] = "hello, probe world"; /* no NUL after "hello" */
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -42,6 +43,13 @@ int main(void)
     STAP_PROBE2(demo, hs_string, text, 5);
     twice(1);
     twice(2);
+    if (argc > 1 && strcmp(argv[1], "exec") == 0) {
+        /* A new image in the same process: probe breakpoints and semaphores
+         * must follow it. */
+        puts("exec");
+        execl(argv[0], argv[0], (char *)NULL);
+        return 1;
+    }
     puts("done");
     return 0;
 }
