@@ -1,5 +1,6 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
+mod gdb;
 mod list;
 
 use clap::{Parser, Subcommand};
@@ -27,12 +28,15 @@ struct Cli {
 enum Command {
     /// List the probes of ELF files, directories, archives or a live process.
     List(list::ListArgs),
+    /// Start GDB with the stap-sdt plugin (sdt-break, $_probe_argN, info sdt) loaded.
+    Gdb(gdb::GdbArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::Gdb(args) => gdb::run(args),
     };
     match result {
         Ok(code) => code,
