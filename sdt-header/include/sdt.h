@@ -144,32 +144,54 @@
 #define _SDT_IS_FLOAT(x) (__builtin_classify_type(x) == 8)
 
 #ifdef __cplusplus
-/* The integer type whose signedness describes an argument: the argument's
-   own type for integers, chars, bools and enums (their underlying type),
-   unsigned for everything else (pointers, floats: as SystemTap does). */
+/* Whether an argument of type T is described as signed: integers, chars
+   and enums (through their underlying type) by their own signedness;
+   pointers, arrays and floating point types as unsigned, as SystemTap
+   does. Everything is decided on the type: in C++ __builtin_classify_type
+   is not a constant expression usable as a template argument. */
 extern "C++" {
-template <int __sdt_class, typename __sdt_T> struct __sdt_sign_type {
-  typedef unsigned int __type;
-};
-template <typename __sdt_T> struct __sdt_sign_type<1, __sdt_T> {
+/* The type without top-level const/volatile. */
+template <typename __sdt_T> struct __sdt_uncv {
   typedef __sdt_T __type;
 };
-template <typename __sdt_T> struct __sdt_sign_type<2, __sdt_T> {
+template <typename __sdt_T> struct __sdt_uncv<const __sdt_T> {
   typedef __sdt_T __type;
 };
-template <typename __sdt_T> struct __sdt_sign_type<3, __sdt_T> {
-  typedef __underlying_type(__sdt_T) __type;
-};
-template <typename __sdt_T> struct __sdt_sign_type<4, __sdt_T> {
+template <typename __sdt_T> struct __sdt_uncv<volatile __sdt_T> {
   typedef __sdt_T __type;
 };
-template <typename __sdt_T> struct __sdt_signedness {
+template <typename __sdt_T> struct __sdt_uncv<const volatile __sdt_T> {
+  typedef __sdt_T __type;
+};
+template <typename __sdt_T, bool __sdt_enum = __is_enum(__sdt_T)>
+struct __sdt_signedness {
   enum { __value = !((__sdt_T)-1 > (__sdt_T)0) };
+};
+template <typename __sdt_T> struct __sdt_signedness<__sdt_T, true> {
+  enum { __value = __sdt_signedness<__underlying_type(__sdt_T)>::__value };
+};
+template <typename __sdt_T> struct __sdt_signedness<__sdt_T *, false> {
+  enum { __value = 0 };
+};
+template <typename __sdt_T> struct __sdt_signedness<__sdt_T[], false> {
+  enum { __value = 0 };
+};
+template <typename __sdt_T, __SIZE_TYPE__ __sdt_N>
+struct __sdt_signedness<__sdt_T[__sdt_N], false> {
+  enum { __value = 0 };
+};
+template <> struct __sdt_signedness<float, false> {
+  enum { __value = 0 };
+};
+template <> struct __sdt_signedness<double, false> {
+  enum { __value = 0 };
+};
+template <> struct __sdt_signedness<long double, false> {
+  enum { __value = 0 };
 };
 }
 #define _SDT_IS_SIGNED(x)                                                    \
-  (__sdt_signedness<__sdt_sign_type<__builtin_classify_type(x),              \
-                                    __typeof__(x)>::__type>::__value)
+  (__sdt_signedness<__sdt_uncv<__typeof__(x)>::__type>::__value)
 #else
 #define _SDT_SIGN_TYPE(x)                                                    \
   __typeof__(__builtin_choose_expr(__builtin_classify_type(x) >= 1 &&        \

@@ -1,0 +1,289 @@
+//! Drop-in compatibility of `sdt-header/include/sdt.h` with SystemTap's
+//! `<sys/sdt.h>`: one program, built with each header across C and C++
+//! standards, optimisation levels, gcc and clang, PIE, shared and static
+//! links, must expose the same probes (names, locations, argument sizes,
+//! signedness, float flags, semaphores) to `stap-sdt list`.
+
+mod header_support;
+
+use header_support::{list_json, our_include, shapes, Shapes};
+use std::path::PathBuf;
+use test_support::{require, system_sdt_include, Scratch};
+
+const FIXTURE: &str = include_str!("fixtures/header/compat.c");
+
+/// The probes of the fixture, sorted.
+const EXPECTED_PROBES: [&str; 22] = [
+    "compat:consts",
+    "compat:d0",
+    "compat:d12",
+    "compat:enum_arg",
+    "compat:floats",
+    "compat:globals",
+    "compat:misc",
+    "compat:p0",
+    "compat:p1",
+    "compat:p10",
+    "compat:p11",
+    "compat:p12",
+    "compat:p2",
+    "compat:p3",
+    "compat:p4",
+    "compat:p5",
+    "compat:p6",
+    "compat:p7",
+    "compat:p8",
+    "compat:p9",
+    "compat:v0",
+    "compat:v3",
+];
+
+/// One build configuration of the matrix.
+struct Build {
+    compiler: &'static str,
+    std: &'static str,
+    flags: &'static [&'static str],
+}
+
+impl Build {
+    fn cxx(&self) -> bool {
+        self.compiler.ends_with("++")
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "{} -std={} {}",
+            self.compiler,
+            self.std,
+            self.flags.join(" ")
+        )
+    }
+
+    /// Build the fixture with the system header (`ours == false`) or ours.
+    fn build(&self, scratch: &Scratch, ours: bool) -> PathBuf {
+        let include = our_include();
+        let std = format!("-std={}", self.std);
+        let mut args: Vec<&str> = vec![&std, "-DSDT_USE_VARIADIC", "-Wall", "-Wextra"];
+        if ours {
+            // Ours must not add a single warning to a warning-clean program.
+            args.extend(["-Werror", "-I", include.to_str().unwrap()]);
+        }
+        args.extend(self.flags);
+        let source = if self.cxx() { "compat.cc" } else { "compat.c" };
+        let output = format!("{}-{}", if ours { "ours" } else { "system" }, self.std);
+        scratch.compile(self.compiler, source, FIXTURE, &output, &args)
+    }
+}
+
+/// Probes whose description differs on purpose (documented in sdt.h).
+fn without_known_differences(mut shapes: Shapes, cxx: bool) -> Shapes {
+    if cxx {
+        // SystemTap describes every C++ enum as unsigned; we use the
+        // enum's underlying type (checked in `cxx_enum_is_signed`).
+        shapes.remove("compat:enum_arg");
+    }
+    shapes
+}
+
+fn compare(test: &str, builds: &[Build]) {
+    if system_sdt_include().is_none() {
+        test_support::skip(
+            test,
+            "SystemTap's <sys/sdt.h> is not installed (systemtap-sdt-dev)",
+        );
+        return;
+    }
+    for build in builds {
+        if require(test, build.compiler).is_none() {
+            return;
+        }
+        let scratch = Scratch::new();
+        let system = shapes(&list_json(&build.build(&scratch, false)));
+        let ours_json = list_json(&build.build(&scratch, true));
+        let ours = shapes(&ours_json);
+        let names: Vec<&str> = system.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            EXPECTED_PROBES,
+            "{}: the fixture's probes",
+            build.label()
+        );
+        assert_eq!(
+            without_known_differences(ours, build.cxx()),
+            without_known_differences(system, build.cxx()),
+            "{}: probes differ between <sys/sdt.h> and ours",
+            build.label()
+        );
+        // Every note of ours points at our base and every pc lies in code.
+        for object in ours_json["objects"].as_array().unwrap() {
+            let base = object["stapsdt_base"].as_u64();
+            assert!(base.is_some(), "{}: no .stapsdt.base", build.label());
+            assert!(
+                object["diagnostics"].as_array().unwrap().is_empty(),
+                "{}: reader diagnostics {}",
+                build.label(),
+                object["diagnostics"]
+            );
+        }
+        eprintln!("ok: {}", build.label());
+    }
+}
+
+#[test]
+fn gcc_c_standards() {
+    compare(
+        "gcc_c_standards",
+        &[
+            Build {
+                compiler: "gcc",
+                std: "c89",
+                flags: &["-O0"],
+            },
+            Build {
+                compiler: "gcc",
+                std: "gnu99",
+                flags: &["-O1", "-fPIE", "-pie"],
+            },
+            Build {
+                compiler: "gcc",
+                std: "c11",
+                flags: &["-O2", "-fPIC", "-shared"],
+            },
+            Build {
+                compiler: "gcc",
+                std: "c17",
+                flags: &["-O3", "-static"],
+            },
+            Build {
+                compiler: "gcc",
+                std: "c2x",
+                flags: &["-Os", "-D_SDT_HAS_SEMAPHORES"],
+            },
+        ],
+    );
+}
+
+#[test]
+fn clang_c_standards() {
+    compare(
+        "clang_c_standards",
+        &[
+            Build {
+                compiler: "clang",
+                std: "c89",
+                flags: &["-O2", "-fPIC", "-shared"],
+            },
+            Build {
+                compiler: "clang",
+                std: "c99",
+                flags: &["-O0", "-D_SDT_HAS_SEMAPHORES"],
+            },
+            Build {
+                compiler: "clang",
+                std: "c11",
+                flags: &["-O3", "-fPIE", "-pie"],
+            },
+            Build {
+                compiler: "clang",
+                std: "c2x",
+                flags: &["-O1"],
+            },
+        ],
+    );
+}
+
+#[test]
+fn gxx_cxx_standards() {
+    compare(
+        "gxx_cxx_standards",
+        &[
+            Build {
+                compiler: "g++",
+                std: "c++98",
+                flags: &["-O0"],
+            },
+            Build {
+                compiler: "g++",
+                std: "c++11",
+                flags: &["-O2", "-fPIC", "-shared"],
+            },
+            Build {
+                compiler: "g++",
+                std: "c++14",
+                flags: &["-O1", "-D_SDT_HAS_SEMAPHORES"],
+            },
+            Build {
+                compiler: "g++",
+                std: "c++17",
+                flags: &["-O3"],
+            },
+            Build {
+                compiler: "g++",
+                std: "c++20",
+                flags: &["-O2", "-fPIE", "-pie"],
+            },
+            Build {
+                compiler: "g++",
+                std: "c++23",
+                flags: &["-Os"],
+            },
+        ],
+    );
+}
+
+#[test]
+fn clangxx_cxx_standards() {
+    compare(
+        "clangxx_cxx_standards",
+        &[
+            Build {
+                compiler: "clang++",
+                std: "c++98",
+                flags: &["-O2"],
+            },
+            Build {
+                compiler: "clang++",
+                std: "c++11",
+                flags: &["-O0", "-fPIE", "-pie"],
+            },
+            Build {
+                compiler: "clang++",
+                std: "c++17",
+                flags: &["-O3", "-fPIC", "-shared", "-D_SDT_HAS_SEMAPHORES"],
+            },
+            Build {
+                compiler: "clang++",
+                std: "c++20",
+                flags: &["-O1"],
+            },
+            Build {
+                compiler: "clang++",
+                std: "c++2b",
+                flags: &["-O2"],
+            },
+        ],
+    );
+}
+
+/// The one intended difference in argument types: a C++ enum with negative
+/// values is described as signed by ours.
+#[test]
+fn cxx_enum_is_signed() {
+    let Some(_) = require("cxx_enum_is_signed", "g++") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let build = Build {
+        compiler: "g++",
+        std: "c++17",
+        flags: &["-O2"],
+    };
+    let ours = shapes(&list_json(&build.build(&scratch, true)));
+    let enum_arg = &ours["compat:enum_arg"];
+    assert!(!enum_arg.is_empty());
+    for loc in enum_arg {
+        assert_eq!(loc.args.len(), 1);
+        assert!(loc.args[0].signed, "enum mode is signed: {loc:?}");
+        assert_eq!(loc.args[0].size, 4);
+    }
+}
