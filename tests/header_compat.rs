@@ -77,6 +77,17 @@ impl Build {
 
 /// Probes whose description differs on purpose (documented in sdt.h).
 fn without_known_differences(mut shapes: Shapes, cxx: bool) -> Shapes {
+    // SystemTap marks floating point arguments "f", which gdb 13, bcc and
+    // bpftrace cannot parse; ours does not unless STAP_SDT_FLOAT_ARGS is
+    // defined (checked in `float_marker_is_opt_in`).
+    for locations in shapes.values_mut() {
+        for loc in locations.iter_mut() {
+            for arg in loc.args.iter_mut() {
+                arg.float = false;
+            }
+        }
+        locations.sort();
+    }
     if cxx {
         // SystemTap describes every C++ enum as unsigned; we use the
         // enum's underlying type (checked in `cxx_enum_is_signed`).
@@ -285,5 +296,33 @@ fn cxx_enum_is_signed() {
         assert_eq!(loc.args.len(), 1);
         assert!(loc.args[0].signed, "enum mode is signed: {loc:?}");
         assert_eq!(loc.args[0].size, 4);
+    }
+}
+
+/// Floating point arguments: plain sized integers by default (readable by
+/// every tool), "f"-marked with STAP_SDT_FLOAT_ARGS=1.
+#[test]
+fn float_marker_is_opt_in() {
+    let Some(_) = require("float_marker_is_opt_in", "gcc") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    for (flags, marked) in [(&[][..], false), (&["-DSTAP_SDT_FLOAT_ARGS=1"][..], true)] {
+        let build = Build {
+            compiler: "gcc",
+            std: "c11",
+            flags,
+        };
+        let ours = shapes(&list_json(&build.build(&scratch, true)));
+        let floats = &ours["compat:floats"];
+        assert!(!floats.is_empty());
+        for loc in floats {
+            let sizes: Vec<i64> = loc.args.iter().map(|a| a.size).collect();
+            assert_eq!(sizes, [4, 8, 8, 4], "{flags:?}");
+            assert!(
+                loc.args.iter().all(|a| a.float == marked && !a.signed),
+                "{flags:?}: {loc:?}"
+            );
+        }
     }
 }

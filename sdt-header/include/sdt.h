@@ -33,13 +33,17 @@
  * 2. `.stapsdt.base` survives `--gc-sections` (bfd, gold, lld): every probe
  *    site carries an R_*_NONE relocation against `_.stapsdt.base`, so the
  *    section is live exactly as long as some probe's code is.
- * 3. Operand constraint. On x86-64 the default is "nr" (register or
- *    constant) instead of "nor": memory operands such as `sym(%rip)` and
- *    `.LC0(%rip)`, which BPF tools (libbpf, bpftrace) cannot read, are never
- *    emitted. A floating-point argument is passed in a general register
- *    (its bits, "8f@%rax"). Define STAP_SDT_ARG_CONSTRAINT (for instance to
- *    `nor`, SystemTap's default) before including this file to choose
- *    another constraint; `long double` arguments need `nor`.
+ * 3. Arguments every tool can read. On x86-64 the default operand
+ *    constraint is "nr" (register or constant) instead of "nor": memory
+ *    operands such as `sym(%rip)` and `.LC0(%rip)`, which BPF tools
+ *    (libbpf, bcc, bpftrace) cannot read, are never emitted. And a floating
+ *    point argument is described by its size only ("8@%rax": its bits in a
+ *    general register), because gdb 13, bcc and bpftrace reject a whole
+ *    probe whose argument string holds SystemTap's "8f@" form. Switches,
+ *    defined before including this file:
+ *      STAP_SDT_ARG_CONSTRAINT=nor   SystemTap's constraint (needed for
+ *                                    `long double` arguments);
+ *      STAP_SDT_FLOAT_ARGS=1         mark floating point arguments "f".
  * 4. Cheap sites (x86-64, opt-in: define STAP_SDT_CHEAP_SITE to 1 before
  *    including). The probe address is still a one-byte `nop` that every
  *    tracer uses as usual; it is followed by
@@ -202,8 +206,16 @@ template <> struct __sdt_signedness<long double, false> {
 #define _SDT_IS_SIGNED(x) (!((_SDT_SIGN_TYPE(x)) - 1 > (_SDT_SIGN_TYPE(x))0))
 #endif
 
+/* The "f" marker is opt-in: gdb 13 and bcc/bpftrace reject a whole probe
+   whose argument string holds "8f@..." (see 3. above). */
+#if defined STAP_SDT_FLOAT_ARGS && STAP_SDT_FLOAT_ARGS
+#define _SDT_FLOAT_CODE(x) (_SDT_IS_FLOAT(x) ? _SDT_CODE_FLOAT : 0)
+#else
+#define _SDT_FLOAT_CODE(x) 0
+#endif
+
 #define _SDT_CODE(x)                                                         \
-  ((int)(_SDT_SIZE(x) << 2) | (_SDT_IS_FLOAT(x) ? _SDT_CODE_FLOAT : 0) |     \
+  ((int)(_SDT_SIZE(x) << 2) | _SDT_FLOAT_CODE(x) |                           \
    (_SDT_IS_SIGNED(x) ? _SDT_CODE_SIGNED : 0))
 
 #define _SDT_STR(x) #x

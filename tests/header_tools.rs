@@ -1,0 +1,282 @@
+//! The notes of `sdt-header/include/sdt.h` are read by every consumer on
+//! this machine: `readelf -n`, gdb (`info probes`, `break -probe-stap`,
+//! `$_probe_argN`), bpftrace (`-l`, and argument values at a real uprobe),
+//! bcc's `tplist`, and perf's SDT cache. Each check runs on the plain probe
+//! site and on the opt-in cheap site (STAP_SDT_CHEAP_SITE).
+
+mod header_support;
+
+use header_support::{list_json, locations, our_include};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use test_support::{is_root, require, run, skip, uprobe_events, Scratch};
+
+const FIXTURE: &str = include_str!("fixtures/header/values.c");
+
+/// The bits of 2.5, the double of the first call (floats are passed as
+/// their bits, see sdt.h).
+const BITS_OF_2_5: u64 = 0x4004_0000_0000_0000;
+
+#[derive(Clone, Copy, Debug)]
+enum Site {
+    Plain,
+    Cheap,
+}
+
+fn build(scratch: &Scratch, compiler: &str, site: Site) -> PathBuf {
+    let include = our_include();
+    let mut args = vec!["-O2", "-g", "-I", include.to_str().unwrap()];
+    if let Site::Cheap = site {
+        args.push("-DSTAP_SDT_CHEAP_SITE=1");
+    }
+    scratch.compile(
+        compiler,
+        "values.c",
+        FIXTURE,
+        &format!("values-{compiler}-{site:?}"),
+        &args,
+    )
+}
+
+fn stdout_of(cmd: &mut Command) -> (String, String) {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn readelf_agrees(site: Site) {
+    let Some(readelf) = require("readelf_agrees", "readelf") else {
+        return;
+    };
+    for compiler in ["gcc", "clang"] {
+        if require("readelf_agrees", compiler).is_none() {
+            continue;
+        }
+        let scratch = Scratch::new();
+        let exe = build(&scratch, compiler, site);
+        let (text, _) = stdout_of(Command::new(&readelf).args(["-n", "--wide"]).arg(&exe));
+        let ours = locations(&list_json(&exe));
+        assert_eq!(
+            ours.len(),
+            text.matches("NT_STAPSDT").count(),
+            "{compiler} {site:?}:\n{text}"
+        );
+        // readelf prints "Arguments:" only for probes that have some.
+        let mut printed: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Arguments: ").map(str::to_string))
+            .collect();
+        let mut reader_args: Vec<String> = ours
+            .iter()
+            .map(|(_, loc)| loc["args_raw"].as_str().unwrap().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        printed.sort();
+        reader_args.sort();
+        assert_eq!(printed, reader_args, "{compiler} {site:?}");
+        for name in ["values", "floats", "bare"] {
+            assert!(
+                text.contains(&format!("Name: {name}")),
+                "{compiler} {site:?}: {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn readelf_agrees_plain() {
+    readelf_agrees(Site::Plain);
+}
+
+#[test]
+fn readelf_agrees_cheap() {
+    readelf_agrees(Site::Cheap);
+}
+
+fn gdb_reads_values(site: Site) {
+    let Some(gdb) = require("gdb_reads_values", "gdb") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let exe = build(&scratch, "gcc", site);
+    let (text, stderr) = stdout_of(
+        Command::new(&gdb)
+            .args(["-nx", "-batch"])
+            .args(["-ex", "info probes stap demo"])
+            .args(["-ex", "break -probe-stap demo:values"])
+            .args(["-ex", "break -probe-stap demo:floats"])
+            .args(["-ex", "run"])
+            .args(["-ex", "printf \"argc=%d\\n\", $_probe_argc"])
+            .args(["-ex", "printf \"a0=%d\\n\", $_probe_arg0"])
+            .args(["-ex", "printf \"a1=%ld\\n\", $_probe_arg1"])
+            .args(["-ex", "printf \"a2=%s\\n\", (char *)$_probe_arg2"])
+            .args(["-ex", "printf \"a3=%d\\n\", $_probe_arg3"])
+            .args(["-ex", "printf \"a4=%d\\n\", $_probe_arg4"])
+            .args(["-ex", "continue"])
+            .args(["-ex", "printf \"f0=%lu\\n\", $_probe_arg0"])
+            .args(["-ex", "kill"])
+            .arg(&exe)
+            .arg("1"),
+    );
+    for name in ["values", "floats", "bare"] {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().take(3).eq(["stap", "demo", name])),
+            "{site:?}: info probes lacks {name}:\n{text}"
+        );
+    }
+    for expected in [
+        "argc=5",
+        "a0=11",
+        "a1=-1234567890123",
+        "a2=hello",
+        "a3=200",
+        "a4=-5",
+        &format!("f0={BITS_OF_2_5}"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == expected),
+            "{site:?}: gdb did not print {expected}:\n{text}\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn gdb_reads_values_plain() {
+    gdb_reads_values(Site::Plain);
+}
+
+#[test]
+fn gdb_reads_values_cheap() {
+    gdb_reads_values(Site::Cheap);
+}
+
+fn bpftrace_program(exe: &Path) -> String {
+    let exe = exe.display();
+    format!(
+        "usdt:{exe}:demo:values {{ printf(\"v %d %ld %s %d %d\\n\", arg0, arg1, str(arg2), arg3, arg4); }}
+         usdt:{exe}:demo:floats {{ printf(\"f %lu\\n\", arg0); exit(); }}"
+    )
+}
+
+fn bpftrace_reads_values(site: Site) {
+    let test = "bpftrace_reads_values";
+    let Some(bpftrace) = require(test, "bpftrace") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let exe = build(&scratch, "gcc", site);
+    let (listed, _) = stdout_of(
+        Command::new(&bpftrace)
+            .arg("-l")
+            .arg(format!("usdt:{}:*", exe.display())),
+    );
+    for name in ["values", "floats", "bare"] {
+        assert!(
+            listed.contains(&format!(":demo:{name}")),
+            "{site:?}: bpftrace -l lacks {name}:\n{listed}"
+        );
+    }
+    if !is_root() {
+        skip(test, "attaching needs root");
+        return;
+    }
+    let out = run(Command::new(&bpftrace)
+        .arg("-e")
+        .arg(bpftrace_program(&exe))
+        .arg("-c")
+        .arg(format!("{} 1", exe.display())));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !text.contains("Attaching") {
+        skip(test, &format!("bpftrace could not attach: {stderr}"));
+        return;
+    }
+    assert!(
+        text.lines()
+            .any(|l| l == "v 11 -1234567890123 hello 200 -5"),
+        "{site:?}:\n{text}\n{stderr}"
+    );
+    assert!(
+        text.lines().any(|l| l == format!("f {BITS_OF_2_5}")),
+        "{site:?}:\n{text}\n{stderr}"
+    );
+    assert!(
+        !uprobe_events().contains(&exe.display().to_string()),
+        "bpftrace left a uprobe behind"
+    );
+}
+
+#[test]
+fn bpftrace_reads_values_plain() {
+    bpftrace_reads_values(Site::Plain);
+}
+
+#[test]
+fn bpftrace_reads_values_cheap() {
+    bpftrace_reads_values(Site::Cheap);
+}
+
+fn tplist_lists(site: Site) {
+    let Some(tplist) = require("tplist_lists", "tplist-bpfcc") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let exe = build(&scratch, "gcc", site);
+    let (text, stderr) = stdout_of(Command::new(&tplist).arg("-vv").arg("-l").arg(&exe));
+    assert!(
+        !stderr.contains("Parse error") && !text.contains("Parse error"),
+        "{site:?}:\n{text}\n{stderr}"
+    );
+    for name in ["values", "floats", "bare"] {
+        assert!(
+            text.contains(&format!("demo:{name}")),
+            "{site:?}: tplist lacks {name}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn tplist_lists_plain() {
+    tplist_lists(Site::Plain);
+}
+
+#[test]
+fn tplist_lists_cheap() {
+    tplist_lists(Site::Cheap);
+}
+
+/// perf reads SDT notes into its build-id cache; HOME points at the
+/// scratch directory so that the cache is private and goes away.
+#[test]
+fn perf_sdt_cache_lists_probes() {
+    let Some(perf) = require("perf_sdt_cache_lists_probes", "perf") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let exe = build(&scratch, "gcc", Site::Plain);
+    stdout_of(
+        Command::new(&perf)
+            .env("HOME", scratch.path())
+            .args(["buildid-cache", "--add"])
+            .arg(&exe),
+    );
+    let (text, _) = stdout_of(
+        Command::new(&perf)
+            .env("HOME", scratch.path())
+            .args(["list", "sdt"]),
+    );
+    for name in ["values", "floats", "bare"] {
+        assert!(
+            text.contains(&format!("sdt_demo:{name}")),
+            "perf list sdt lacks {name}:\n{text}"
+        );
+    }
+}
