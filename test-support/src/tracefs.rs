@@ -1,0 +1,91 @@
+//! A tracefs uprobe event owned by a value: created by [`UprobeEvent::new`],
+//! enabled by [`UprobeEvent::enable`], disabled and removed on drop, so a
+//! failing test leaves nothing in `uprobe_events`.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+pub struct UprobeEvent {
+    group: String,
+    event: String,
+    enabled: bool,
+}
+
+fn append(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut file = OpenOptions::new().append(true).open(path)?;
+    file.write_all(line.as_bytes())
+}
+
+impl UprobeEvent {
+    /// `p:GROUP/EVENT BINARY:0xOFFSET[(0xREF_CTR)] FETCHARGS`: a uprobe at a
+    /// file offset, with the kernel maintaining the semaphore at file offset
+    /// `ref_ctr` (if any) while the event is enabled. Fails (for a skip) if
+    /// tracefs is not mounted or the kernel refuses.
+    pub fn new(
+        group: &str,
+        event: &str,
+        binary: &Path,
+        offset: u64,
+        ref_ctr: Option<u64>,
+        fetchargs: &str,
+    ) -> std::io::Result<UprobeEvent> {
+        let ref_ctr = ref_ctr.map(|r| format!("(0x{r:x})")).unwrap_or_default();
+        let line = format!(
+            "p:{group}/{event} {}:0x{offset:x}{ref_ctr} {fetchargs}\n",
+            binary.display()
+        );
+        append(&Path::new(TRACEFS).join("uprobe_events"), &line)?;
+        Ok(UprobeEvent {
+            group: group.to_string(),
+            event: event.to_string(),
+            enabled: false,
+        })
+    }
+
+    fn dir(&self) -> PathBuf {
+        Path::new(TRACEFS)
+            .join("events")
+            .join(&self.group)
+            .join(&self.event)
+    }
+
+    pub fn enable(&mut self) -> std::io::Result<()> {
+        std::fs::write(self.dir().join("enable"), "1")?;
+        self.enabled = true;
+        Ok(())
+    }
+
+    /// Hits so far, from `uprobe_profile` (`binary event hits`).
+    pub fn hits(&self) -> u64 {
+        let name = format!("{}/{}", self.group, self.event);
+        std::fs::read_to_string(Path::new(TRACEFS).join("uprobe_profile"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() >= 3 && (f[1] == name || f[1] == self.event))
+                    .then(|| f[2].parse::<u64>().ok())?
+            })
+            .sum()
+    }
+
+    /// `group/event`, as it appears in `uprobe_events`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.group, self.event)
+    }
+}
+
+impl Drop for UprobeEvent {
+    fn drop(&mut self) {
+        if self.enabled {
+            let _ = std::fs::write(self.dir().join("enable"), "0");
+        }
+        let _ = append(
+            &Path::new(TRACEFS).join("uprobe_events"),
+            &format!("-:{}/{}\n", self.group, self.event),
+        );
+    }
+}
