@@ -111,6 +111,7 @@ fn shared_semaphore_enabled_by_kernel() {
         Ok(event) => event,
         Err(e) => {
             let _ = child.kill();
+            let _ = child.wait();
             skip(test, &format!("the kernel refused the uprobe: {e}"));
             return;
         }
