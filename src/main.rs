@@ -1,5 +1,6 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
+mod dtrace;
 mod list;
 
 use clap::{Parser, Subcommand};
@@ -27,12 +28,15 @@ struct Cli {
 enum Command {
     /// List the probes of ELF files, directories, archives or a live process.
     List(list::ListArgs),
+    /// Generate a probe header (-h) or semaphore object (-G) from a D provider file, like SystemTap's dtrace.
+    Dtrace(dtrace::DtraceArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::Dtrace(args) => dtrace::run(args),
     };
     match result {
         Ok(code) => code,
