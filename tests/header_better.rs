@@ -285,3 +285,93 @@ fn operands_avoid_rip_relative_by_default() {
         );
     }
 }
+
+const REDZONE: &str = include_str!("fixtures/header/redzone.c");
+
+/// Run `exe 5000` and return its checksum line.
+fn checksum(exe: &Path) -> String {
+    let out = Command::new(exe).arg("5000").output().expect("run fixture");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A uprobe on the cheap site's 5-byte nop (where a tracer that knows the
+/// shape attaches, and the kernel can optimise it into a CALL) leaves the
+/// red zone of a leaf function intact: the -O0 fixture computes the same
+/// checksum with 5000 hits as without. The control, a bare nop5 after a
+/// plain site, shows the hazard when the kernel optimises it.
+#[test]
+fn cheap_site_nop5_uprobe_keeps_red_zone() {
+    let test = "cheap_site_nop5_uprobe_keeps_red_zone";
+    if !is_root() {
+        skip(test, "attaching a uprobe needs root");
+        return;
+    }
+    if require(test, "gcc").is_none() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let include = include_arg();
+    let instance_name = format!("stapsdt_redzone_{}", std::process::id());
+    let instance = match test_support::tracefs::TracingInstance::new(&instance_name) {
+        Ok(instance) => instance,
+        Err(e) => {
+            skip(test, &format!("cannot create a tracing instance: {e}"));
+            return;
+        }
+    };
+    let mut control_corrupted = None;
+    for (variant, flag, nop5_at) in [
+        ("cheap", "-DSTAP_SDT_CHEAP_SITE=1", 6),
+        ("bare", "-DBARE_NOP5", 1),
+    ] {
+        let exe = scratch.compile(
+            "gcc",
+            "redzone.c",
+            REDZONE,
+            variant,
+            &["-O0", &include, flag],
+        );
+        let (_, site) = locations(&list_json(&exe)).pop().expect("redzone:site");
+        let nop5 = site["file_offset"].as_u64().unwrap() + nop5_at;
+        assert_eq!(
+            byte_at(&exe, nop5)[..5],
+            [0x0f, 0x1f, 0x44, 0x00, 0x00],
+            "{variant}: nop5"
+        );
+        let expected = checksum(&exe);
+        let group = format!("stapsdt_rz_{}", std::process::id());
+        let mut event = match UprobeEvent::new(&group, variant, &exe, nop5, None, "") {
+            Ok(event) => event,
+            Err(e) => {
+                skip(test, &format!("the kernel refused the uprobe: {e}"));
+                return;
+            }
+        };
+        event.enable_in(&instance).expect("enable in the instance");
+        let attached = checksum(&exe);
+        assert_eq!(
+            event.hits(),
+            5000,
+            "{variant}: every iteration hit the uprobe"
+        );
+        drop(event);
+        if variant == "cheap" {
+            assert_eq!(
+                attached, expected,
+                "the cheap site let the uprobe corrupt the red zone"
+            );
+        } else {
+            control_corrupted = Some(attached != expected);
+        }
+    }
+    drop(instance);
+    match control_corrupted {
+        Some(true) => eprintln!("control: a bare nop5 uprobe corrupted the red zone, as expected"),
+        _ => eprintln!("control: the bare nop5 was not corrupted (kernel did not optimise it)"),
+    }
+    assert!(
+        !uprobe_events().contains("stapsdt_rz_"),
+        "uprobe events left behind"
+    );
+}

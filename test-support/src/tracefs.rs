@@ -12,6 +12,28 @@ pub struct UprobeEvent {
     group: String,
     event: String,
     enabled: bool,
+    /// The `enable` file of a tracing instance the event is enabled in.
+    instance_enable: Option<PathBuf>,
+}
+
+/// A tracing instance (`instances/NAME`): a private ring buffer, removed on
+/// drop. Drop the events enabled in it first.
+pub struct TracingInstance {
+    path: PathBuf,
+}
+
+impl TracingInstance {
+    pub fn new(name: &str) -> std::io::Result<TracingInstance> {
+        let path = Path::new(TRACEFS).join("instances").join(name);
+        std::fs::create_dir(&path)?;
+        Ok(TracingInstance { path })
+    }
+}
+
+impl Drop for TracingInstance {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
 }
 
 fn append(path: &Path, line: &str) -> std::io::Result<()> {
@@ -42,6 +64,7 @@ impl UprobeEvent {
             group: group.to_string(),
             event: event.to_string(),
             enabled: false,
+            instance_enable: None,
         })
     }
 
@@ -55,6 +78,20 @@ impl UprobeEvent {
     pub fn enable(&mut self) -> std::io::Result<()> {
         std::fs::write(self.dir().join("enable"), "1")?;
         self.enabled = true;
+        Ok(())
+    }
+
+    /// Enable the event in a private tracing instance only, so that many
+    /// hits do not flood the global trace buffer. Disabled on drop.
+    pub fn enable_in(&mut self, instance: &TracingInstance) -> std::io::Result<()> {
+        let file = instance
+            .path
+            .join("events")
+            .join(&self.group)
+            .join(&self.event)
+            .join("enable");
+        std::fs::write(&file, "1")?;
+        self.instance_enable = Some(file);
         Ok(())
     }
 
@@ -82,6 +119,9 @@ impl Drop for UprobeEvent {
     fn drop(&mut self) {
         if self.enabled {
             let _ = std::fs::write(self.dir().join("enable"), "0");
+        }
+        if let Some(file) = &self.instance_enable {
+            let _ = std::fs::write(file, "0");
         }
         let _ = append(
             &Path::new(TRACEFS).join("uprobe_events"),

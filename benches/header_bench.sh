@@ -1,0 +1,124 @@
+#!/bin/sh
+# Probe-site costs of stap-sdt's sdt.h next to SystemTap's <sys/sdt.h>, on
+# this machine, in one run:
+#   1. disabled probes (no tracer): a loop without probe, with a probe, with
+#      a semaphore-guarded probe, and with the opt-in cheap site;
+#   2. attached probes: a real uprobe (tracefs uprobe_events, in a private
+#      tracing instance) on <sys/sdt.h>'s site, on ours, and on our cheap
+#      site's 5-byte nop (which the kernel can optimise into a CALL).
+# Each figure is the best of $REPEAT runs (the machine is shared). The
+# uprobe hit counts are checked against uprobe_profile.
+#
+# Usage: benches/header_bench.sh            (part 2 needs root and tracefs)
+#   DISABLED_N=200000000 ATTACHED_N=300000 REPEAT=5 benches/header_bench.sh
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+ours="$root/sdt-header/include"
+DISABLED_N=${DISABLED_N:-200000000}
+ATTACHED_N=${ATTACHED_N:-300000}
+REPEAT=${REPEAT:-5}
+CC=${CC:-gcc}
+work=$(mktemp -d /tmp/header-bench.XXXXXX)
+tracefs=/sys/kernel/tracing
+group="sdtbench_$$"
+instance="$tracefs/instances/$group"
+events=""
+
+cleanup() {
+    for e in $events; do
+        [ -e "$instance/events/$group/$e/enable" ] && echo 0 >"$instance/events/$group/$e/enable" || true
+        echo "-:$group/$e" >>"$tracefs/uprobe_events" 2>/dev/null || true
+    done
+    [ -d "$instance" ] && rmdir "$instance" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+build() { # name, extra flags...
+    name=$1; shift
+    $CC -O2 "$@" "$here/header/bench.c" -o "$work/$name"
+}
+
+best() { # program, n -> the smallest ns/iteration of $REPEAT runs
+    for _ in $(seq "$REPEAT"); do
+        "$1" "$2" 2>/dev/null
+    done | sort -g | head -n 1
+}
+
+ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
+
+build none -DPROBE=0
+build sys_plain
+build sys_sem -DSEMAPHORE_SYSTEMTAP
+build ours_plain -I"$ours"
+build ours_sem -I"$ours" -DSEMAPHORE_OURS
+build ours_cheap -I"$ours" -DSTAP_SDT_CHEAP_SITE=1
+
+echo "== disabled probes: ns per loop iteration (N=$DISABLED_N, best of $REPEAT, $CC -O2)"
+base=$(best "$work/none" "$DISABLED_N")
+printf '%-42s %8s %8s\n' "build" "ns/iter" "vs none"
+printf '%-42s %8s %8s\n' "no probe" "$base" "1.00"
+for b in sys_plain ours_plain sys_sem ours_sem ours_cheap; do
+    case $b in
+        sys_plain) label="<sys/sdt.h> probe (nop)" ;;
+        ours_plain) label="sdt.h probe (nop)" ;;
+        sys_sem) label="<sys/sdt.h> probe + semaphore test" ;;
+        ours_sem) label="sdt.h probe + STAP_PROBE_ENABLED" ;;
+        ours_cheap) label="sdt.h cheap site (nop; lea; nop5; lea)" ;;
+    esac
+    t=$(best "$work/$b" "$DISABLED_N")
+    printf '%-42s %8s %8s\n' "$label" "$t" "$(ratio "$t" "$base")"
+done
+
+if [ "$(id -u)" != 0 ] || [ ! -w "$tracefs/uprobe_events" ]; then
+    echo "== attached probes: skipped (needs root and $tracefs)"
+    exit 0
+fi
+mkdir "$instance"
+
+# attach EVENT PROGRAM OFFSET -> ns per hit, checking the hit count
+attach() {
+    event=$1; program=$2; offset=$3
+    echo "p:$group/$event $program:$offset" >>"$tracefs/uprobe_events"
+    events="$events $event"
+    echo 1 >"$instance/events/$group/$event/enable"
+    t=$(best "$program" "$ATTACHED_N")
+    echo 0 >"$instance/events/$group/$event/enable"
+    hits=$(awk -v e="$event" '$2 == e || $2 == "'"$group"'/"e { print $3 }' "$tracefs/uprobe_profile")
+    expected=$((ATTACHED_N * REPEAT))
+    if [ "$hits" != "$expected" ]; then
+        echo "error: $event: $hits uprobe hits, expected $expected" >&2
+        exit 1
+    fi
+    echo "-:$group/$event" >>"$tracefs/uprobe_events"
+    echo "$t"
+}
+
+stap_sdt=${STAP_SDT:-}
+if [ -z "$stap_sdt" ]; then
+    stap_sdt=$(command -v stap-sdt || true)
+    [ -z "$stap_sdt" ] && stap_sdt="${CARGO_TARGET_DIR:-$root/target}/release/stap-sdt"
+fi
+[ -x "$stap_sdt" ] || { echo "build stap-sdt first: cargo build --release (or set STAP_SDT)" >&2; exit 1; }
+off() { "$stap_sdt" list --json "$1" | jq -r '.objects[0].probes[] | select(.name == "hit") | .locations[0].file_offset'; }
+
+sys_off=$(off "$work/sys_plain")
+ours_off=$(off "$work/ours_plain")
+cheap_off=$(off "$work/ours_cheap")
+# The cheap site: nop (the note's pc), lea -128(%rsp),%rsp (5 bytes), nop5.
+nop5_off=$((cheap_off + 6))
+bytes=$(od -An -tx1 -j "$nop5_off" -N5 "$work/ours_cheap" | tr -d ' \n')
+[ "$bytes" = 0f1f440000 ] || { echo "error: no nop5 at the cheap site ($bytes)" >&2; exit 1; }
+
+echo "== attached probes: ns per hit with a tracefs uprobe (N=$ATTACHED_N hits, best of $REPEAT, kernel $(uname -r))"
+printf '%-42s %8s %8s\n' "site" "ns/hit" "vs sys"
+t_sys=$(attach sys "$work/sys_plain" "$sys_off")
+printf '%-42s %8s %8s\n' "<sys/sdt.h> nop" "$t_sys" "1.00"
+t_ours=$(attach ours "$work/ours_plain" "$ours_off")
+printf '%-42s %8s %8s\n' "sdt.h nop" "$t_ours" "$(ratio "$t_ours" "$t_sys")"
+t_cheap_nop=$(attach cheapnop "$work/ours_cheap" "$cheap_off")
+printf '%-42s %8s %8s\n' "sdt.h cheap site, uprobe on its nop" "$t_cheap_nop" "$(ratio "$t_cheap_nop" "$t_sys")"
+t_cheap=$(attach cheap "$work/ours_cheap" "$nop5_off")
+printf '%-42s %8s %8s\n' "sdt.h cheap site, uprobe on its nop5" "$t_cheap" "$(ratio "$t_cheap" "$t_sys")"
