@@ -6,11 +6,12 @@
 #   2. attached probes: a real uprobe (tracefs uprobe_events, in a private
 #      tracing instance) on <sys/sdt.h>'s site, on ours, and on our cheap
 #      site's 5-byte nop (which the kernel can optimise into a CALL).
-# Each figure is the best of $REPEAT runs (the machine is shared). The
+# Each figure is the best of $REPEAT interleaved rounds (the machine is
+# shared). The
 # uprobe hit counts are checked against uprobe_profile.
 #
 # Usage: benches/header_bench.sh            (part 2 needs root and tracefs)
-#   DISABLED_N=200000000 ATTACHED_N=300000 REPEAT=5 benches/header_bench.sh
+#   DISABLED_N=200000000 ATTACHED_N=300000 REPEAT=7 benches/header_bench.sh
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +19,7 @@ root=$(dirname "$here")
 ours="$root/sdt-header/include"
 DISABLED_N=${DISABLED_N:-200000000}
 ATTACHED_N=${ATTACHED_N:-300000}
-REPEAT=${REPEAT:-5}
+REPEAT=${REPEAT:-7}
 CC=${CC:-gcc}
 work=$(mktemp -d /tmp/header-bench.XXXXXX)
 tracefs=/sys/kernel/tracing
@@ -41,11 +42,18 @@ build() { # name, extra flags...
     $CC -O2 "$@" "$here/header/bench.c" -o "$work/$name"
 }
 
-best() { # program, n -> the smallest ns/iteration of $REPEAT runs
+# rounds N PROGRAM... -> "PROGRAM ns" lines, the best of $REPEAT rounds;
+# each round runs every program once, so drift on the shared machine hits
+# all of them alike.
+rounds() {
+    n=$1; shift
     for _ in $(seq "$REPEAT"); do
-        "$1" "$2" 2>/dev/null
-    done | sort -g | head -n 1
+        for p in "$@"; do
+            echo "$p $("$p" "$n" 2>/dev/null)"
+        done
+    done | sort -k1,1 -k2,2g | awk '$1 != last { print; last = $1 }' >"$work/results"
 }
+result() { awk -v p="$1" '$1 == p { print $2 }' "$work/results"; }
 
 ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
 
@@ -56,8 +64,9 @@ build ours_plain -I"$ours"
 build ours_sem -I"$ours" -DSEMAPHORE_OURS
 build ours_cheap -I"$ours" -DSTAP_SDT_CHEAP_SITE=1
 
-echo "== disabled probes: ns per loop iteration (N=$DISABLED_N, best of $REPEAT, $CC -O2)"
-base=$(best "$work/none" "$DISABLED_N")
+echo "== disabled probes: ns per loop iteration (N=$DISABLED_N, best of $REPEAT rounds, $CC -O2)"
+rounds "$DISABLED_N" "$work/none" "$work/sys_plain" "$work/ours_plain" "$work/sys_sem" "$work/ours_sem" "$work/ours_cheap"
+base=$(result "$work/none")
 printf '%-42s %8s %8s\n' "build" "ns/iter" "vs none"
 printf '%-42s %8s %8s\n' "no probe" "$base" "1.00"
 for b in sys_plain ours_plain sys_sem ours_sem ours_cheap; do
@@ -68,7 +77,7 @@ for b in sys_plain ours_plain sys_sem ours_sem ours_cheap; do
         ours_sem) label="sdt.h probe + STAP_PROBE_ENABLED" ;;
         ours_cheap) label="sdt.h cheap site (nop; lea; nop5; lea)" ;;
     esac
-    t=$(best "$work/$b" "$DISABLED_N")
+    t=$(result "$work/$b")
     printf '%-42s %8s %8s\n' "$label" "$t" "$(ratio "$t" "$base")"
 done
 
@@ -78,23 +87,14 @@ if [ "$(id -u)" != 0 ] || [ ! -w "$tracefs/uprobe_events" ]; then
 fi
 mkdir "$instance"
 
-# attach EVENT PROGRAM OFFSET -> ns per hit, checking the hit count
+# attach EVENT PROGRAM OFFSET: a uprobe enabled in our private instance
 attach() {
-    event=$1; program=$2; offset=$3
-    echo "p:$group/$event $program:$offset" >>"$tracefs/uprobe_events"
-    events="$events $event"
-    echo 1 >"$instance/events/$group/$event/enable"
-    t=$(best "$program" "$ATTACHED_N")
-    echo 0 >"$instance/events/$group/$event/enable"
-    hits=$(awk -v e="$event" '$2 == e || $2 == "'"$group"'/"e { print $3 }' "$tracefs/uprobe_profile")
-    expected=$((ATTACHED_N * REPEAT))
-    if [ "$hits" != "$expected" ]; then
-        echo "error: $event: $hits uprobe hits, expected $expected" >&2
-        exit 1
-    fi
-    echo "-:$group/$event" >>"$tracefs/uprobe_events"
-    echo "$t"
+    echo "p:$group/$1 $2:$3" >>"$tracefs/uprobe_events"
+    events="$events $1"
+    echo 1 >"$instance/events/$group/$1/enable"
 }
+
+hits() { awk -v e="$1" '$2 == e || $2 == "'"$group"'/"e { print $3 }' "$tracefs/uprobe_profile"; }
 
 stap_sdt=${STAP_SDT:-}
 if [ -z "$stap_sdt" ]; then
@@ -112,13 +112,30 @@ nop5_off=$((cheap_off + 6))
 bytes=$(od -An -tx1 -j "$nop5_off" -N5 "$work/ours_cheap" | tr -d ' \n')
 [ "$bytes" = 0f1f440000 ] || { echo "error: no nop5 at the cheap site ($bytes)" >&2; exit 1; }
 
-echo "== attached probes: ns per hit with a tracefs uprobe (N=$ATTACHED_N hits, best of $REPEAT, kernel $(uname -r))"
+# The two uprobes on the cheap site need two inodes: copy the program.
+cp "$work/ours_cheap" "$work/ours_cheap_nop5"
+attach sys "$work/sys_plain" "$sys_off"
+attach ours "$work/ours_plain" "$ours_off"
+attach cheapnop "$work/ours_cheap" "$cheap_off"
+attach cheapnop5 "$work/ours_cheap_nop5" "$nop5_off"
+rounds "$ATTACHED_N" "$work/sys_plain" "$work/ours_plain" "$work/ours_cheap" "$work/ours_cheap_nop5"
+for e in sys ours cheapnop cheapnop5; do
+    h=$(hits "$e")
+    if [ "$h" != $((ATTACHED_N * REPEAT)) ]; then
+        echo "error: uprobe $e: $h hits, expected $((ATTACHED_N * REPEAT))" >&2
+        exit 1
+    fi
+done
+t_sys=$(result "$work/sys_plain")
+echo "== attached probes: ns per hit with a tracefs uprobe (N=$ATTACHED_N hits, best of $REPEAT rounds, kernel $(uname -r); hit counts checked)"
 printf '%-42s %8s %8s\n' "site" "ns/hit" "vs sys"
-t_sys=$(attach sys "$work/sys_plain" "$sys_off")
 printf '%-42s %8s %8s\n' "<sys/sdt.h> nop" "$t_sys" "1.00"
-t_ours=$(attach ours "$work/ours_plain" "$ours_off")
-printf '%-42s %8s %8s\n' "sdt.h nop" "$t_ours" "$(ratio "$t_ours" "$t_sys")"
-t_cheap_nop=$(attach cheapnop "$work/ours_cheap" "$cheap_off")
-printf '%-42s %8s %8s\n' "sdt.h cheap site, uprobe on its nop" "$t_cheap_nop" "$(ratio "$t_cheap_nop" "$t_sys")"
-t_cheap=$(attach cheap "$work/ours_cheap" "$nop5_off")
-printf '%-42s %8s %8s\n' "sdt.h cheap site, uprobe on its nop5" "$t_cheap" "$(ratio "$t_cheap" "$t_sys")"
+for b in ours_plain ours_cheap ours_cheap_nop5; do
+    case $b in
+        ours_plain) label="sdt.h nop" ;;
+        ours_cheap) label="sdt.h cheap site, uprobe on its nop" ;;
+        ours_cheap_nop5) label="sdt.h cheap site, uprobe on its nop5" ;;
+    esac
+    t=$(result "$work/$b")
+    printf '%-42s %8s %8s\n' "$label" "$t" "$(ratio "$t" "$t_sys")"
+done

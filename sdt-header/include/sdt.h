@@ -67,6 +67,11 @@
 
 #ifndef _SYS_SDT_H
 #define _SYS_SDT_H 1
+/* Treated as a system header wherever it is installed (as <sys/sdt.h>
+   is): -pedantic does not flag the GNU extensions it relies on. */
+#if defined __GNUC__
+#pragma GCC system_header
+#endif
 /* Tells a program (and our tests) which implementation it got. */
 #define _STAP_SDT_STAPSDT_HEADER 1
 
@@ -225,26 +230,32 @@ template <> struct __sdt_signedness<long double, false> {
   [__sdt_c##i] "n"(_SDT_CODE(x)),                                            \
       [__sdt_v##i] _SDT_XSTR(STAP_SDT_ARG_CONSTRAINT)(x)
 
-/* The "[-]SIZE[f]" text from the code C (an assembler expression). Only
+/* The "[-]SIZE[f]" text of an argument, from its code, by an assembler
+   macro defined for the arguments of one probe and purged after them (so
+   the asm text stays short: ISO C's 4095-character string limit). Only
    shifts, & and == are used: `/` starts a comment in x86 gas. */
-#define _SDT_SIZE_IS(C, n) "((" C ") >> 2) == " #n "\n.ascii \"" #n "\"\n"
-#define _SDT_ARG_TEXT_CODE(C)                                                \
-  ".if (" C ") & 1\n.ascii \"-\"\n.endif\n"                                  \
-  ".if " _SDT_SIZE_IS(C, 1) ".elseif " _SDT_SIZE_IS(C, 2)                    \
-  ".elseif " _SDT_SIZE_IS(C, 4) ".elseif " _SDT_SIZE_IS(C, 8)                \
-  ".elseif " _SDT_SIZE_IS(C, 16) ".elseif " _SDT_SIZE_IS(C, 10)              \
-  ".elseif " _SDT_SIZE_IS(C, 12) ".elseif " _SDT_SIZE_IS(C, 32)              \
-  ".elseif " _SDT_SIZE_IS(C, 3) ".elseif " _SDT_SIZE_IS(C, 5)                \
-  ".elseif " _SDT_SIZE_IS(C, 6) ".elseif " _SDT_SIZE_IS(C, 7)                \
-  ".else\n.error \"sdt.h: unsupported probe argument size\"\n.endif\n"       \
-  ".if (" C ") & 2\n.ascii \"f\"\n.endif\n"
+#define _SDT_SIZE_IS(n) "((\\c) >> 2) == " #n "\n.ascii \"" #n "\"\n"
+#define _SDT_ARGDESC_DEFINE                                                  \
+  ".macro __sdt_argdesc c\n"                                                 \
+  ".if (\\c) & 1\n.ascii \"-\"\n.endif\n"                                    \
+  ".if " _SDT_SIZE_IS(1) ".elseif " _SDT_SIZE_IS(2) ".elseif " _SDT_SIZE_IS(4) \
+  ".elseif " _SDT_SIZE_IS(8) ".elseif " _SDT_SIZE_IS(16)                     \
+  ".elseif " _SDT_SIZE_IS(10) ".elseif " _SDT_SIZE_IS(12)                    \
+  ".elseif " _SDT_SIZE_IS(32) ".elseif " _SDT_SIZE_IS(3)                     \
+  ".elseif " _SDT_SIZE_IS(5) ".elseif " _SDT_SIZE_IS(6)                      \
+  ".elseif " _SDT_SIZE_IS(7) ".else\n"                                       \
+  ".error \"sdt.h: unsupported probe argument size\"\n.endif\n"              \
+  ".if (\\c) & 2\n.ascii \"f\"\n.endif\n"                                    \
+  ".endm\n"
+#define _SDT_ARGDESC_PURGE ".purgem __sdt_argdesc\n"
 
 #define _SDT_ARG_TEXT(i)                                                     \
-  _SDT_ARG_TEXT_CODE("%c[__sdt_c" #i "]")                                    \
-  ".ascii \"@\"\n.ascii \"" _SDT_OPERAND_TEXT("__sdt_v" #i) "\"\n"
+  "__sdt_argdesc %c[__sdt_c" #i "]\n"                                        \
+  ".ascii \"@" _SDT_OPERAND_TEXT("__sdt_v" #i) "\"\n"
 
 #define _SDT_SP ".ascii \" \"\n"
 #define _SDT_ARGS_TEXT_0 ""
+#define _SDT_WITH_ARGDESC(text) _SDT_ARGDESC_DEFINE text _SDT_ARGDESC_PURGE
 #define _SDT_ARGS_TEXT_1 _SDT_ARG_TEXT(1)
 #define _SDT_ARGS_TEXT_2 _SDT_ARGS_TEXT_1 _SDT_SP _SDT_ARG_TEXT(2)
 #define _SDT_ARGS_TEXT_3 _SDT_ARGS_TEXT_2 _SDT_SP _SDT_ARG_TEXT(3)
@@ -257,6 +268,20 @@ template <> struct __sdt_signedness<long double, false> {
 #define _SDT_ARGS_TEXT_10 _SDT_ARGS_TEXT_9 _SDT_SP _SDT_ARG_TEXT(10)
 #define _SDT_ARGS_TEXT_11 _SDT_ARGS_TEXT_10 _SDT_SP _SDT_ARG_TEXT(11)
 #define _SDT_ARGS_TEXT_12 _SDT_ARGS_TEXT_11 _SDT_SP _SDT_ARG_TEXT(12)
+
+#define _SDT_ARGS_0 ""
+#define _SDT_ARGS_1 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_1)
+#define _SDT_ARGS_2 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_2)
+#define _SDT_ARGS_3 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_3)
+#define _SDT_ARGS_4 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_4)
+#define _SDT_ARGS_5 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_5)
+#define _SDT_ARGS_6 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_6)
+#define _SDT_ARGS_7 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_7)
+#define _SDT_ARGS_8 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_8)
+#define _SDT_ARGS_9 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_9)
+#define _SDT_ARGS_10 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_10)
+#define _SDT_ARGS_11 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_11)
+#define _SDT_ARGS_12 _SDT_WITH_ARGDESC(_SDT_ARGS_TEXT_12)
 
 /* A probe without arguments still needs one operand, so that the template
    is an extended asm and `%%` means `%` in every case. */
@@ -353,7 +378,7 @@ template <> struct __sdt_signedness<long double, false> {
 #define _SDT_PROBE(provider, name, n, arglist)                               \
   do {                                                                       \
     __asm__ __volatile__(_SDT_SITE_TEXT _SDT_BASE_TEXT _SDT_KEEP_BASE_TEXT   \
-                         _SDT_NOTE_HEAD(provider, name) _SDT_ARGS_TEXT_##n   \
+                         _SDT_NOTE_HEAD(provider, name) _SDT_ARGS_##n         \
                              _SDT_NOTE_TAIL                                  \
                          : /* no outputs */                                  \
                          : _SDT_OPERANDS_##n arglist);                       \
@@ -394,10 +419,10 @@ template <> struct __sdt_signedness<long double, false> {
 
 /* STAP_PROBEV(provider, name, args...): the count of args picks STAP_PROBEn.
    The leading 0 keeps the count right when no argument is given; `, ##`
-   drops the comma before an empty argument list (gcc and clang, every
-   -std). */
-#if defined __GNUC__ || (defined __STDC_VERSION__ &&                         \
-                         __STDC_VERSION__ >= 199901L) ||                      \
+   drops the comma before an empty argument list (gcc and clang). Defined
+   from C99 and C++11 on, or with SDT_USE_VARIADIC (as <sys/sdt.h>). */
+#if defined SDT_USE_VARIADIC ||                                              \
+    (defined __STDC_VERSION__ && __STDC_VERSION__ >= 199901L) ||             \
     (defined __cplusplus && __cplusplus >= 201103L)
 #define _SDT_COUNT_PICK(z, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11,      \
                         a12, count, ...)                                     \
