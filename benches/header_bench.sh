@@ -55,6 +55,18 @@ rounds() {
 }
 result() { awk -v p="$1" '$1 == p { print $2 }' "$work/results"; }
 
+label() { # program name -> table label
+    case $1 in
+        sys_plain) echo "<sys/sdt.h> probe (nop)" ;;
+        ours_plain) echo "sdt.h probe (nop)" ;;
+        sys_sem) echo "<sys/sdt.h> probe + semaphore test" ;;
+        ours_sem) echo "sdt.h probe + STAP_PROBE_ENABLED" ;;
+        ours_cheap) echo "sdt.h cheap site (nop; lea; nop5; lea)" ;;
+        ours_cheap_on_nop) echo "sdt.h cheap site, on its nop" ;;
+        ours_cheap_nop5) echo "sdt.h cheap site, on its nop5" ;;
+    esac
+}
+
 ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
 
 build none -DPROBE=0
@@ -67,18 +79,11 @@ build ours_cheap -I"$ours" -DSTAP_SDT_CHEAP_SITE=1
 echo "== disabled probes: ns per loop iteration (N=$DISABLED_N, best of $REPEAT rounds, $CC -O2)"
 rounds "$DISABLED_N" "$work/none" "$work/sys_plain" "$work/ours_plain" "$work/sys_sem" "$work/ours_sem" "$work/ours_cheap"
 base=$(result "$work/none")
-printf '%-42s %8s %8s\n' "build" "ns/iter" "vs none"
-printf '%-42s %8s %8s\n' "no probe" "$base" "1.00"
+printf '%-46s %8s %8s\n' "build" "ns/iter" "vs none"
+printf '%-46s %8s %8s\n' "no probe" "$base" "1.00"
 for b in sys_plain ours_plain sys_sem ours_sem ours_cheap; do
-    case $b in
-        sys_plain) label="<sys/sdt.h> probe (nop)" ;;
-        ours_plain) label="sdt.h probe (nop)" ;;
-        sys_sem) label="<sys/sdt.h> probe + semaphore test" ;;
-        ours_sem) label="sdt.h probe + STAP_PROBE_ENABLED" ;;
-        ours_cheap) label="sdt.h cheap site (nop; lea; nop5; lea)" ;;
-    esac
     t=$(result "$work/$b")
-    printf '%-42s %8s %8s\n' "$label" "$t" "$(ratio "$t" "$base")"
+    printf '%-46s %8s %8s\n' "$(label "$b")" "$t" "$(ratio "$t" "$base")"
 done
 
 if [ "$(id -u)" != 0 ] || [ ! -w "$tracefs/uprobe_events" ]; then
@@ -112,13 +117,14 @@ nop5_off=$((cheap_off + 6))
 bytes=$(od -An -tx1 -j "$nop5_off" -N5 "$work/ours_cheap" | tr -d ' \n')
 [ "$bytes" = 0f1f440000 ] || { echo "error: no nop5 at the cheap site ($bytes)" >&2; exit 1; }
 
-# The two uprobes on the cheap site need two inodes: copy the program.
+# The two uprobes on the cheap site need two inodes: two copies.
+cp "$work/ours_cheap" "$work/ours_cheap_on_nop"
 cp "$work/ours_cheap" "$work/ours_cheap_nop5"
 attach sys "$work/sys_plain" "$sys_off"
 attach ours "$work/ours_plain" "$ours_off"
-attach cheapnop "$work/ours_cheap" "$cheap_off"
+attach cheapnop "$work/ours_cheap_on_nop" "$cheap_off"
 attach cheapnop5 "$work/ours_cheap_nop5" "$nop5_off"
-rounds "$ATTACHED_N" "$work/sys_plain" "$work/ours_plain" "$work/ours_cheap" "$work/ours_cheap_nop5"
+rounds "$ATTACHED_N" "$work/sys_plain" "$work/ours_plain" "$work/ours_cheap_on_nop" "$work/ours_cheap_nop5"
 for e in sys ours cheapnop cheapnop5; do
     h=$(hits "$e")
     if [ "$h" != $((ATTACHED_N * REPEAT)) ]; then
@@ -128,14 +134,9 @@ for e in sys ours cheapnop cheapnop5; do
 done
 t_sys=$(result "$work/sys_plain")
 echo "== attached probes: ns per hit with a tracefs uprobe (N=$ATTACHED_N hits, best of $REPEAT rounds, kernel $(uname -r); hit counts checked)"
-printf '%-42s %8s %8s\n' "site" "ns/hit" "vs sys"
-printf '%-42s %8s %8s\n' "<sys/sdt.h> nop" "$t_sys" "1.00"
-for b in ours_plain ours_cheap ours_cheap_nop5; do
-    case $b in
-        ours_plain) label="sdt.h nop" ;;
-        ours_cheap) label="sdt.h cheap site, uprobe on its nop" ;;
-        ours_cheap_nop5) label="sdt.h cheap site, uprobe on its nop5" ;;
-    esac
+printf '%-46s %8s %8s\n' "site" "ns/hit" "vs sys"
+printf '%-46s %8s %8s\n' "$(label sys_plain), uprobe" "$t_sys" "1.00"
+for b in ours_plain ours_cheap_on_nop ours_cheap_nop5; do
     t=$(result "$work/$b")
-    printf '%-42s %8s %8s\n' "$label" "$t" "$(ratio "$t" "$t_sys")"
+    printf '%-46s %8s %8s\n' "$(label "$b"), uprobe" "$t" "$(ratio "$t" "$t_sys")"
 done

@@ -38,6 +38,15 @@ fn build_semaphore_program(scratch: &Scratch, compiler: &str) -> std::path::Path
     scratch.compile(compiler, "sem_main.c", SEM_MAIN, &exe, &args)
 }
 
+/// Root (to attach uprobes) and gcc, or a printed skip.
+fn can_attach(test: &str) -> bool {
+    if !is_root() {
+        skip(test, "attaching a uprobe needs root");
+        return false;
+    }
+    require(test, "gcc").is_some()
+}
+
 /// One file mixes a probe with a semaphore and one without; the two call
 /// sites of app:request (two translation units) share one semaphore.
 #[test]
@@ -82,11 +91,7 @@ fn per_probe_semaphores_mix_and_share() {
 #[test]
 fn shared_semaphore_enabled_by_kernel() {
     let test = "shared_semaphore_enabled_by_kernel";
-    if !is_root() {
-        skip(test, "attaching a uprobe needs root");
-        return;
-    }
-    if require(test, "gcc").is_none() {
+    if !can_attach(test) {
         return;
     }
     let scratch = Scratch::new();
@@ -303,11 +308,7 @@ fn checksum(exe: &Path) -> String {
 #[test]
 fn cheap_site_nop5_uprobe_keeps_red_zone() {
     let test = "cheap_site_nop5_uprobe_keeps_red_zone";
-    if !is_root() {
-        skip(test, "attaching a uprobe needs root");
-        return;
-    }
-    if require(test, "gcc").is_none() {
+    if !can_attach(test) {
         return;
     }
     let scratch = Scratch::new();

@@ -96,7 +96,12 @@ fn without_known_differences(mut shapes: Shapes, cxx: bool) -> Shapes {
     shapes
 }
 
-fn compare(test: &str, builds: &[Build]) {
+fn compare(test: &str, matrix: &[(&'static str, &'static str, &'static [&'static str])]) {
+    let builds = matrix.iter().map(|&(compiler, std, flags)| Build {
+        compiler,
+        std,
+        flags,
+    });
     if system_sdt_include().is_none() {
         test_support::skip(
             test,
@@ -125,7 +130,7 @@ fn compare(test: &str, builds: &[Build]) {
             "{}: probes differ between <sys/sdt.h> and ours",
             build.label()
         );
-        // Every note of ours points at our base and every pc lies in code.
+        // Our notes have their base, and the reader has nothing to say.
         for object in ours_json["objects"].as_array().unwrap() {
             let base = object["stapsdt_base"].as_u64();
             assert!(base.is_some(), "{}: no .stapsdt.base", build.label());
@@ -145,31 +150,11 @@ fn gcc_c_standards() {
     compare(
         "gcc_c_standards",
         &[
-            Build {
-                compiler: "gcc",
-                std: "c89",
-                flags: &["-O0"],
-            },
-            Build {
-                compiler: "gcc",
-                std: "gnu99",
-                flags: &["-O1", "-fPIE", "-pie"],
-            },
-            Build {
-                compiler: "gcc",
-                std: "c11",
-                flags: &["-O2", "-fPIC", "-shared"],
-            },
-            Build {
-                compiler: "gcc",
-                std: "c17",
-                flags: &["-O3", "-static"],
-            },
-            Build {
-                compiler: "gcc",
-                std: "c2x",
-                flags: &["-Os", "-D_SDT_HAS_SEMAPHORES"],
-            },
+            ("gcc", "c89", &["-O0"]),
+            ("gcc", "gnu99", &["-O1", "-fPIE", "-pie"]),
+            ("gcc", "c11", &["-O2", "-fPIC", "-shared"]),
+            ("gcc", "c17", &["-O3", "-static"]),
+            ("gcc", "c2x", &["-Os", "-D_SDT_HAS_SEMAPHORES"]),
         ],
     );
 }
@@ -179,26 +164,10 @@ fn clang_c_standards() {
     compare(
         "clang_c_standards",
         &[
-            Build {
-                compiler: "clang",
-                std: "c89",
-                flags: &["-O2", "-fPIC", "-shared"],
-            },
-            Build {
-                compiler: "clang",
-                std: "c99",
-                flags: &["-O0", "-D_SDT_HAS_SEMAPHORES"],
-            },
-            Build {
-                compiler: "clang",
-                std: "c11",
-                flags: &["-O3", "-fPIE", "-pie"],
-            },
-            Build {
-                compiler: "clang",
-                std: "c2x",
-                flags: &["-O1"],
-            },
+            ("clang", "c89", &["-O2", "-fPIC", "-shared"]),
+            ("clang", "c99", &["-O0", "-D_SDT_HAS_SEMAPHORES"]),
+            ("clang", "c11", &["-O3", "-fPIE", "-pie"]),
+            ("clang", "c2x", &["-O1"]),
         ],
     );
 }
@@ -208,36 +177,12 @@ fn gxx_cxx_standards() {
     compare(
         "gxx_cxx_standards",
         &[
-            Build {
-                compiler: "g++",
-                std: "c++98",
-                flags: &["-O0"],
-            },
-            Build {
-                compiler: "g++",
-                std: "c++11",
-                flags: &["-O2", "-fPIC", "-shared"],
-            },
-            Build {
-                compiler: "g++",
-                std: "c++14",
-                flags: &["-O1", "-D_SDT_HAS_SEMAPHORES"],
-            },
-            Build {
-                compiler: "g++",
-                std: "c++17",
-                flags: &["-O3"],
-            },
-            Build {
-                compiler: "g++",
-                std: "c++20",
-                flags: &["-O2", "-fPIE", "-pie"],
-            },
-            Build {
-                compiler: "g++",
-                std: "c++23",
-                flags: &["-Os"],
-            },
+            ("g++", "c++98", &["-O0"]),
+            ("g++", "c++11", &["-O2", "-fPIC", "-shared"]),
+            ("g++", "c++14", &["-O1", "-D_SDT_HAS_SEMAPHORES"]),
+            ("g++", "c++17", &["-O3"]),
+            ("g++", "c++20", &["-O2", "-fPIE", "-pie"]),
+            ("g++", "c++23", &["-Os"]),
         ],
     );
 }
@@ -247,31 +192,15 @@ fn clangxx_cxx_standards() {
     compare(
         "clangxx_cxx_standards",
         &[
-            Build {
-                compiler: "clang++",
-                std: "c++98",
-                flags: &["-O2"],
-            },
-            Build {
-                compiler: "clang++",
-                std: "c++11",
-                flags: &["-O0", "-fPIE", "-pie"],
-            },
-            Build {
-                compiler: "clang++",
-                std: "c++17",
-                flags: &["-O3", "-fPIC", "-shared", "-D_SDT_HAS_SEMAPHORES"],
-            },
-            Build {
-                compiler: "clang++",
-                std: "c++20",
-                flags: &["-O1"],
-            },
-            Build {
-                compiler: "clang++",
-                std: "c++2b",
-                flags: &["-O2"],
-            },
+            ("clang++", "c++98", &["-O2"]),
+            ("clang++", "c++11", &["-O0", "-fPIE", "-pie"]),
+            (
+                "clang++",
+                "c++17",
+                &["-O3", "-fPIC", "-shared", "-D_SDT_HAS_SEMAPHORES"],
+            ),
+            ("clang++", "c++20", &["-O1"]),
+            ("clang++", "c++2b", &["-O2"]),
         ],
     );
 }

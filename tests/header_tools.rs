@@ -38,6 +38,20 @@ fn build(scratch: &Scratch, compiler: &str, site: Site) -> PathBuf {
     )
 }
 
+/// The fixture's probe names.
+const PROBES: [&str; 3] = ["values", "floats", "bare"];
+
+/// Assert that a tool's `text` names every probe, spelled by `spell`.
+fn assert_lists_every_probe(tool: &str, text: &str, spell: impl Fn(&str) -> String) {
+    for name in PROBES {
+        let spelled = spell(name);
+        assert!(
+            text.contains(&spelled),
+            "{tool} does not list {spelled}:\n{text}"
+        );
+    }
+}
+
 fn stdout_of(cmd: &mut Command) -> (String, String) {
     let out = run(cmd);
     assert!(
@@ -81,12 +95,9 @@ fn readelf_agrees(site: Site) {
         printed.sort();
         reader_args.sort();
         assert_eq!(printed, reader_args, "{compiler} {site:?}");
-        for name in ["values", "floats", "bare"] {
-            assert!(
-                text.contains(&format!("Name: {name}")),
-                "{compiler} {site:?}: {name}"
-            );
-        }
+        assert_lists_every_probe(&format!("readelf {compiler} {site:?}"), &text, |n| {
+            format!("Name: {n}")
+        });
     }
 }
 
@@ -125,7 +136,7 @@ fn gdb_reads_values(site: Site) {
             .arg(&exe)
             .arg("1"),
     );
-    for name in ["values", "floats", "bare"] {
+    for name in PROBES {
         assert!(
             text.lines()
                 .any(|l| l.split_whitespace().take(3).eq(["stap", "demo", name])),
@@ -178,12 +189,9 @@ fn bpftrace_reads_values(site: Site) {
             .arg("-l")
             .arg(format!("usdt:{}:*", exe.display())),
     );
-    for name in ["values", "floats", "bare"] {
-        assert!(
-            listed.contains(&format!(":demo:{name}")),
-            "{site:?}: bpftrace -l lacks {name}:\n{listed}"
-        );
-    }
+    assert_lists_every_probe(&format!("bpftrace -l {site:?}"), &listed, |n| {
+        format!(":demo:{n}")
+    });
     if !is_root() {
         skip(test, "attaching needs root");
         return;
@@ -235,12 +243,7 @@ fn tplist_lists(site: Site) {
         !stderr.contains("Parse error") && !text.contains("Parse error"),
         "{site:?}:\n{text}\n{stderr}"
     );
-    for name in ["values", "floats", "bare"] {
-        assert!(
-            text.contains(&format!("demo:{name}")),
-            "{site:?}: tplist lacks {name}:\n{text}"
-        );
-    }
+    assert_lists_every_probe(&format!("tplist {site:?}"), &text, |n| format!("demo:{n}"));
 }
 
 #[test]
@@ -273,10 +276,5 @@ fn perf_sdt_cache_lists_probes() {
             .env("HOME", scratch.path())
             .args(["list", "sdt"]),
     );
-    for name in ["values", "floats", "bare"] {
-        assert!(
-            text.contains(&format!("sdt_demo:{name}")),
-            "perf list sdt lacks {name}:\n{text}"
-        );
-    }
+    assert_lists_every_probe("perf list sdt", &text, |n| format!("sdt_demo:{n}"));
 }

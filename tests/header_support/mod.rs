@@ -51,32 +51,24 @@ pub type Shapes = BTreeMap<String, Vec<LocationShape>>;
 
 pub fn shapes(json: &Value) -> Shapes {
     let mut shapes = Shapes::new();
-    for object in json["objects"].as_array().expect("objects") {
-        for probe in object["probes"].as_array().expect("probes") {
-            let key = format!(
-                "{}:{}",
-                probe["provider"].as_str().unwrap(),
-                probe["name"].as_str().unwrap()
-            );
-            let entry = shapes.entry(key).or_default();
-            for loc in probe["locations"].as_array().expect("locations") {
-                let args = loc["args"]
-                    .as_array()
-                    .expect("args")
-                    .iter()
-                    .map(|a| ArgShape {
-                        size: a["size"].as_i64().expect("size"),
-                        signed: a["signed"].as_bool().expect("signed"),
-                        float: a["float"].as_bool().expect("float"),
-                    })
-                    .collect();
-                entry.push(LocationShape {
-                    args,
-                    semaphore: !loc["semaphore"].is_null(),
-                });
-            }
-            entry.sort();
-        }
+    for (key, loc) in locations(json) {
+        let args = loc["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| ArgShape {
+                size: a["size"].as_i64().expect("size"),
+                signed: a["signed"].as_bool().expect("signed"),
+                float: a["float"].as_bool().expect("float"),
+            })
+            .collect();
+        shapes.entry(key).or_default().push(LocationShape {
+            args,
+            semaphore: !loc["semaphore"].is_null(),
+        });
+    }
+    for locations in shapes.values_mut() {
+        locations.sort();
     }
     shapes
 }
