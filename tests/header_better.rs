@@ -255,7 +255,8 @@ fn rip_relative_operands(json: &serde_json::Value) -> Vec<String> {
 
 /// By default no argument is `sym(%rip)` (globals, statics, float and
 /// string constants), at -O0 and -O2, gcc and clang; defining
-/// STAP_SDT_ARG_CONSTRAINT=nor brings SystemTap's forms back.
+/// STAP_SDT_ARG_CONSTRAINT=nor and STAP_SDT_FLOAT_ARGS=1 brings SystemTap's
+/// forms back.
 #[test]
 fn operands_avoid_rip_relative_by_default() {
     for compiler in ["gcc", "clang"] {
@@ -282,7 +283,12 @@ fn operands_avoid_rip_relative_by_default() {
                 }
             }
         }
-        let flags = ["-O2", &include, "-DSTAP_SDT_ARG_CONSTRAINT=nor"];
+        let flags = [
+            "-O2",
+            &include,
+            "-DSTAP_SDT_ARG_CONSTRAINT=nor",
+            "-DSTAP_SDT_FLOAT_ARGS=1",
+        ];
         let exe = scratch.compile(compiler, "compat.c", COMPAT, "nor", &flags);
         assert!(
             !rip_relative_operands(&list_json(&exe)).is_empty(),

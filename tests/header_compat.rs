@@ -300,3 +300,68 @@ fn pedantic_clean() {
         scratch.compile(compiler, source, FIXTURE, "compat.o", &args);
     }
 }
+
+/// The same comparison on the other architectures whose cross compilers CI
+/// installs (SystemTap's header is copied next to the build, since it is
+/// only installed for the host): the notes of ours and of <sys/sdt.h>
+/// describe the same probes on aarch64, arm, s390x, ppc64le, riscv64 and
+/// i686, and our reader decodes every operand.
+#[test]
+fn cross_architectures() {
+    let Some(system) = system_sdt_include() else {
+        test_support::skip(
+            "cross_architectures",
+            "SystemTap's <sys/sdt.h> is not installed",
+        );
+        return;
+    };
+    let targets = [
+        "aarch64-linux-gnu",
+        "arm-linux-gnueabihf",
+        "s390x-linux-gnu",
+        "powerpc64le-linux-gnu",
+        "riscv64-linux-gnu",
+        "i686-linux-gnu",
+    ];
+    let scratch = Scratch::new();
+    let copied = scratch.join("systemtap");
+    std::fs::create_dir_all(copied.join("sys")).unwrap();
+    for header in ["sdt.h", "sdt-config.h"] {
+        std::fs::copy(
+            system.join("sys").join(header),
+            copied.join("sys").join(header),
+        )
+        .unwrap();
+    }
+    let include = our_include();
+    for target in targets {
+        let compiler = format!("{target}-gcc");
+        if require("cross_architectures", &compiler).is_none() {
+            continue;
+        }
+        let build = |dir: &PathBuf, name: &str| {
+            let dir = format!("-I{}", dir.display());
+            let args = ["-O2", "-DSDT_USE_VARIADIC", &dir];
+            scratch.compile(
+                &compiler,
+                "compat.c",
+                FIXTURE,
+                &format!("{name}-{target}"),
+                &args,
+            )
+        };
+        let theirs = shapes(&list_json(&build(&copied, "system")));
+        let ours_json = list_json(&build(&include, "ours"));
+        assert_eq!(
+            without_known_differences(shapes(&ours_json), false),
+            without_known_differences(theirs, false),
+            "{target}: probes differ between <sys/sdt.h> and ours"
+        );
+        let unparsed: Vec<_> = header_support::operand_kinds(&ours_json)
+            .into_iter()
+            .filter(|k| k == "unparsed")
+            .collect();
+        assert!(unparsed.is_empty(), "{target}: unparsed operands");
+        eprintln!("ok: {target}");
+    }
+}

@@ -226,9 +226,64 @@ template <> struct __sdt_signedness<long double, false> {
 #define _SDT_STR(x) #x
 #define _SDT_XSTR(x) _SDT_STR(x)
 
+/* The value handed to the asm. A float or double is handed over as its
+   bits (an unsigned integer of its size), so the compiler puts it where an
+   integer goes (a general register, an integer immediate) and never writes
+   a floating point register or constant into the note, which BPF tools and
+   gdb cannot read. With STAP_SDT_FLOAT_ARGS, or for long double, the value
+   is handed over as is. */
+#if defined STAP_SDT_FLOAT_ARGS && STAP_SDT_FLOAT_ARGS
+#define _SDT_VALUE(x) (x)
+#elif defined __cplusplus
+extern "C++" {
+template <typename __sdt_T>
+static __inline__ __attribute__((__always_inline__, __unused__)) __sdt_T
+__sdt_value(__sdt_T __sdt_x) {
+  return __sdt_x;
+}
+static __inline__ __attribute__((__always_inline__, __unused__)) unsigned int
+__sdt_value(float __sdt_x) {
+  union {
+    float __f;
+    unsigned int __u;
+  } __sdt_bits;
+  __sdt_bits.__f = __sdt_x;
+  return __sdt_bits.__u;
+}
+__extension__ static __inline__
+    __attribute__((__always_inline__, __unused__)) unsigned long long
+    __sdt_value(double __sdt_x) {
+  union {
+    double __f;
+    unsigned long long __u;
+  } __sdt_bits;
+  __sdt_bits.__f = __sdt_x;
+  return __sdt_bits.__u;
+}
+}
+#define _SDT_VALUE(x) (__sdt_value(x))
+#else
+/* x if it is a float or double, else 0.0 (so that every branch below is a
+   valid expression whatever x is). */
+#define _SDT_FLOATISH(x)                                                     \
+  __builtin_choose_expr(_SDT_IS_FLOAT(x) && sizeof(x) <= 8, (x), 0.0)
+#define _SDT_BITS_AS(x, T)                                                   \
+  (__extension__(union {                                                     \
+     __typeof__(_SDT_FLOATISH(x)) __f;                                       \
+     T __u;                                                                  \
+   }){_SDT_FLOATISH(x)})                                                     \
+      .__u
+#define _SDT_VALUE(x)                                                        \
+  __builtin_choose_expr(                                                     \
+      _SDT_IS_FLOAT(x) && sizeof(x) <= 8,                                    \
+      __builtin_choose_expr(sizeof(x) == 4, _SDT_BITS_AS(x, unsigned int),   \
+                            _SDT_BITS_AS(x, unsigned long long)),            \
+      (x))
+#endif
+
 #define _SDT_OPERANDS(i, x)                                                  \
   [__sdt_c##i] "n"(_SDT_CODE(x)),                                            \
-      [__sdt_v##i] _SDT_XSTR(STAP_SDT_ARG_CONSTRAINT)(x)
+      [__sdt_v##i] _SDT_XSTR(STAP_SDT_ARG_CONSTRAINT)(_SDT_VALUE(x))
 
 /* The "[-]SIZE[f]" text of an argument, from its code, by an assembler
    macro defined for the arguments of one probe and purged after them (so
