@@ -36,14 +36,15 @@
  * 3. Arguments every tool can read. On x86-64 the default operand
  *    constraint is "nr" (register or constant) instead of "nor": memory
  *    operands such as `sym(%rip)` and `.LC0(%rip)`, which BPF tools
- *    (libbpf, bcc, bpftrace) cannot read, are never emitted. And a floating
- *    point argument is described by its size only ("8@%rax": its bits in a
- *    general register), because gdb 13, bcc and bpftrace reject a whole
- *    probe whose argument string holds SystemTap's "8f@" form. Switches,
- *    defined before including this file:
+ *    (libbpf, bcc, bpftrace) cannot read, are never emitted. On every
+ *    architecture a float or double is handed to the asm as its bits (an
+ *    unsigned integer of its size: "8@%rax", "8@#4598175219545276416"):
+ *    gdb 13, bcc and bpftrace reject a whole probe whose argument string
+ *    holds SystemTap's "8f@" form, and nothing reads floating point
+ *    registers or float immediates. Switches, defined before including:
  *      STAP_SDT_ARG_CONSTRAINT=nor   SystemTap's constraint (needed for
- *                                    `long double` arguments);
- *      STAP_SDT_FLOAT_ARGS=1         mark floating point arguments "f".
+ *                                    `long double` arguments on x86-64);
+ *      STAP_SDT_FLOAT_ARGS=1         floats as values, marked "f".
  * 4. Cheap sites (x86-64, opt-in: define STAP_SDT_CHEAP_SITE to 1 before
  *    including). The probe address is still a one-byte `nop` that every
  *    tracer uses as usual; it is followed by
@@ -56,10 +57,14 @@
  *    code may use without moving %rsp) intact. Operands relative to %rsp
  *    are 128 bytes further at the 5-byte nop. Cost when no tracer is
  *    attached: the two `lea`s (no memory access, no flags).
- * 5. STAP_PROBE0 and STAP_PROBEV are always available (STAP_PROBEV where
- *    the compiler accepts variadic macros; <sys/sdt.h> wants
- *    SDT_USE_VARIADIC), and STAP_SEMAPHORE_DEFINE / STAP_SEMAPHORE_DECLARE /
- *    STAP_PROBE_ENABLED give per-probe semaphores without `dtrace -G`.
+ * 5. STAP_PROBE0 exists; STAP_PROBEV is defined from C99 and C++11 on
+ *    (or with SDT_USE_VARIADIC, which <sys/sdt.h> always wants);
+ *    STAP_SEMAPHORE_DEFINE / STAP_SEMAPHORE_DECLARE / STAP_PROBE_ENABLED
+ *    give per-probe semaphores without `dtrace -G`. In C++ an enum
+ *    argument is signed or not as its underlying type (<sys/sdt.h> calls
+ *    every C++ enum unsigned).
+ * Not provided: the assembler-only forms of <sys/sdt.h> (STAP_PROBE_ASM,
+ * STAP_PROBE_ASM_TEMPLATE, use from .S files) and the v1/v2 note formats.
  *
  * This file is C89 and C++98 clean (it only uses GNU extensions spelled
  * with double underscores) and works with gcc and clang.
