@@ -11,7 +11,7 @@
 # uprobe hit counts are checked against uprobe_profile.
 #
 # Usage: benches/header_bench.sh            (part 2 needs root and tracefs)
-#   DISABLED_N=200000000 ATTACHED_N=300000 REPEAT=7 benches/header_bench.sh
+#   DISABLED_N=200000000 ATTACHED_N=300000 REPEAT=9 benches/header_bench.sh
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +19,7 @@ root=$(dirname "$here")
 ours="$root/sdt-header/include"
 DISABLED_N=${DISABLED_N:-200000000}
 ATTACHED_N=${ATTACHED_N:-300000}
-REPEAT=${REPEAT:-7}
+REPEAT=${REPEAT:-9}
 CC=${CC:-gcc}
 work=$(mktemp -d /tmp/header-bench.XXXXXX)
 tracefs=/sys/kernel/tracing
@@ -85,6 +85,17 @@ for b in sys_plain ours_plain sys_sem ours_sem ours_cheap; do
     t=$(result "$work/$b")
     printf '%-46s %8s %8s\n' "$(label "$b")" "$t" "$(ratio "$t" "$base")"
 done
+
+# What a disabled site costs, instruction by instruction: step() of each build.
+if command -v objdump >/dev/null; then
+    echo "== disabled probe sites: the instructions of step() (objdump -d)"
+    for b in none sys_plain ours_plain sys_sem ours_sem ours_cheap; do
+        printf '%-12s' "$b"
+        objdump -d --no-show-raw-insn "$work/$b" |
+            awk '/<step>:/ { on = 1; next } on && /^$/ { exit } on { sub(/^ *[0-9a-f]+:\t/, ""); gsub(/ +/, " "); printf "%s; ", $0 }'
+        echo
+    done
+fi
 
 if [ "$(id -u)" != 0 ] || [ ! -w "$tracefs/uprobe_events" ]; then
     echo "== attached probes: skipped (needs root and $tracefs)"
