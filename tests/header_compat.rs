@@ -365,3 +365,64 @@ fn cross_architectures() {
         eprintln!("ok: {target}");
     }
 }
+
+/// The assembler forms: STAP_PROBEn in a `.S` file and STAP_PROBE_ASM (raw
+/// descriptions and STAP_PROBE_ASM_TEMPLATE/OPERANDS) in a C asm statement
+/// give the same notes, argument text included, as <sys/sdt.h>.
+#[test]
+fn assembler_forms() {
+    if system_sdt_include().is_none() {
+        test_support::skip(
+            "assembler_forms",
+            "SystemTap's <sys/sdt.h> is not installed",
+        );
+        return;
+    }
+    let scratch = Scratch::new();
+    let assembly = scratch.write("asm_probes.S", include_str!("fixtures/header/asm_probes.S"));
+    let include = format!("-I{}", our_include().display());
+    let listing = |json: serde_json::Value| -> Vec<(String, String, bool)> {
+        let mut all: Vec<_> = header_support::locations(&json)
+            .into_iter()
+            .map(|(probe, loc)| {
+                let mut args = loc["args_raw"].as_str().unwrap().to_string();
+                if probe == "inl:templ" {
+                    // Described by the compiler: operands differ by design
+                    // (our "nr" constraint), sizes and signs must not.
+                    let sizes: Vec<&str> = args
+                        .split(' ')
+                        .map(|a| a.split('@').next().unwrap())
+                        .collect();
+                    args = sizes.join(" ");
+                }
+                (probe, args, loc["semaphore"].is_null())
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    for compiler in ["gcc", "clang"] {
+        if require("assembler_forms", compiler).is_none() {
+            continue;
+        }
+        let source = include_str!("fixtures/header/asm_inline.c");
+        let assembly = assembly.to_str().unwrap();
+        let system = scratch.compile(
+            compiler,
+            "asm_inline.c",
+            source,
+            "system",
+            &["-O2", "-DSDT_USE_VARIADIC", assembly],
+        );
+        let ours = scratch.compile(
+            compiler,
+            "asm_inline.c",
+            source,
+            "ours",
+            &["-O2", &include, assembly],
+        );
+        let theirs = listing(list_json(&system));
+        assert_eq!(theirs.len(), 5, "{compiler}: {theirs:?}");
+        assert_eq!(listing(list_json(&ours)), theirs, "{compiler}");
+    }
+}

@@ -63,8 +63,7 @@
  *    give per-probe semaphores without `dtrace -G`. In C++ an enum
  *    argument is signed or not as its underlying type (<sys/sdt.h> calls
  *    every C++ enum unsigned).
- * Not provided: the assembler-only forms of <sys/sdt.h> (STAP_PROBE_ASM,
- * STAP_PROBE_ASM_TEMPLATE, use from .S files) and the v1/v2 note formats.
+ * Not provided: the v1/v2 note formats (STAP_SDT_V1, STAP_SDT_V2).
  *
  * This file is C89 and C++98 clean (it only uses GNU extensions spelled
  * with double underscores) and works with gcc and clang.
@@ -495,7 +494,121 @@ __extension__ static __inline__
   _SDT_PROBE_N(_SDT_COUNT(0, ##__VA_ARGS__))(provider, name, ##__VA_ARGS__)
 #endif
 
+/* STAP_PROBE_ASM: a probe inside the caller's own asm statement, between
+   two of its instructions. STAP_PROBE_ASM(provider, name, ARGS) with ARGS
+   the argument descriptions as written ("-4@%eax 8@4(%rsi)"; in an
+   extended asm write %%reg), or with STAP_PROBE_ASM_TEMPLATE(n) as ARGS and
+   STAP_PROBE_ASM_OPERANDS(n, arg1, ..., argn) among the asm's inputs, to
+   have the compiler describe n values. */
+#define _SDT_PROBE_ASM_TEXT(provider, name, args_text)                       \
+  _SDT_SITE_TEXT _SDT_BASE_TEXT _SDT_KEEP_BASE_TEXT                          \
+  _SDT_NOTE_HEAD(provider, name) args_text _SDT_NOTE_TAIL
+#define _SDT_PROBE_ASM_RAW(provider, name, args)                             \
+  _SDT_PROBE_ASM_TEXT(provider, name, ".ascii \"" #args "\"\n")
+#if (defined __STDC_VERSION__ && __STDC_VERSION__ >= 199901L) ||             \
+    (defined __cplusplus && __cplusplus >= 201103L)
+#define _SDT_PROBE_ASM_1(provider, name, args)                               \
+  _SDT_PROBE_ASM_RAW(provider, name, args)
+#define _SDT_PROBE_ASM_2(provider, name, template_text, marker)              \
+  _SDT_PROBE_ASM_TEXT(provider, name, template_text)
+#define _SDT_PROBE_ASM_PICK(count) _SDT_PASTE(_SDT_PROBE_ASM_, count)
+#define STAP_PROBE_ASM(provider, name, ...)                                  \
+  _SDT_PROBE_ASM_PICK(_SDT_COUNT(0, __VA_ARGS__))(provider, name, __VA_ARGS__)
+/* Two macro arguments: the text, and a marker that makes them two. */
+#define STAP_PROBE_ASM_TEMPLATE(n) _SDT_ARGS_##n, _stap_sdt_template
+#define STAP_PROBE_ASM_OPERANDS(n, ...) _SDT_OPERANDS_##n(__VA_ARGS__)
+#else
+#define STAP_PROBE_ASM(provider, name, args)                                 \
+  _SDT_PROBE_ASM_RAW(provider, name, args)
+#endif
+
 #endif /* !__ASSEMBLER__ */
+
+#ifdef __ASSEMBLER__
+/* In assembler sources (.S): STAP_PROBEn(provider, name, arg1, ...) with
+   each argument a description as written ("-4@%edi"), as <sys/sdt.h>
+   takes them. A semaphore is referred to with _SDT_HAS_SEMAPHORES. */
+#if defined __LP64__ || defined _LP64
+#define _SDT_ASM_ADDRESS .8byte
+#else
+#define _SDT_ASM_ADDRESS .4byte
+#endif
+#if defined __ia64__ || defined __s390__ || defined __s390x__
+#define _SDT_ASM_NOP nop 0
+#else
+#define _SDT_ASM_NOP nop
+#endif
+#if defined _SDT_HAS_SEMAPHORES
+#define _SDT_ASM_SEMAPHORE(provider, name)                                   \
+  _SDT_ASM_ADDRESS provider##_##name##_semaphore
+#else
+#define _SDT_ASM_SEMAPHORE(provider, name) _SDT_ASM_ADDRESS 0
+#endif
+#if defined __x86_64__ || defined __i386__ || defined __aarch64__ ||         \
+    defined __arm__ || defined __riscv || defined __powerpc__ ||             \
+    defined __s390__ || defined __mips__ || defined __loongarch__
+#define _SDT_ASM_KEEP_BASE .reloc 990b, BFD_RELOC_NONE, _.stapsdt.base
+#else
+#define _SDT_ASM_KEEP_BASE
+#endif
+#define _SDT_ASM_STR(x) #x
+#define _SDT_ASM_PROBE(provider, name, args)                                 \
+  990: _SDT_ASM_NOP;                                                         \
+  .ifndef _.stapsdt.base;                                                    \
+  .pushsection .stapsdt.base, "aG", "progbits", .stapsdt.base, comdat;       \
+  .weak _.stapsdt.base;                                                      \
+  .hidden _.stapsdt.base;                                                    \
+  _.stapsdt.base: .space 1;                                                  \
+  .size _.stapsdt.base, 1;                                                   \
+  .popsection;                                                               \
+  .endif;                                                                    \
+  _SDT_ASM_KEEP_BASE;                                                        \
+  .pushsection .note.stapsdt, "?", "note";                                   \
+  .balign 4;                                                                 \
+  .4byte 992f-991f, 994f-993f, 3;                                            \
+  991: .asciz "stapsdt";                                                     \
+  992: .balign 4;                                                            \
+  993: _SDT_ASM_ADDRESS 990b;                                                \
+  _SDT_ASM_ADDRESS _.stapsdt.base;                                           \
+  _SDT_ASM_SEMAPHORE(provider, name);                                        \
+  .asciz #provider;                                                          \
+  .asciz #name;                                                              \
+  .asciz args;                                                               \
+  994: .balign 4;                                                            \
+  .popsection
+#define STAP_PROBE(provider, name) _SDT_ASM_PROBE(provider, name, "")
+#define STAP_PROBE0(provider, name) _SDT_ASM_PROBE(provider, name, "")
+#define STAP_PROBE1(provider, name, a1)                                      \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1))
+#define STAP_PROBE2(provider, name, a1, a2)                                  \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2))
+#define STAP_PROBE3(provider, name, a1, a2, a3)                              \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2 a3))
+#define STAP_PROBE4(provider, name, a1, a2, a3, a4)                          \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2 a3 a4))
+#define STAP_PROBE5(provider, name, a1, a2, a3, a4, a5)                      \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2 a3 a4 a5))
+#define STAP_PROBE6(provider, name, a1, a2, a3, a4, a5, a6)                  \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2 a3 a4 a5 a6))
+#define STAP_PROBE7(provider, name, a1, a2, a3, a4, a5, a6, a7)              \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2 a3 a4 a5 a6 a7))
+#define STAP_PROBE8(provider, name, a1, a2, a3, a4, a5, a6, a7, a8)          \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2 a3 a4 a5 a6 a7 a8))
+#define STAP_PROBE9(provider, name, a1, a2, a3, a4, a5, a6, a7, a8, a9)      \
+  _SDT_ASM_PROBE(provider, name, _SDT_ASM_STR(a1 a2 a3 a4 a5 a6 a7 a8 a9))
+#define STAP_PROBE10(provider, name, a1, a2, a3, a4, a5, a6, a7, a8, a9,     \
+                     a10)                                                    \
+  _SDT_ASM_PROBE(provider, name,                                             \
+                 _SDT_ASM_STR(a1 a2 a3 a4 a5 a6 a7 a8 a9 a10))
+#define STAP_PROBE11(provider, name, a1, a2, a3, a4, a5, a6, a7, a8, a9,     \
+                     a10, a11)                                               \
+  _SDT_ASM_PROBE(provider, name,                                             \
+                 _SDT_ASM_STR(a1 a2 a3 a4 a5 a6 a7 a8 a9 a10 a11))
+#define STAP_PROBE12(provider, name, a1, a2, a3, a4, a5, a6, a7, a8, a9,     \
+                     a10, a11, a12)                                          \
+  _SDT_ASM_PROBE(provider, name,                                             \
+                 _SDT_ASM_STR(a1 a2 a3 a4 a5 a6 a7 a8 a9 a10 a11 a12))
+#endif /* __ASSEMBLER__ */
 
 /* DTrace spellings. */
 #define DTRACE_PROBE(provider, name) STAP_PROBE(provider, name)
