@@ -426,3 +426,53 @@ fn assembler_forms() {
         assert_eq!(listing(list_json(&ours)), theirs, "{compiler}");
     }
 }
+
+/// Probes in C++ inline functions and templates used by two translation
+/// units: one location per kept COMDAT copy (the notes of discarded copies
+/// are discarded with them, as with <sys/sdt.h>). Ours is included inside
+/// `extern "C"`, which <sys/sdt.h> rejects.
+#[test]
+fn cxx_comdat_notes_follow_their_code() {
+    let scratch = Scratch::new();
+    scratch.write("cxx_comdat.h", include_str!("fixtures/header/cxx_comdat.h"));
+    let b = scratch.write(
+        "cxx_comdat_b.cc",
+        include_str!("fixtures/header/cxx_comdat_b.cc"),
+    );
+    let include = format!("-I{}", our_include().display());
+    let dir = format!("-I{}", scratch.path().display());
+    for compiler in ["g++", "clang++"] {
+        if require("cxx_comdat_notes_follow_their_code", compiler).is_none() {
+            continue;
+        }
+        let mut counts = Vec::new();
+        for (name, extra) in [
+            ("system", vec![]),
+            ("ours", vec![include.as_str(), "-DINCLUDE_IN_EXTERN_C"]),
+        ] {
+            let mut args = vec!["-O0", dir.as_str(), b.to_str().unwrap()];
+            args.extend(extra);
+            let exe = scratch.compile(
+                compiler,
+                "cxx_comdat_a.cc",
+                include_str!("fixtures/header/cxx_comdat_a.cc"),
+                name,
+                &args,
+            );
+            let json = list_json(&exe);
+            let all = header_support::locations(&json);
+            let count = |p: &str| all.iter().filter(|(probe, _)| probe == p).count();
+            // hot<>: one copy; twice<int> and twice<long>: one each.
+            counts.push((count("cxx:inline_hot"), count("cxx:template_twice")));
+            for (probe, loc) in &all {
+                assert_ne!(
+                    loc["address"].as_u64(),
+                    Some(0),
+                    "{compiler} {name} {probe}: note of discarded code"
+                );
+            }
+        }
+        assert_eq!(counts[1], (1, 2), "{compiler}: ours");
+        assert_eq!(counts[0], counts[1], "{compiler}: same as <sys/sdt.h>");
+    }
+}

@@ -163,19 +163,6 @@
    does. Everything is decided on the type: in C++ __builtin_classify_type
    is not a constant expression usable as a template argument. */
 extern "C++" {
-/* The type without top-level const/volatile. */
-template <typename __sdt_T> struct __sdt_uncv {
-  typedef __sdt_T __type;
-};
-template <typename __sdt_T> struct __sdt_uncv<const __sdt_T> {
-  typedef __sdt_T __type;
-};
-template <typename __sdt_T> struct __sdt_uncv<volatile __sdt_T> {
-  typedef __sdt_T __type;
-};
-template <typename __sdt_T> struct __sdt_uncv<const volatile __sdt_T> {
-  typedef __sdt_T __type;
-};
 template <typename __sdt_T, bool __sdt_enum = __is_enum(__sdt_T)>
 struct __sdt_signedness {
   enum { __value = !((__sdt_T)-1 > (__sdt_T)0) };
@@ -202,9 +189,22 @@ template <> struct __sdt_signedness<double, false> {
 template <> struct __sdt_signedness<long double, false> {
   enum { __value = 0 };
 };
+/* Top-level const/volatile stripped first (by value, not through a
+   nested type, which a template would have to spell `typename`). */
+template <typename __sdt_T> struct __sdt_sign_of {
+  enum { __value = __sdt_signedness<__sdt_T>::__value };
+};
+template <typename __sdt_T> struct __sdt_sign_of<const __sdt_T> {
+  enum { __value = __sdt_signedness<__sdt_T>::__value };
+};
+template <typename __sdt_T> struct __sdt_sign_of<volatile __sdt_T> {
+  enum { __value = __sdt_signedness<__sdt_T>::__value };
+};
+template <typename __sdt_T> struct __sdt_sign_of<const volatile __sdt_T> {
+  enum { __value = __sdt_signedness<__sdt_T>::__value };
+};
 }
-#define _SDT_IS_SIGNED(x)                                                    \
-  (__sdt_signedness<__sdt_uncv<__typeof__(x)>::__type>::__value)
+#define _SDT_IS_SIGNED(x) (__sdt_sign_of<__typeof__(x)>::__value)
 #else
 #define _SDT_SIGN_TYPE(x)                                                    \
   __typeof__(__builtin_choose_expr(__builtin_classify_type(x) >= 1 &&        \
