@@ -278,3 +278,99 @@ fn perf_sdt_cache_lists_probes() {
     );
     assert_lists_every_probe("perf list sdt", &text, |n| format!("sdt_demo:{n}"));
 }
+
+/// Removes a `perf probe` event (`perf probe -d`) when dropped.
+struct PerfProbe<'a> {
+    perf: &'a Path,
+    home: &'a Path,
+    event: &'static str,
+}
+
+impl Drop for PerfProbe<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(self.perf)
+            .env("HOME", self.home)
+            .args(["probe", "-q", "-d", self.event])
+            .output();
+    }
+}
+
+/// `perf probe` turns our note into a uprobe event at the note's address
+/// with typed fetch arguments, and `perf record`/`perf script` read the
+/// values the program passed.
+#[test]
+fn perf_probe_reads_values() {
+    let test = "perf_probe_reads_values";
+    let Some(perf) = require(test, "perf") else {
+        return;
+    };
+    if !is_root() {
+        skip(test, "perf probe needs root");
+        return;
+    }
+    let scratch = Scratch::new();
+    let exe = build(&scratch, "gcc", Site::Plain);
+    let home = scratch.path();
+    let perf_in_home = || {
+        let mut cmd = Command::new(&perf);
+        cmd.env("HOME", home);
+        cmd
+    };
+    stdout_of(perf_in_home().args(["buildid-cache", "--add"]).arg(&exe));
+    let added = run(perf_in_home()
+        .args(["probe", "-q", "-x"])
+        .arg(&exe)
+        .args(["-a", "sdt_demo:values"]));
+    let guard = PerfProbe {
+        perf: &perf,
+        home,
+        event: "sdt_demo:values",
+    };
+    if !added.status.success() {
+        skip(
+            test,
+            &format!(
+                "perf probe failed: {}",
+                String::from_utf8_lossy(&added.stderr)
+            ),
+        );
+        return;
+    }
+    let offset = locations(&list_json(&exe))
+        .into_iter()
+        .find(|(p, _)| p == "demo:values")
+        .map(|(_, l)| l["file_offset"].as_u64().unwrap())
+        .unwrap();
+    let events = uprobe_events();
+    let line = events
+        .lines()
+        .find(|l| l.contains(&exe.display().to_string()))
+        .unwrap_or_else(|| panic!("no uprobe for the fixture in:\n{events}"));
+    assert!(line.contains(&format!(":0x{offset:016x}")), "{line}");
+    assert!(
+        line.contains("arg1=%di:s32") && line.contains("arg2=%si:s64"),
+        "{line}"
+    );
+
+    let data = scratch.join("perf.data");
+    stdout_of(
+        perf_in_home()
+            .args(["record", "-q", "-e", "sdt_demo:values", "-o"])
+            .arg(&data)
+            .arg("--")
+            .arg(&exe)
+            .arg("1"),
+    );
+    let (script, _) = stdout_of(perf_in_home().args(["script", "-i"]).arg(&data));
+    let hit = script
+        .lines()
+        .find(|l| l.contains("sdt_demo:values"))
+        .unwrap_or_else(|| panic!("no sample:\n{script}"));
+    assert!(hit.contains("arg1=11 arg2=-1234567890123"), "{hit}");
+    assert!(hit.contains("arg4=200"), "{hit}");
+    drop(guard);
+    assert!(
+        !uprobe_events().contains(&exe.display().to_string()),
+        "perf probe event left behind"
+    );
+}
