@@ -278,3 +278,38 @@ fn defaults_no_ops_and_include_order() {
         );
     }
 }
+
+/// `-G` compiles with `$CC` and `$CFLAGS`, as SystemTap's dtrace does.
+#[test]
+fn object_honours_cc_and_cflags() {
+    let Some(readelf) = require("object_honours_cc_and_cflags", "readelf") else {
+        return;
+    };
+    if require("object_honours_cc_and_cflags", "clang").is_none() {
+        return;
+    }
+    let scratch = Scratch::new();
+    scratch.write("app.d", "provider app { probe start(); };\n");
+    let out = run(Command::new(STAP_SDT)
+        .current_dir(scratch.path())
+        .env("CC", "clang")
+        .env("CFLAGS", "-g -DUNUSED=1")
+        .args(["dtrace", "-G", "-s", "app.d", "-o", "app.o"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comment = run(Command::new(&readelf)
+        .args(["-p", ".comment"])
+        .arg(scratch.join("app.o")));
+    assert!(
+        String::from_utf8_lossy(&comment.stdout).contains("clang"),
+        "$CC was not used"
+    );
+    let sections = run(Command::new(&readelf).arg("-S").arg(scratch.join("app.o")));
+    assert!(
+        String::from_utf8_lossy(&sections.stdout).contains(".debug_info"),
+        "$CFLAGS (-g) was not used"
+    );
+}
