@@ -244,6 +244,24 @@ fn tplist_lists(site: Site) {
         "{site:?}:\n{text}\n{stderr}"
     );
     assert_lists_every_probe(&format!("tplist {site:?}"), &text, |n| format!("demo:{n}"));
+    // bcc decodes each argument of demo:values like our reader does.
+    let values = text.split("demo:floats").next().unwrap();
+    let decoded: Vec<&str> = values
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("argument #"))
+        .map(|l| l.split_once(" @").unwrap().0)
+        .collect();
+    assert_eq!(
+        decoded,
+        [
+            "1 4 signed   bytes",
+            "2 8 signed   bytes",
+            "3 8 unsigned bytes",
+            "4 1 unsigned bytes",
+            "5 2 signed   bytes"
+        ],
+        "{site:?}:\n{text}"
+    );
 }
 
 #[test]
