@@ -3,7 +3,7 @@
 //! ```text
 //! file     := ( provider | declaration )*
 //! provider := "provider" NAME "{" probe* "}" ";"?
-//! probe    := "probe" NAME "(" args? ")" [ ":" "(" args? ")" ] ";"
+//! probe    := "probe" NAME "(" args? ")" [ ":" "(" args? ")" ] ";"?   -- `;` only before `}`/`probe` may go
 //! args     := arg ( "," arg )*      -- arg: any tokens, balanced () and []
 //! ```
 //!
@@ -176,7 +176,14 @@ impl Parser {
             self.expect_punct('(', "after `:` (translated arguments)")?;
             self.arg_list(&name)?;
         }
-        self.expect_punct(';', &format!("after probe {name}"))?;
+        // The `;` may be left out before `}` or the next `probe`, as
+        // SystemTap's dtrace allows.
+        let ends_list = self
+            .peek()
+            .is_some_and(|t| t.is_punct('}') || t.is_ident("probe"));
+        if !ends_list {
+            self.expect_punct(';', &format!("after probe {name}"))?;
+        }
         Ok(ProbeDecl {
             name,
             position,
@@ -315,6 +322,12 @@ mod tests {
     }
 
     #[test]
+    fn semicolon_may_be_left_out_before_brace_or_probe() {
+        let file = parse_ok("provider a { probe x(int) probe y() }");
+        assert_eq!(file.providers[0].probes.len(), 2);
+    }
+
+    #[test]
     fn skips_typedefs_and_pragmas() {
         let file = parse_ok(
             "typedef struct { int a; } foo_t;\n#pragma D attributes Evolving/Evolving/Common provider a provider\nprovider a { probe x(foo_t *); };",
@@ -326,8 +339,8 @@ mod tests {
     fn errors_name_file_line_and_column() {
         let cases = [
             (
-                "provider a {\n  probe x(int)\n};",
-                "t.d:3:1: expected `;` after probe x, found `}`",
+                "provider a {\n  probe x(int) int;\n};",
+                "t.d:2:16: expected `;` after probe x, found `int`",
             ),
             (
                 "provider a {\n  probe (int);\n};",
