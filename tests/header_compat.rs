@@ -476,3 +476,61 @@ fn cxx_comdat_notes_follow_their_code() {
         assert_eq!(counts[0], counts[1], "{compiler}: same as <sys/sdt.h>");
     }
 }
+
+/// Under every warning the compilers have (`clang -Weverything`, gcc's
+/// strict set), no diagnostic comes from our header (the fixture's own
+/// warnings are not its business).
+#[test]
+fn no_warning_from_the_header() {
+    let include = format!("-I{}", our_include().display());
+    let scratch = Scratch::new();
+    let gcc_strict = [
+        "-Wall",
+        "-Wextra",
+        "-Wundef",
+        "-Wshadow",
+        "-Wconversion",
+        "-Wsign-conversion",
+        "-Wcast-qual",
+    ];
+    let cases: [(&str, &str, Vec<&str>); 4] = [
+        ("clang", "compat.c", vec!["-std=c11", "-Weverything"]),
+        ("clang++", "compat.cc", vec!["-std=c++17", "-Weverything"]),
+        ("gcc", "compat.c", [&["-std=c11"][..], &gcc_strict].concat()),
+        (
+            "g++",
+            "compat.cc",
+            [
+                &["-std=c++17", "-Wold-style-cast", "-Wuseless-cast"][..],
+                &gcc_strict,
+            ]
+            .concat(),
+        ),
+    ];
+    for (compiler, source, flags) in cases {
+        if require("no_warning_from_the_header", compiler).is_none() {
+            continue;
+        }
+        let path = scratch.write(source, FIXTURE);
+        let out = test_support::run(
+            std::process::Command::new(compiler)
+                .args(&flags)
+                .args(["-O2", "-c", &include])
+                .arg(&path)
+                .arg("-o")
+                .arg(scratch.join("compat.o")),
+        );
+        assert!(
+            out.status.success(),
+            "{compiler}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("sdt.h")).collect();
+        assert!(
+            ours.is_empty(),
+            "{compiler} {flags:?}: warnings from sdt.h:\n{}",
+            ours.join("\n")
+        );
+    }
+}

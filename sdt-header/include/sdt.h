@@ -70,12 +70,13 @@
  */
 
 #ifndef _SYS_SDT_H
-#define _SYS_SDT_H 1
 /* Treated as a system header wherever it is installed (as <sys/sdt.h>
-   is): -pedantic does not flag the GNU extensions it relies on. */
+   is): -pedantic does not flag the GNU extensions it relies on, nor
+   -Wreserved-identifier the names it shares with <sys/sdt.h>. */
 #if defined __GNUC__
 #pragma GCC system_header
 #endif
+#define _SYS_SDT_H 1
 /* Tells a program (and our tests) which implementation it got. */
 #define _STAP_SDT_STAPSDT_HEADER 1
 
@@ -241,11 +242,11 @@ template <typename __sdt_T> struct __sdt_sign_of<const volatile __sdt_T> {
 #elif defined __cplusplus
 extern "C++" {
 template <typename __sdt_T>
-static __inline__ __attribute__((__always_inline__, __unused__)) __sdt_T
+static __inline__ __attribute__((__always_inline__)) __sdt_T
 __sdt_value(__sdt_T __sdt_x) {
   return __sdt_x;
 }
-static __inline__ __attribute__((__always_inline__, __unused__)) unsigned int
+static __inline__ __attribute__((__always_inline__)) unsigned int
 __sdt_value(float __sdt_x) {
   union {
     float __f;
@@ -255,7 +256,7 @@ __sdt_value(float __sdt_x) {
   return __sdt_bits.__u;
 }
 __extension__ static __inline__
-    __attribute__((__always_inline__, __unused__)) unsigned long long
+    __attribute__((__always_inline__)) unsigned long long
     __sdt_value(double __sdt_x) {
   union {
     double __f;
