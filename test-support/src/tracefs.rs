@@ -11,6 +11,7 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 pub struct UprobeEvent {
     group: String,
     event: String,
+    binary: PathBuf,
     enabled: bool,
     /// The `enable` file of a tracing instance the event is enabled in.
     instance_enable: Option<PathBuf>,
@@ -63,6 +64,7 @@ impl UprobeEvent {
         Ok(UprobeEvent {
             group: group.to_string(),
             event: event.to_string(),
+            binary: binary.to_path_buf(),
             enabled: false,
             instance_enable: None,
         })
@@ -95,16 +97,19 @@ impl UprobeEvent {
         Ok(())
     }
 
-    /// Hits so far, from `uprobe_profile` (`binary event hits`).
+    /// Hits so far, from `uprobe_profile` (`binary event hits`; the
+    /// profile names events without their group, so the binary tells
+    /// ours from another test's event of the same name).
     pub fn hits(&self) -> u64 {
-        let name = format!("{}/{}", self.group, self.event);
+        let binary = self.binary.display().to_string();
         std::fs::read_to_string(Path::new(TRACEFS).join("uprobe_profile"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() >= 3 && (f[1] == name || f[1] == self.event))
-                    .then(|| f[2].parse::<u64>().ok())?
+                let ours =
+                    f.len() >= 3 && f[0] == binary && (f[1] == self.event || f[1] == self.name());
+                ours.then(|| f[2].parse::<u64>().ok())?
             })
             .sum()
     }
