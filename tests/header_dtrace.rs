@@ -235,7 +235,11 @@ fn defaults_no_ops_and_include_order() {
         );
     }
     assert!(scratch.join("app.h").is_file() && scratch.join("app.o").is_file());
-    let mut sources = vec![("ours_only.c", "#include \"app.h\"\n")];
+    // The generated header in C, in C++, and after SystemTap's header.
+    let mut sources = vec![
+        ("ours_only.c", "#include \"app.h\"\n"),
+        ("ours_only.cc", "#include \"app.h\"\n"),
+    ];
     if test_support::system_sdt_include().is_some() {
         sources.push((
             "system_first.c",
@@ -247,8 +251,9 @@ fn defaults_no_ops_and_include_order() {
             "{prelude}int main(void) {{ if (APP_START_ENABLED()) return 1; APP_START(\"x\"); APP_STOP(); return 0; }}\n"
         );
         let app_o = scratch.join("app.o");
+        let compiler = if name.ends_with(".cc") { "g++" } else { "gcc" };
         let exe = scratch.compile(
-            "gcc",
+            compiler,
             name,
             &program,
             "app",
@@ -268,7 +273,7 @@ fn defaults_no_ops_and_include_order() {
         );
         // With SystemTap's header first, _SDT_HAS_SEMAPHORES came too late for
         // its macros (as with SystemTap's own dtrace header): no semaphores.
-        let with_semaphores = name == "ours_only.c";
+        let with_semaphores = name.starts_with("ours_only");
         assert!(
             probes
                 .values()
