@@ -51,12 +51,16 @@
  *        lea -128(%rsp),%rsp ; nopl 0(%rax,%rax,1) ; lea 128(%rsp),%rsp
  *    (bytes 48 8d 64 24 80 / 0f 1f 44 00 00 / 48 8d a4 24 80 00 00 00).
  *    A tracer that recognises these bytes may attach at the 5-byte nop,
- *    which the kernel can optimise into a CALL (about 2x cheaper hits): the
+ *    which the kernel can optimise into a CALL (cheaper hits: measured in
+ *    docs/header.md, 0.71-0.81x of a plain site here): the
  *    CALL pushes a return address below %rsp, and moving %rsp down by 128
  *    first keeps the x86-64 red zone (the 128 bytes below %rsp that leaf
  *    code may use without moving %rsp) intact. Operands relative to %rsp
  *    are 128 bytes further at the 5-byte nop. Cost when no tracer is
- *    attached: the two `lea`s (no memory access, no flags).
+ *    attached: the two `lea`s (no memory access, no flags). Limitation:
+ *    DWARF unwinding from the 5-byte nop sees a CFA 128 bytes off in frames
+ *    whose CFA is %rsp-based (no CFI is emitted: the header cannot know
+ *    the frame's CFA register); frame-pointer unwinding is unaffected.
  * 5. STAP_PROBE0 exists; STAP_PROBEV is defined from C99 and C++11 on
  *    (or with SDT_USE_VARIADIC, which <sys/sdt.h> always wants);
  *    STAP_SEMAPHORE_DEFINE / STAP_SEMAPHORE_DECLARE / STAP_PROBE_ENABLED
