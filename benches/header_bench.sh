@@ -10,7 +10,7 @@
 # shared). The
 # uprobe hit counts are checked against uprobe_profile.
 #
-# Usage: benches/header_bench.sh            (part 2 needs root and tracefs)
+# Usage: benches/header_bench.sh   (part 2 needs root, tracefs, jq, objdump)
 #   DISABLED_N=200000000 ATTACHED_N=300000 REPEAT=9 benches/header_bench.sh
 set -eu
 
@@ -120,6 +120,7 @@ if [ -z "$stap_sdt" ]; then
     [ -z "$stap_sdt" ] && stap_sdt="${CARGO_TARGET_DIR:-$root/target}/release/stap-sdt"
 fi
 [ -x "$stap_sdt" ] || { echo "build stap-sdt first: cargo build --release (or set STAP_SDT)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "the uprobe half needs jq" >&2; exit 1; }
 off() { "$stap_sdt" list --json "$1" | jq -r '.objects[0].probes[] | select(.name == "hit") | .locations[0].file_offset'; }
 
 sys_off=$(off "$work/sys_plain")

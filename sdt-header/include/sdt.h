@@ -81,7 +81,7 @@
 #pragma GCC system_header
 #endif
 #define _SYS_SDT_H 1
-/* Tells a program (and our tests) which implementation it got. */
+/* Tells a program which implementation it got. */
 #define _STAP_SDT_STAPSDT_HEADER 1
 
 #ifndef __ASSEMBLER__
