@@ -115,10 +115,18 @@ fn gdb_reads_values(site: Site) {
     let Some(gdb) = require("gdb_reads_values", "gdb") else {
         return;
     };
+    for compiler in ["gcc", "clang"] {
+        if require("gdb_reads_values", compiler).is_some() {
+            gdb_reads_values_of(&gdb, compiler, site);
+        }
+    }
+}
+
+fn gdb_reads_values_of(gdb: &Path, compiler: &str, site: Site) {
     let scratch = Scratch::new();
-    let exe = build(&scratch, "gcc", site);
+    let exe = build(&scratch, compiler, site);
     let (text, stderr) = stdout_of(
-        Command::new(&gdb)
+        Command::new(gdb)
             .args(["-nx", "-batch"])
             .args(["-ex", "info probes stap demo"])
             .args(["-ex", "break -probe-stap demo:values"])
@@ -140,7 +148,7 @@ fn gdb_reads_values(site: Site) {
         assert!(
             text.lines()
                 .any(|l| l.split_whitespace().take(3).eq(["stap", "demo", name])),
-            "{site:?}: info probes lacks {name}:\n{text}"
+            "{compiler} {site:?}: info probes lacks {name}:\n{text}"
         );
     }
     for expected in [
@@ -154,7 +162,7 @@ fn gdb_reads_values(site: Site) {
     ] {
         assert!(
             text.lines().any(|l| l == expected),
-            "{site:?}: gdb did not print {expected}:\n{text}\n{stderr}"
+            "{compiler} {site:?}: gdb did not print {expected}:\n{text}\n{stderr}"
         );
     }
 }
@@ -182,10 +190,19 @@ fn bpftrace_reads_values(site: Site) {
     let Some(bpftrace) = require(test, "bpftrace") else {
         return;
     };
+    for compiler in ["gcc", "clang"] {
+        if require(test, compiler).is_some() {
+            bpftrace_reads_values_of(&bpftrace, compiler, site);
+        }
+    }
+}
+
+fn bpftrace_reads_values_of(bpftrace: &Path, compiler: &str, site: Site) {
+    let test = "bpftrace_reads_values";
     let scratch = Scratch::new();
-    let exe = build(&scratch, "gcc", site);
+    let exe = build(&scratch, compiler, site);
     let (listed, _) = stdout_of(
-        Command::new(&bpftrace)
+        Command::new(bpftrace)
             .arg("-l")
             .arg(format!("usdt:{}:*", exe.display())),
     );
@@ -196,7 +213,7 @@ fn bpftrace_reads_values(site: Site) {
         skip(test, "attaching needs root");
         return;
     }
-    let out = run(Command::new(&bpftrace)
+    let out = run(Command::new(bpftrace)
         .arg("-e")
         .arg(bpftrace_program(&exe))
         .arg("-c")
@@ -210,11 +227,11 @@ fn bpftrace_reads_values(site: Site) {
     assert!(
         text.lines()
             .any(|l| l == "v 11 -1234567890123 hello 200 -5"),
-        "{site:?}:\n{text}\n{stderr}"
+        "{compiler} {site:?}:\n{text}\n{stderr}"
     );
     assert!(
         text.lines().any(|l| l == format!("f {BITS_OF_2_5}")),
-        "{site:?}:\n{text}\n{stderr}"
+        "{compiler} {site:?}:\n{text}\n{stderr}"
     );
     assert!(
         !uprobe_events().contains(&exe.display().to_string()),
