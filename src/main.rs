@@ -1,5 +1,6 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
+mod dtrace;
 mod gdb;
 mod list;
 
@@ -30,6 +31,8 @@ enum Command {
     List(list::ListArgs),
     /// Start GDB with the stap-sdt plugin (sdt-break, $_probe_argN, info sdt) loaded.
     Gdb(gdb::GdbArgs),
+    /// Generate a probe header (-h) or semaphore object (-G) from a D provider file, like SystemTap's dtrace.
+    Dtrace(dtrace::DtraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(args) => list::run(args),
         Command::Gdb(args) => gdb::run(args),
+        Command::Dtrace(args) => dtrace::run(args),
     };
     match result {
         Ok(code) => code,

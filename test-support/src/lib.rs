@@ -5,6 +5,7 @@
 //! directory and never shares it.
 
 pub mod readelf;
+pub mod tracefs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
