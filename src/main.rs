@@ -1,5 +1,7 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
+mod dtrace;
+mod gdb;
 mod list;
 
 use clap::{Parser, Subcommand};
@@ -27,12 +29,18 @@ struct Cli {
 enum Command {
     /// List the probes of ELF files, directories, archives or a live process.
     List(list::ListArgs),
+    /// Start GDB with the stap-sdt plugin (sdt-break, $_probe_argN, info sdt) loaded.
+    Gdb(gdb::GdbArgs),
+    /// Generate a probe header (-h) or semaphore object (-G) from a D provider file, like SystemTap's dtrace.
+    Dtrace(dtrace::DtraceArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::Gdb(args) => gdb::run(args),
+        Command::Dtrace(args) => dtrace::run(args),
     };
     match result {
         Ok(code) => code,

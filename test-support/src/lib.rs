@@ -4,6 +4,9 @@
 //! attaches builds its own copy of its fixture in a private [`Scratch`]
 //! directory and never shares it.
 
+pub mod readelf;
+pub mod tracefs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
