@@ -198,6 +198,50 @@ fn notes_carry_the_rust_types_unoptimised() {
     check_demo_notes(&builds().debug.join(DEMO));
 }
 
+/// File ranges `[offset, offset + filesz)` of the PT_LOAD segments, from
+/// `readelf -lW`.
+fn load_segments(binary: &Path) -> Vec<(u64, u64)> {
+    let out = run(Command::new("readelf").arg("-lW").arg(binary));
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.first() == Some(&"LOAD"))
+        .map(|w| (hex(w[1]), hex(w[1]) + hex(w[4])))
+        .collect()
+}
+
+/// The kernel raises a semaphore at its file offset in the first writable
+/// mapping whose pages cover it: a semaphore on a file page that two
+/// segments map (the end of RELRO, the start of `.data`) is raised at the
+/// wrong address. Every semaphore's page must belong to one segment.
+#[test]
+fn semaphores_sit_on_pages_of_one_segment() {
+    for (build, binary) in [
+        (&builds().release, DEMO),
+        (&builds().debug, DEMO),
+        (&builds().release, DEMO_LIB),
+    ] {
+        let path = build.join(binary);
+        let segments = load_segments(&path);
+        let listing = list_json(&path);
+        for probe in object(&listing)["probes"].as_array().unwrap() {
+            for location in locations(probe) {
+                let offset = location["semaphore"]["file_offset"].as_u64().unwrap();
+                let page = offset & !0xfff;
+                let mapping = segments
+                    .iter()
+                    .filter(|(start, end)| *start & !0xfff <= page && page < *end)
+                    .count();
+                assert_eq!(
+                    mapping, 1,
+                    "{path:?}: semaphore at file {offset:#x}, {segments:x?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn cdylib_holds_its_own_probes() {
     let listing = list_json(&builds().release.join(DEMO_LIB));

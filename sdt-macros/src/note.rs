@@ -41,11 +41,30 @@ macro_rules! __sdt_semaphore_symbol {
 
 /// The semaphore: an `unsigned short` in `.probes`, as `sys/sdt.h` users
 /// declare theirs, that tracers increment while attached.
+///
+/// `.probes` starts on a page of its own: a zero-size, page-aligned
+/// anchor in it (kept by a `BFD_RELOC_NONE` from every semaphore, so
+/// `--gc-sections` keeps it exactly when there is a semaphore). Why: the
+/// kernel finds a semaphore by its file offset in the first writable
+/// mapping of the file whose pages cover that offset. With a small
+/// `.data` (rust-lld, fat LTO) `.probes` shared a file page with the end
+/// of the RELRO segment, whose mapping is writable when the kernel looks,
+/// and tracers' increments (bpftrace, tracefs `(ref_ctr)`) went to the
+/// wrong address while the real semaphore stayed 0. (Pages of 4 KiB; an
+/// AArch64 kernel with 64 KiB pages would need more.)
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __sdt_semaphore_asm {
     ($p:ident $n:ident) => {
         concat!(
+            ".ifndef _.stapsdt.probes.page\n",
+            ".pushsection .probes,\"awG\",\"progbits\",_.stapsdt.probes.page,comdat\n",
+            ".balign 4096\n",
+            ".weak _.stapsdt.probes.page\n",
+            ".hidden _.stapsdt.probes.page\n",
+            "_.stapsdt.probes.page:\n",
+            ".popsection\n",
+            ".endif\n",
             ".ifndef ", $crate::__sdt_semaphore_symbol!($p $n), "\n",
             ".pushsection .probes,\"awG\",\"progbits\",",
             $crate::__sdt_semaphore_symbol!($p $n), ",comdat\n",
@@ -55,6 +74,7 @@ macro_rules! __sdt_semaphore_asm {
             ".size ", $crate::__sdt_semaphore_symbol!($p $n), ", 2\n",
             ".balign 2\n",
             $crate::__sdt_semaphore_symbol!($p $n), ": .2byte 0\n",
+            ".reloc ., BFD_RELOC_NONE, _.stapsdt.probes.page\n",
             ".popsection\n",
             ".endif"
         )
