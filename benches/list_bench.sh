@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Listing speed of `stap-sdt list` against the peers, side by side in one run.
 #
-#   benches/list_bench.sh [RUNS]        (default 15 runs per command; median wall time)
+#   benches/list_bench.sh [RUNS]        (default 15 runs per command; mean wall time by perf stat -r)
 #
 # Every command's output goes to /dev/null; each is run once before timing so
-# that all of them see a warm page cache. Ratios are peer time / stap-sdt time.
+# that all of them see a warm page cache. Ratios are peer CPU time / stap-sdt's.
 set -u
 cd "$(dirname "$0")/.."
 runs=${1:-15}
@@ -12,31 +12,38 @@ cargo build --release -q || exit 1
 bin=target/release/stap-sdt
 jvm=${JVM:-/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so}
 
-# Median wall time of a command in microseconds.
-median_us() {
+# "WALL_US CPU_US": mean wall time and CPU time (task-clock, user + system) of
+# a command over N runs, from `perf stat -r`, which forks and execs the command
+# itself. CPU time is the steadier figure on a machine shared with other work.
+measure() {
   local n=$1; shift
   "$@" >/dev/null 2>&1
-  local samples=()
-  for ((i = 0; i < n; i++)); do
-    local s e
-    s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
-    samples+=($(((e - s) / 1000)))
-  done
-  printf '%s\n' "${samples[@]}" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+  perf stat -r "$n" -- "$@" 2>&1 >/dev/null | awk '
+    /task-clock/ {cpu = $1 * 1000}
+    /seconds time elapsed/ {wall = $1 * 1000000}
+    END {printf "%d %d\n", wall, cpu}'
 }
 
-row() { # label base_us command...
+header() {
+  printf '%-44s %9s %9s %9s\n' "command" "wall ms" "cpu ms" "cpu ratio"
+}
+
+row() { # label base_cpu_us command...
   local label=$1 base=$2; shift 2
   if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
-    printf '%-44s %10s %8s\n' "$label" "absent" "-"; return
+    printf '%-44s %9s\n' "$label" "absent"; return
   fi
-  local us; us=$(median_us "$runs" "$@")
-  awk -v l="$label" -v u="$us" -v b="$base" 'BEGIN {printf "%-44s %10.2f %7.1fx\n", l, u/1000, u/b}'
+  local wall cpu
+  read -r wall cpu < <(measure "$runs" "$@")
+  awk -v l="$label" -v w="$wall" -v c="$cpu" -v b="$base" \
+    'BEGIN {printf "%-44s %9.2f %9.2f %8.1fx\n", l, w/1000, c/1000, c/b}'
 }
 
-echo "== one object: $jvm ($(stat -c %s "$jvm") bytes), $runs runs each, median"
-printf '%-44s %10s %8s\n' "command" "ms" "vs ours"
-base=$(median_us "$runs" "$bin" list --json "$jvm")
+command -v perf >/dev/null 2>&1 || { echo "needs perf (Debian: linux-perf)"; exit 1; }
+
+echo "== one object: $jvm ($(stat -c %s "$jvm") bytes), $runs runs each"
+header
+read -r _ base < <(measure "$runs" "$bin" list --json "$jvm")
 row "stap-sdt list --json (all args decoded)" "$base" "$bin" list --json "$jvm"
 row "stap-sdt list -v (text, args decoded)" "$base" "$bin" list -v "$jvm"
 row "readelf -n" "$base" readelf -n "$jvm"
@@ -46,9 +53,10 @@ row "gdb -batch -ex 'info probes'" "$base" gdb -nx -batch -ex 'info probes' "$jv
 
 scan_runs=$(( runs < 5 ? runs : 5 ))
 echo
-echo "== whole system: /usr ($(find /usr -type f | wc -l) files), $scan_runs runs each, median"
-printf '%-44s %10s %8s\n' "command" "ms" "vs ours"
-base=$(median_us "$scan_runs" "$bin" list --json /usr)
+echo "== whole system: /usr ($(find /usr -type f | wc -l) files), $scan_runs runs each"
+header
+read -r _ base < <(measure "$scan_runs" "$bin" list --json /usr)
+runs=$scan_runs
 row "stap-sdt list --json /usr" "$base" "$bin" list --json /usr
 readelf_all() { find /usr -type f -print0 | xargs -0 readelf -n; }
 export -f readelf_all

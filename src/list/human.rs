@@ -132,7 +132,7 @@ fn address(mem: &Memory) -> String {
 
 fn reg(r: &Register) -> String {
     if r.name == r.canonical {
-        r.name.clone()
+        r.name.to_string()
     } else {
         format!("{} ({})", r.name, r.canonical)
     }

@@ -111,7 +111,7 @@ pub fn run(args: ListArgs) -> Result<ExitCode, String> {
     });
 
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 14, stdout.lock());
     for error in &found.errors {
         eprintln!("stap-sdt: {error}");
     }

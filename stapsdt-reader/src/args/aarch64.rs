@@ -2,34 +2,35 @@
 //! `[sp, 12]`, `[x3]`, `[x1, x2]`.
 
 use super::common::{immediate, simple};
-use super::names::{numbered, V, X};
+use super::names::{lookup, B, D, H, Q, S, V, W, X};
 use super::number::{parse_int, starts_numeric};
 use super::{Memory, Operand, Register};
 
 fn register(name: &str) -> Result<Register, String> {
     let found = match name {
-        "sp" | "wsp" => Some(("sp", 31, if name == "sp" { 64 } else { 32 })),
-        "fp" => Some((X[29], 29, 64)),
-        "lr" => Some((X[30], 30, 64)),
+        "sp" => Some(("sp", "sp", 31, 64)),
+        "wsp" => Some(("wsp", "sp", 31, 32)),
+        "fp" => Some(("fp", X[29], 29, 64)),
+        "lr" => Some(("lr", X[30], 30, 64)),
         _ => None,
     };
-    if let Some((canonical, dwarf, bits)) = found {
+    if let Some((name, canonical, dwarf, bits)) = found {
         return Ok(simple(name, canonical, dwarf, bits));
     }
-    for (prefix, bits) in [("x", 64), ("w", 32)] {
-        if let Some(n) = numbered(name, prefix, 31) {
+    for (table, prefix, bits) in [(&X, "x", 64), (&W, "w", 32)] {
+        if let Some((n, name)) = lookup(name, table, prefix, 31) {
             return Ok(simple(name, X[n], n as u16, bits));
         }
     }
-    for (prefix, bits) in [
-        ("v", 128),
-        ("q", 128),
-        ("d", 64),
-        ("s", 32),
-        ("h", 16),
-        ("b", 8),
+    for (table, prefix, bits) in [
+        (&V, "v", 128),
+        (&Q, "q", 128),
+        (&D, "d", 64),
+        (&S, "s", 32),
+        (&H, "h", 16),
+        (&B, "b", 8),
     ] {
-        if let Some(n) = numbered(name, prefix, 32) {
+        if let Some((n, name)) = lookup(name, table, prefix, 32) {
             return Ok(simple(name, V[n], 64 + n as u16, bits));
         }
     }
@@ -50,7 +51,7 @@ pub(super) fn parse_operand(text: &str) -> Result<Operand, String> {
             [index] => mem.index = Some(register(index)?),
             _ => return Err(format!("`[{inner}]` is not a supported address")),
         }
-        return Ok(Operand::Memory(mem));
+        return Ok(Operand::Memory(Box::new(mem)));
     }
     let imm = text.strip_prefix('#').unwrap_or(text);
     if starts_numeric(imm) {

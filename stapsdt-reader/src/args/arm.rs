@@ -1,21 +1,25 @@
 //! 32-bit ARM operands: `r0`, `#5`, `[r7, #28]`, `[lr, r4, lsl #2]`.
 
 use super::common::{immediate, simple};
-use super::names::{numbered, R};
+use super::names::{lookup, R};
 use super::number::parse_int;
 use super::{Memory, Operand, Register};
 
 fn register(name: &str) -> Result<Register, String> {
-    let n = match name {
-        "sl" => Some(10),
-        "fp" => Some(11),
-        "ip" => Some(12),
-        "sp" => Some(13),
-        "lr" => Some(14),
-        "pc" => Some(15),
-        _ => numbered(name, "r", 16),
-    };
-    n.map(|n| simple(name, R[n], n as u16, 32))
+    const ALIASES: [(&str, usize); 6] = [
+        ("sl", 10),
+        ("fp", 11),
+        ("ip", 12),
+        ("sp", 13),
+        ("lr", 14),
+        ("pc", 15),
+    ];
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map(|&(alias, n)| (n, alias))
+        .or_else(|| lookup(name, &R, "r", 16))
+        .map(|(n, name)| simple(name, R[n], n as u16, 32))
         .ok_or_else(|| format!("unknown arm register `{name}`"))
 }
 
@@ -50,7 +54,7 @@ pub(super) fn parse_operand(text: &str) -> Result<Operand, String> {
         }
         _ => return Err(format!("`[{inner}]` is not a supported address")),
     }
-    Ok(Operand::Memory(mem))
+    Ok(Operand::Memory(Box::new(mem)))
 }
 
 #[cfg(test)]

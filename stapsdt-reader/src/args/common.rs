@@ -29,7 +29,7 @@ pub(crate) fn disp_paren(
         }
         _ => return Err(format!("`({inner})` is not a register address")),
     }
-    Ok(Operand::Memory(mem))
+    Ok(Operand::Memory(Box::new(mem)))
 }
 
 /// The operand grammar that s390x and RISC-V share: `DISP(REG...)` memory,
@@ -48,9 +48,14 @@ pub(crate) fn gas_operand(
     reg(text).map(|register| Operand::Register { register })
 }
 
-pub(crate) fn simple(name: &str, canonical: &'static str, dwarf: u16, bits: u16) -> Register {
+pub(crate) fn simple(
+    name: &'static str,
+    canonical: &'static str,
+    dwarf: u16,
+    bits: u16,
+) -> Register {
     Register {
-        name: name.to_string(),
+        name,
         canonical,
         dwarf,
         bits,

@@ -83,7 +83,7 @@ impl Arch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Register {
     /// The name as written, without the assembler's prefix (`eax`, `ah`, `x0`, `r15`).
-    pub name: String,
+    pub name: &'static str,
     /// The full-width register that holds it (`rax` for `%eax` and `%ah` on x86-64).
     pub canonical: &'static str,
     /// DWARF register number of the canonical register.
@@ -103,7 +103,7 @@ pub enum Operand {
     /// The value is a constant.
     Immediate { value: i64 },
     /// The value is in memory at `disp + symbol + base + index * scale`.
-    Memory(Memory),
+    Memory(Box<Memory>),
     /// The spec could not be parsed; `reason` says why. Size fields may still be valid.
     Unparsed { reason: String },
 }

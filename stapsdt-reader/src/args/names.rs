@@ -1,28 +1,69 @@
-//! Register name tables shared by the non-x86 grammars, so that every
-//! `Register::canonical` is a `&'static str`.
+//! Register name tables, so that every `Register::name` and
+//! `Register::canonical` is a `&'static str` (no allocation per operand).
 
-pub(crate) const X: [&str; 32] = [
-    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
-    "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27",
-    "x28", "x29", "x30", "x31",
-];
-pub(crate) const R: [&str; 32] = [
-    "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
-    "r15", "r16", "r17", "r18", "r19", "r20", "r21", "r22", "r23", "r24", "r25", "r26", "r27",
-    "r28", "r29", "r30", "r31",
-];
-pub(crate) const V: [&str; 32] = [
-    "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14",
-    "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27",
-    "v28", "v29", "v30", "v31",
-];
-pub(crate) const F: [&str; 32] = [
-    "f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9", "f10", "f11", "f12", "f13", "f14",
-    "f15", "f16", "f17", "f18", "f19", "f20", "f21", "f22", "f23", "f24", "f25", "f26", "f27",
-    "f28", "f29", "f30", "f31",
-];
+/// `[PREFIX0 SUFFIX, PREFIX1 SUFFIX, ..., PREFIX31 SUFFIX]` as string literals.
+macro_rules! names32 {
+    ($prefix:literal) => {
+        names32!($prefix, "")
+    };
+    ($prefix:literal, $suffix:literal) => {
+        [
+            concat!($prefix, "0", $suffix),
+            concat!($prefix, "1", $suffix),
+            concat!($prefix, "2", $suffix),
+            concat!($prefix, "3", $suffix),
+            concat!($prefix, "4", $suffix),
+            concat!($prefix, "5", $suffix),
+            concat!($prefix, "6", $suffix),
+            concat!($prefix, "7", $suffix),
+            concat!($prefix, "8", $suffix),
+            concat!($prefix, "9", $suffix),
+            concat!($prefix, "10", $suffix),
+            concat!($prefix, "11", $suffix),
+            concat!($prefix, "12", $suffix),
+            concat!($prefix, "13", $suffix),
+            concat!($prefix, "14", $suffix),
+            concat!($prefix, "15", $suffix),
+            concat!($prefix, "16", $suffix),
+            concat!($prefix, "17", $suffix),
+            concat!($prefix, "18", $suffix),
+            concat!($prefix, "19", $suffix),
+            concat!($prefix, "20", $suffix),
+            concat!($prefix, "21", $suffix),
+            concat!($prefix, "22", $suffix),
+            concat!($prefix, "23", $suffix),
+            concat!($prefix, "24", $suffix),
+            concat!($prefix, "25", $suffix),
+            concat!($prefix, "26", $suffix),
+            concat!($prefix, "27", $suffix),
+            concat!($prefix, "28", $suffix),
+            concat!($prefix, "29", $suffix),
+            concat!($prefix, "30", $suffix),
+            concat!($prefix, "31", $suffix),
+        ]
+    };
+}
+
+pub(crate) type Names = [&'static str; 32];
+
+pub(crate) const X: Names = names32!("x");
+pub(crate) const W: Names = names32!("w");
+pub(crate) const R: Names = names32!("r");
+pub(crate) const R_D: Names = names32!("r", "d");
+pub(crate) const R_W: Names = names32!("r", "w");
+pub(crate) const R_B: Names = names32!("r", "b");
+pub(crate) const V: Names = names32!("v");
+pub(crate) const Q: Names = names32!("q");
+pub(crate) const D: Names = names32!("d");
+pub(crate) const S: Names = names32!("s");
+pub(crate) const H: Names = names32!("h");
+pub(crate) const B: Names = names32!("b");
+pub(crate) const F: Names = names32!("f");
+pub(crate) const XMM: Names = names32!("xmm");
+/// Bare register numbers (powerpc writes `3` for r3).
+pub(crate) const NUM: Names = names32!("");
 /// RISC-V integer registers by ABI name, indexed by register number.
-pub(crate) const RISCV_ABI: [&str; 32] = [
+pub(crate) const RISCV_ABI: Names = [
     "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1", "a2", "a3", "a4",
     "a5", "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4",
     "t5", "t6",
@@ -39,4 +80,14 @@ pub(crate) fn numbered(name: &str, prefix: &str, limit: usize) -> Option<usize> 
     }
     let n: usize = digits.parse().ok()?;
     (n < limit).then_some(n)
+}
+
+/// The static name from `table` if `name` is `table`'s prefix and a number below `limit`.
+pub(crate) fn lookup(
+    name: &str,
+    table: &Names,
+    prefix: &str,
+    limit: usize,
+) -> Option<(usize, &'static str)> {
+    numbered(name, prefix, limit).map(|n| (n, table[n]))
 }

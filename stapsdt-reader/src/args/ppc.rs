@@ -3,15 +3,15 @@
 //! the indexed form r11+r7. `%r3` / `r3` (with `-mregnames`) are accepted too.
 
 use super::common::{disp_paren, immediate, simple};
-use super::names::{numbered, F, R};
+use super::names::{lookup, F, NUM, R};
 use super::{Memory, Operand, Register};
 
 fn register(text: &str) -> Result<Register, String> {
     let name = text.strip_prefix('%').unwrap_or(text);
-    if let Some(n) = numbered(name, "r", 32).or_else(|| numbered(name, "", 32)) {
+    if let Some((n, name)) = lookup(name, &R, "r", 32).or_else(|| lookup(name, &NUM, "", 32)) {
         return Ok(simple(name, R[n], n as u16, 64));
     }
-    if let Some(n) = numbered(name, "f", 32) {
+    if let Some((n, name)) = lookup(name, &F, "f", 32) {
         return Ok(simple(name, F[n], 32 + n as u16, 64));
     }
     Err(format!("unknown powerpc register `{text}`"))
@@ -28,7 +28,7 @@ pub(super) fn parse_operand(text: &str) -> Result<Operand, String> {
         let mut mem = Memory::new();
         mem.base = Some(register(base.trim())?);
         mem.index = Some(register(index.trim())?);
-        return Ok(Operand::Memory(mem));
+        return Ok(Operand::Memory(Box::new(mem)));
     }
     register(text).map(|register| Operand::Register { register })
 }

@@ -1,19 +1,20 @@
 //! RISC-V operands: `a0`, `x10`, `5`, `-36(s0)`, `8(sp)`.
 
 use super::common::{gas_operand, simple};
-use super::names::{numbered, F, RISCV_ABI};
+use super::names::{lookup, F, RISCV_ABI, X};
 use super::{Operand, Register};
 
 fn register(name: &str) -> Result<Register, String> {
-    let n = RISCV_ABI
+    let found = RISCV_ABI
         .iter()
         .position(|&abi| abi == name)
-        .or(if name == "fp" { Some(8) } else { None })
-        .or_else(|| numbered(name, "x", 32));
-    if let Some(n) = n {
+        .map(|n| (n, RISCV_ABI[n]))
+        .or(if name == "fp" { Some((8, "fp")) } else { None })
+        .or_else(|| lookup(name, &X, "x", 32));
+    if let Some((n, name)) = found {
         return Ok(simple(name, RISCV_ABI[n], n as u16, 64));
     }
-    if let Some(n) = numbered(name, "f", 32) {
+    if let Some((n, name)) = lookup(name, &F, "f", 32) {
         return Ok(simple(name, F[n], 32 + n as u16, 64));
     }
     Err(format!("unknown riscv register `{name}`"))

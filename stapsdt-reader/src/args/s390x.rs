@@ -1,7 +1,7 @@
 //! s390x operands: `%r2`, `%f0`, `5`, `172(%r15)`, `0(%r6,%r10)` (D(X,B)).
 
 use super::common::{gas_operand, simple};
-use super::names::{numbered, F, R};
+use super::names::{lookup, F, R};
 use super::{Operand, Register};
 
 /// DWARF numbers of %f0..%f15 follow the ABI's odd order (f0,f2,f4,f6,f1,...).
@@ -13,10 +13,10 @@ fn register(text: &str) -> Result<Register, String> {
     let name = text
         .strip_prefix('%')
         .ok_or_else(|| format!("`{text}` is not a register (no `%`)"))?;
-    if let Some(n) = numbered(name, "r", 16) {
+    if let Some((n, name)) = lookup(name, &R, "r", 16) {
         return Ok(simple(name, R[n], n as u16, 64));
     }
-    if let Some(n) = numbered(name, "f", 16) {
+    if let Some((n, name)) = lookup(name, &F, "f", 16) {
         return Ok(simple(name, F[n], FPR_DWARF[n], 64));
     }
     Err(format!("unknown s390x register `{text}`"))

@@ -1,6 +1,7 @@
 //! AT&T operands of x86-64 and i386 (`%reg`, `$imm`, `disp(%base,%index,scale)`,
 //! `sym+off(%rip)`).
 
+use super::names::{lookup, Names, R, R_B, R_D, R_W, XMM};
 use super::number::{parse_int, starts_numeric};
 use super::{Arch, Memory, Operand, Register};
 
@@ -87,7 +88,7 @@ const REX_BYTE_VIEWS: [View; 4] = [
     ("spl", 7, 8, 0),
 ];
 
-fn lookup(name: &str, arch: Arch) -> Option<Register> {
+fn find_register(name: &str, arch: Arch) -> Option<Register> {
     let is_64 = arch == Arch::X86_64;
     if let Some(reg) = numbered_register(name, is_64) {
         return Some(reg);
@@ -107,7 +108,7 @@ fn lookup(name: &str, arch: Arch) -> Option<Register> {
         FAMILIES_32[family.min(8)]
     };
     Some(Register {
-        name: view.to_string(),
+        name: view,
         canonical,
         dwarf,
         bits,
@@ -117,17 +118,14 @@ fn lookup(name: &str, arch: Arch) -> Option<Register> {
 
 /// `r8`..`r15` with their `d`/`w`/`b` views, and `xmm0`..`xmm15`.
 fn numbered_register(name: &str, is_64: bool) -> Option<Register> {
-    if let Some(n) = name.strip_prefix("xmm") {
-        let n: u16 = n.parse().ok()?;
+    if name.starts_with("xmm") {
         let limit = if is_64 { 16 } else { 8 };
-        if n >= limit || name.len() > 5 {
-            return None;
-        }
-        let dwarf = if is_64 { 17 + n } else { 21 + n };
+        let (n, name) = lookup(name, &XMM, "xmm", limit)?;
+        let n = n as u16;
         return Some(Register {
-            name: name.to_string(),
-            canonical: XMM[n as usize],
-            dwarf,
+            name,
+            canonical: name,
+            dwarf: if is_64 { 17 + n } else { 21 + n },
             bits: 128,
             shift: 0,
         });
@@ -135,24 +133,21 @@ fn numbered_register(name: &str, is_64: bool) -> Option<Register> {
     if !is_64 {
         return None;
     }
-    let rest = name.strip_prefix('r')?;
-    let digits_end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let n: usize = rest[..digits_end].parse().ok()?;
-    if !(8..=15).contains(&n) || rest[..digits_end].starts_with('0') {
-        return None;
-    }
-    let bits = match &rest[digits_end..] {
-        "" => 64,
-        "d" => 32,
-        "w" => 16,
-        "b" | "l" => 8,
-        _ => return None,
+    let (table, bits): (&Names, u16) = match name.as_bytes().last()? {
+        b'd' => (&R_D, 32),
+        b'w' => (&R_W, 16),
+        b'b' => (&R_B, 8),
+        _ => (&R, 64),
     };
+    let number = if bits == 64 {
+        name
+    } else {
+        &name[..name.len() - 1]
+    };
+    let (n, _) = lookup(number, &R, "r", 16).filter(|&(n, _)| n >= 8)?;
     let (canonical, dwarf) = FAMILIES_64[n];
     Some(Register {
-        name: name.to_string(),
+        name: table[n],
         canonical,
         dwarf,
         bits,
@@ -160,16 +155,11 @@ fn numbered_register(name: &str, is_64: bool) -> Option<Register> {
     })
 }
 
-const XMM: [&str; 16] = [
-    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-    "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
-];
-
 fn register(text: &str, arch: Arch) -> Result<Register, String> {
     let name = text
         .strip_prefix('%')
         .ok_or_else(|| format!("`{text}` is not a register (no `%`)"))?;
-    lookup(name, arch).ok_or_else(|| format!("unknown {} register `%{name}`", arch.name()))
+    find_register(name, arch).ok_or_else(|| format!("unknown {} register `%{name}`", arch.name()))
 }
 
 pub(super) fn parse_operand(text: &str, arch: Arch) -> Result<Operand, String> {
@@ -184,7 +174,7 @@ pub(super) fn parse_operand(text: &str, arch: Arch) -> Result<Operand, String> {
     if text.starts_with('%') {
         return Err("segment-relative operands are not supported".to_string());
     }
-    parse_memory(text, arch).map(Operand::Memory)
+    parse_memory(text, arch).map(|m| Operand::Memory(Box::new(m)))
 }
 
 /// `DISP(BASE,INDEX,SCALE)` with every part optional, DISP being a number,
