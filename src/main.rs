@@ -1,6 +1,7 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
 mod list;
+mod trace;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,12 +28,15 @@ struct Cli {
 enum Command {
     /// List the probes of ELF files, directories, archives or a live process.
     List(list::ListArgs),
+    /// Attach to probes and functions in live processes; print hits, counts or histograms.
+    Trace(trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::Trace(args) => trace::run(args),
     };
     match result {
         Ok(code) => code,
