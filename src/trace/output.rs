@@ -29,7 +29,7 @@ fn json_value(value: &Value) -> serde_json::Value {
         Value::Unsigned(v) => (*v).into(),
         Value::Float(v) => (*v).into(),
         Value::Str(s) => s.as_str().into(),
-        Value::Unavailable => serde_json::Value::Null,
+        Value::Unavailable | Value::Fault => serde_json::Value::Null,
     }
 }
 

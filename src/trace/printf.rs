@@ -1,5 +1,6 @@
 //! `--format`: a printf-like template. Each conversion takes the next
-//! argument (`%d %i %u %x %X %o %p %s %c %f`, with `-`, `0` and a width);
+//! argument (`%d %i %u %x %X %o %p %s %c %f`, with `-`, `0` and a width),
+//! or the one C's positional form names (`%2$s` is arg1);
 //! `%%` is a percent sign; `\n`, `\t`, `\\` are escapes. An argument shown
 //! with `%s` is fetched as a string by the kernel.
 
@@ -43,6 +44,20 @@ impl Template {
                     literal.push('%');
                 }
                 '%' => {
+                    // C's positional form: `%2$s` is the second argument (arg1).
+                    let mut arg = next_arg;
+                    let digits: String = chars.clone().take_while(char::is_ascii_digit).collect();
+                    if !digits.is_empty() && chars.clone().nth(digits.len()) == Some('$') {
+                        match digits.parse::<usize>() {
+                            Ok(n @ 1..=12) => arg = n - 1,
+                            _ => {
+                                return Err(format!(
+                                    "--format `{text}`: `%{digits}$`: arguments are 1..12"
+                                ))
+                            }
+                        }
+                        chars.nth(digits.len());
+                    }
                     let (mut left, mut zero, mut width) = (false, false, 0usize);
                     while let Some(&f) = chars.peek() {
                         match f {
@@ -63,8 +78,8 @@ impl Template {
                     if !"diuxXopscf".contains(conv) {
                         return Err(format!("--format `{text}`: unknown conversion `%{conv}`"));
                     }
-                    if next_arg >= 12 {
-                        return Err(format!("--format `{text}`: more than 12 conversions"));
+                    if arg >= 12 {
+                        return Err(format!("--format `{text}`: more than 12 arguments"));
                     }
                     if !literal.is_empty() {
                         pieces.push(Piece::Text(std::mem::take(&mut literal)));
@@ -74,9 +89,9 @@ impl Template {
                         zero,
                         width,
                         conv,
-                        arg: next_arg,
+                        arg,
                     });
-                    next_arg += 1;
+                    next_arg = arg + 1;
                 }
                 _ => literal.push(c),
             }
@@ -137,7 +152,7 @@ fn convert(conv: char, value: &Value) -> String {
                 format!("{s:?}")
             }
         }
-        Value::Unavailable => return "<unavailable>".into(),
+        Value::Unavailable | Value::Fault => return value.to_string(),
     };
     match (conv, value) {
         ('d' | 'i', Value::Unsigned(v)) => format!("{}", *v as i64),
@@ -191,6 +206,15 @@ mod tests {
     fn missing_and_unavailable_arguments_say_so() {
         let t = Template::parse("%d %d").unwrap();
         assert_eq!(t.render(&[Value::Signed(1)]), "1 <unavailable>");
+    }
+
+    #[test]
+    fn positional_arguments() {
+        let t = Template::parse("%2$s=%1$d %3$u").unwrap();
+        assert_eq!(t.string_args(), vec![1]);
+        let args = [Value::Signed(5), Value::Str("k".into()), Value::Unsigned(9)];
+        assert_eq!(t.render(&args), "k=5 9");
+        assert!(Template::parse("%13$d").is_err());
     }
 
     #[test]

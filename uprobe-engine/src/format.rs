@@ -82,13 +82,18 @@ impl Field {
         Some(u64::from_ne_bytes(buf))
     }
 
-    /// A `__data_loc` string field, without its terminating NUL.
-    pub fn read_string(&self, record: &[u8]) -> Option<String> {
+    /// A `__data_loc` string field, without its terminating NUL. `Some(None)`
+    /// when the kernel could not read the string at the hit: it then records
+    /// length 0, while an empty string has length 1 (the NUL).
+    pub fn read_string(&self, record: &[u8]) -> Option<Option<String>> {
         let loc = self.read_u64(record)? as u32;
         let (offset, len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
+        if len == 0 {
+            return Some(None);
+        }
         let bytes = record.get(offset..offset + len)?;
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+        Some(Some(String::from_utf8_lossy(&bytes[..end]).into_owned()))
     }
 }
 
@@ -121,8 +126,10 @@ print fmt: \"(%lx) a=%Ld\", REC->__probe_ip, REC->a\n";
             format.field("a").unwrap().read_u64(&record),
             Some(-5i64 as u64)
         );
-        assert_eq!(s.read_string(&record).as_deref(), Some("hi"));
+        assert_eq!(s.read_string(&record), Some(Some("hi".into())));
         assert_eq!(s.read_string(&record[..30]), None);
+        record[24..28].copy_from_slice(&32u32.to_ne_bytes());
+        assert_eq!(s.read_string(&record), Some(None), "length 0 is a fault");
     }
 
     #[test]

@@ -505,7 +505,7 @@ impl Session {
                     let comm = probe
                         .comm
                         .as_ref()
-                        .and_then(|f| f.read_string(&sample.raw))
+                        .and_then(|f| f.read_string(&sample.raw).flatten())
                         .unwrap_or_default();
                     handler(&Event {
                         time_ns: (i128::from(sample.time) + offset).max(0) as u128,

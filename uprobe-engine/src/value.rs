@@ -14,6 +14,8 @@ pub enum Value {
     /// The kernel cannot fetch this operand (said at attach time), or the
     /// record was short.
     Unavailable,
+    /// The kernel could not read the string at the hit (a bad pointer).
+    Fault,
 }
 
 impl Value {
@@ -35,6 +37,7 @@ impl fmt::Display for Value {
             Value::Float(v) => write!(f, "{v}"),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Unavailable => f.write_str("<unavailable>"),
+            Value::Fault => f.write_str("<fault>"),
         }
     }
 }
@@ -71,9 +74,11 @@ pub fn decode(
                 return Value::Unavailable;
             };
             match *kind {
-                ValueKind::Str => field
-                    .read_string(record)
-                    .map_or(Value::Unavailable, Value::Str),
+                ValueKind::Str => match field.read_string(record) {
+                    Some(Some(s)) => Value::Str(s),
+                    Some(None) => Value::Fault,
+                    None => Value::Unavailable,
+                },
                 ValueKind::Int { bytes, signed } => field
                     .read_u64(record)
                     .map_or(Value::Unavailable, |raw| integer(raw, bytes, signed)),
