@@ -39,6 +39,8 @@ pub fn fixture(scratch: &Scratch) -> PathBuf {
 pub struct Lines {
     rx: Receiver<String>,
     pub seen: Vec<String>,
+    /// Lines before this index were consumed by an earlier `wait_for`.
+    next: usize,
 }
 
 impl Lines {
@@ -54,19 +56,27 @@ impl Lines {
         Lines {
             rx,
             seen: Vec::new(),
+            next: 0,
         }
     }
 
-    /// Wait (up to 20 s) for a line containing `needle`; returns it.
+    /// Wait (up to 20 s) for a line after the last one returned that
+    /// contains `needle`; returns it.
     pub fn wait_for(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
-        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
-            return line.clone();
+        if let Some(at) = self.seen[self.next..]
+            .iter()
+            .position(|l| l.contains(needle))
+        {
+            self.next += at + 1;
+            return self.seen[self.next - 1].clone();
         }
+        self.next = self.seen.len();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.rx.recv_timeout(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
+                    self.next = self.seen.len();
                     if line.contains(needle) {
                         return line;
                     }
