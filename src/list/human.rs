@@ -1,6 +1,6 @@
 //! The text form of `stap-sdt list`.
 
-use stapsdt_reader::{Arg, Location, Object, Operand, Register};
+use stapsdt_reader::{Arg, Location, Memory, Object, Operand, Register};
 use std::io::{self, Write};
 
 pub fn write(out: &mut impl Write, objects: &[Object], verbose: bool) -> io::Result<()> {
@@ -69,7 +69,7 @@ fn write_location(out: &mut impl Write, loc: &Location, verbose: bool) -> io::Re
     } else if loc.args_raw.is_empty() {
         writeln!(out)?;
     } else {
-        writeln!(out, "  args: {}", loc.args_raw)?;
+        writeln!(out, " args: {}", loc.args_raw)?;
     }
     Ok(())
 }
@@ -87,30 +87,47 @@ pub fn describe(arg: &Arg) -> String {
     match &arg.operand {
         Operand::Register { register } => format!("{ty} in register {}", reg(register)),
         Operand::Immediate { value } => format!("{ty} constant {value}"),
-        Operand::Memory(mem) => {
-            let mut parts = Vec::new();
-            if let Some(sym) = &mem.symbol {
-                parts.push(sym.clone());
-            }
-            if let Some(base) = &mem.base {
-                parts.push(reg(base));
-            }
-            if let Some(index) = &mem.index {
-                parts.push(format!("{}*{}", reg(index), mem.scale));
-            }
-            if mem.disp != 0 || parts.is_empty() {
-                parts.push(format!("{:#x}", mem.disp).replace("0x-", "-0x"));
-            }
-            let mut text = format!("{ty} in memory at [{}]", parts.join(" + "));
-            if let Some(addr) = mem.symbol_address {
-                text.push_str(&format!(" (symbol at {addr:#x})"));
-            } else if mem.symbol.is_some() {
-                text.push_str(" (symbol not found)");
-            }
-            text
-        }
+        Operand::Memory(mem) => format!("{ty} in memory at {}", address(mem)),
         Operand::Unparsed { reason } => format!("unparsed: {reason}"),
     }
+}
+
+/// `NBuffers (0x875f7c)`, `CheckpointStats+40 (0x...)`, `[rbx - 0x50]`,
+/// `[rax + rcx*4 + 0x8]`.
+fn address(mem: &Memory) -> String {
+    if let Some(symbol) = &mem.symbol {
+        let offset = match mem.disp {
+            0 => String::new(),
+            d if d < 0 => format!("-{}", d.unsigned_abs()),
+            d => format!("+{d}"),
+        };
+        let at = mem.symbol_address.map_or_else(
+            || "not found in the symbol tables".to_string(),
+            |a| format!("{a:#x}"),
+        );
+        let via = match &mem.base {
+            Some(base) if base.canonical != "rip" => format!(", plus register {}", reg(base)),
+            _ => String::new(),
+        };
+        return format!("symbol {symbol}{offset} ({at}){via}");
+    }
+    let mut text = String::from("[");
+    let mut parts = Vec::new();
+    if let Some(base) = &mem.base {
+        parts.push(reg(base));
+    }
+    if let Some(index) = &mem.index {
+        parts.push(format!("{}*{}", reg(index), mem.scale));
+    }
+    text.push_str(&parts.join(" + "));
+    match mem.disp {
+        0 if !parts.is_empty() => {}
+        d if parts.is_empty() => text.push_str(&format!("{d:#x}")),
+        d if d < 0 => text.push_str(&format!(" - {:#x}", d.unsigned_abs())),
+        d => text.push_str(&format!(" + {d:#x}")),
+    }
+    text.push(']');
+    text
 }
 
 fn reg(r: &Register) -> String {

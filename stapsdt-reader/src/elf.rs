@@ -81,6 +81,35 @@ fn read_archive(data: &[u8], name: &str) -> Result<Vec<Object>, Error> {
     Ok(objects)
 }
 
+/// Bytes copied into 8-byte-aligned storage.
+struct AlignedCopy {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedCopy {
+    fn new(bytes: &[u8]) -> AlignedCopy {
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        // SAFETY: `words` holds at least `bytes.len()` bytes and u64 has no invalid bit patterns.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                words.as_mut_ptr().cast::<u8>(),
+                bytes.len(),
+            );
+        }
+        AlignedCopy {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the storage is `len` initialised bytes; u8 has alignment 1.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
 /// A member that could not be read is kept as an object with one diagnostic,
 /// so the rest of the archive is still listed.
 fn broken_member(display: &str, error: Error) -> Object {
@@ -101,6 +130,11 @@ fn broken_member(display: &str, error: Error) -> Object {
 
 /// Read one ELF image held in memory. `name` is used in errors and as the object's path.
 pub fn read_bytes(data: &[u8], name: &str) -> Result<Object, Error> {
+    // The ELF parser wants its headers aligned; archive members start at
+    // even offsets only, and callers' buffers may be anywhere.
+    if !(data.as_ptr() as usize).is_multiple_of(8) {
+        return read_bytes(AlignedCopy::new(data).bytes(), name);
+    }
     // e_ident[EI_CLASS] is the fifth byte.
     match data.get(4) {
         Some(&elf::ELFCLASS64) => read_elf::<elf::FileHeader64<Endianness>>(data, name),
@@ -200,11 +234,11 @@ struct NoteContext<'a> {
     build_id: &'a mut Option<String>,
 }
 
-fn read_notes<H: FileHeader<Endian = Endianness>>(
-    mut notes: NoteIterator<'_, H>,
+fn read_notes<'data, H: FileHeader<Endian = Endianness>>(
+    mut notes: NoteIterator<'data, H>,
     section_index: usize,
     cx: &mut NoteContext<'_>,
-    builder: &mut ProbeBuilder,
+    builder: &mut ProbeBuilder<'data>,
 ) {
     let mut ordinal = 0usize;
     loop {
@@ -243,14 +277,15 @@ fn read_notes<H: FileHeader<Endian = Endianness>>(
 }
 
 /// Groups locations by provider and name, keeping first-appearance order.
+/// Keys borrow the mapped file, so grouping allocates nothing per note.
 #[derive(Default)]
-struct ProbeBuilder {
+struct ProbeBuilder<'data> {
     probes: Vec<Probe>,
-    index: HashMap<(String, String), usize>,
+    index: HashMap<(&'data str, &'data str), usize>,
 }
 
-impl ProbeBuilder {
-    fn add(&mut self, raw: note::RawNote<'_>, cx: &mut NoteContext<'_>) {
+impl<'data> ProbeBuilder<'data> {
+    fn add(&mut self, raw: note::RawNote<'data>, cx: &mut NoteContext<'_>) {
         // Prelink moves the code but not the note; `.stapsdt.base` moved with
         // the code, so the difference is the displacement to apply.
         let delta = match cx.stapsdt_base {
@@ -291,7 +326,7 @@ impl ProbeBuilder {
             runtime_address: None,
             source: None,
         };
-        let key = (raw.provider.to_string(), raw.name.to_string());
+        let key = (raw.provider, raw.name);
         match self.index.get(&key) {
             Some(&i) => self.probes[i].locations.push(location),
             None => {

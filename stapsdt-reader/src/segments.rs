@@ -45,7 +45,12 @@ impl Segments {
     pub(crate) fn file_offset(&self, address: u64) -> Option<u64> {
         self.0.iter().find_map(|s| {
             let end = s.vaddr.checked_add(s.memsz.max(s.filesz))?;
-            (s.vaddr <= address && address < end).then(|| address - s.vaddr + s.offset)
+            if s.vaddr <= address && address < end {
+                // A hostile header can put the segment's offset near 2^64.
+                (address - s.vaddr).checked_add(s.offset)
+            } else {
+                None
+            }
         })
     }
 }

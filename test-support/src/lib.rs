@@ -4,6 +4,8 @@
 //! attaches builds its own copy of its fixture in a private [`Scratch`]
 //! directory and never shares it.
 
+pub mod readelf;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
