@@ -1,6 +1,7 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
 mod list;
+mod runtime;
 mod trace;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,12 @@ enum Command {
     List(list::ListArgs),
     /// Attach to probes and functions in live processes; print hits, counts or histograms.
     Trace(trace::TraceArgs),
+    /// Calls per function of a Python, Java or Perl program (-L: latency), like bcc's ucalls.
+    Calls(runtime::calls::CallsArgs),
+    /// Function entries and returns per thread, indented, like bcc's uflow.
+    Flow(runtime::flow::FlowArgs),
+    /// The Python, Java and Perl runtimes here and the named events their probes offer.
+    Tapsets(runtime::tapsets::TapsetsArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(args) => list::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Calls(args) => runtime::calls::run(args),
+        Command::Flow(args) => runtime::flow::run(args),
+        Command::Tapsets(args) => runtime::tapsets::run(args),
     };
     match result {
         Ok(code) => code,
