@@ -35,6 +35,8 @@ enum Command {
     Calls(runtime::calls::CallsArgs),
     /// Function entries and returns per thread, indented, like bcc's uflow.
     Flow(runtime::flow::FlowArgs),
+    /// Named, decoded events of a Python, Java or Perl runtime (tapsets).
+    Events(runtime::events::EventsArgs),
     /// The Python, Java and Perl runtimes here and the named events their probes offer.
     Tapsets(runtime::tapsets::TapsetsArgs),
 }
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace::run(args),
         Command::Calls(args) => runtime::calls::run(args),
         Command::Flow(args) => runtime::flow::run(args),
+        Command::Events(args) => runtime::events::run(args),
         Command::Tapsets(args) => runtime::tapsets::run(args),
     };
     match result {

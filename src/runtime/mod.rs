@@ -3,6 +3,7 @@
 //! bcc's uflow) and `tapsets` (what is available here).
 
 pub mod calls;
+pub mod events;
 pub mod flow;
 pub mod tapsets;
 
@@ -150,7 +151,7 @@ impl Run {
         for (gate, events) in self.tracer.gates() {
             if !jdk.enabled_by(&options, gate) {
                 eprintln!(
-                    "stap-sdt: warning: {} stay silent unless the JVM runs with {} ({})",
+                    "stap-sdt: warning: HotSpot fires {} only when the JVM runs with {} ({})",
                     events.join(", "),
                     jdk.flag(gate),
                     jdk.describe()
