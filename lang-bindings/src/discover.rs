@@ -91,7 +91,10 @@ pub fn in_process(runtime: Runtime, pid: u32) -> Result<Vec<RuntimeObject>, Stri
 pub fn command_program(command: &str) -> Option<PathBuf> {
     let word = command
         .split_whitespace()
-        .find(|w| !(w.contains('=') && !w.starts_with('/')) && !matches!(*w, "exec" | "env"))?;
+        .find(|w| {
+            let assignment = w.contains('=') && !w.starts_with('/');
+            !assignment && !matches!(*w, "exec" | "env")
+        })?;
     if word.contains('/') {
         return std::fs::canonicalize(word).ok();
     }
