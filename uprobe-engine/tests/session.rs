@@ -85,7 +85,10 @@ fn events_carry_typed_values() {
     let group = format!("stapsdt_{}/", std::process::id());
     assert!(test_support::uprobe_events().contains(&group));
     drop(session);
-    assert!(!test_support::uprobe_events().contains(&group), "removed on drop");
+    assert!(
+        !test_support::uprobe_events().contains(&group),
+        "removed on drop"
+    );
 }
 
 #[test]
