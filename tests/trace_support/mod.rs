@@ -194,8 +194,9 @@ impl Tracer {
 }
 
 impl Drop for Tracer {
+    /// A failing test still detaches cleanly (SIGTERM, not SIGKILL).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        self.signal(libc::SIGTERM);
         let _ = self.child.wait();
     }
 }

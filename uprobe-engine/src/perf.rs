@@ -84,6 +84,14 @@ impl PerfEvent {
         open(&mut attr, scope)
     }
 
+    /// A tracepoint that only counts its hits.
+    pub fn tracepoint_counter(id: u64, scope: Scope) -> Result<PerfEvent, Error> {
+        let mut attr = base_attr();
+        attr.type_ = sys::bindings::PERF_TYPE_TRACEPOINT;
+        attr.config = id;
+        open(&mut attr, scope)
+    }
+
     /// A counting-only uprobe from the uprobe PMU: `path` at `offset`, with
     /// the kernel raising the semaphore at `ref_ctr_offset` while it exists.
     pub fn uprobe_counter(

@@ -30,7 +30,7 @@ pub struct SessionOptions {
     /// Fetch only these arguments (0-based); `None` fetches all. The others
     /// are delivered as [`Value::Unavailable`]. Fewer fetches, cheaper hits.
     pub only_args: Option<Vec<usize>>,
-    /// Count hits only, with uprobe PMU counters: no records, no tracefs events.
+    /// Count hits only, in the kernel: no records, no fetches.
     pub count_only: bool,
     /// Data pages of each per-CPU ring buffer (a power of two); 0 means 256.
     pub ring_pages: usize,
@@ -120,7 +120,7 @@ impl Session {
                 return Err(Error::Input(format!("pid {pid}: no such process")));
             }
         }
-        let tracefs = if options.count_only {
+        let tracefs = if uses_pmu(&options, target) {
             Tracefs::open().ok()
         } else {
             Some(Tracefs::open()?)
@@ -316,19 +316,19 @@ impl Session {
             comm: None,
             path_c,
         };
-        if !self.options.count_only {
-            let tracefs = self
-                .tracefs
-                .as_ref()
-                .expect("tracefs is open unless counting");
+        if !uses_pmu(&self.options, self.target) {
+            let tracefs = self.tracefs.as_ref().expect("tracefs is open");
             let mut args: Vec<String> = Vec::new();
-            for (i, a) in attached.info.args.iter().enumerate() {
-                if let Fetch::Kernel { spec, .. } = &a.fetch {
-                    args.push(format!("a{i}={spec}"));
+            // Counting fetches nothing.
+            if !self.options.count_only {
+                for (i, a) in attached.info.args.iter().enumerate() {
+                    if let Fetch::Kernel { spec, .. } = &a.fetch {
+                        args.push(format!("a{i}={spec}"));
+                    }
                 }
-            }
-            if self.options.only_args.is_none() {
-                args.push("_comm=$comm".into());
+                if self.options.only_args.is_none() {
+                    args.push("_comm=$comm".into());
+                }
             }
             let definition = UprobeDefinition {
                 group: self.group.clone(),
@@ -424,16 +424,18 @@ impl Session {
             Scope::Cpu(c) | Scope::Thread { cpu: c, .. } => c,
         };
         if self.options.count_only {
-            let pmu = uprobe_pmu_type()?;
             for (index, probe) in self.probes.iter().enumerate() {
-                let event = PerfEvent::uprobe_counter(
-                    pmu,
-                    &probe.path_c,
-                    probe.info.offset,
-                    probe.info.semaphore_offset,
-                    probe.info.retprobe,
-                    scope,
-                )?;
+                let event = match &probe.event {
+                    Some(event) => PerfEvent::tracepoint_counter(event.id()?, scope)?,
+                    None => PerfEvent::uprobe_counter(
+                        uprobe_pmu_type()?,
+                        &probe.path_c,
+                        probe.info.offset,
+                        probe.info.semaphore_offset,
+                        probe.info.retprobe,
+                        scope,
+                    )?,
+                };
                 self.counters.push((index, event));
             }
             return Ok(());
@@ -609,6 +611,15 @@ fn threads(pid: u32) -> Vec<i32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Counting every process uses anonymous uprobe PMU events (no tracefs
+/// state at all). Not for a process: inheriting a PMU uprobe into a child
+/// re-reads the probe's path from the forking process's memory, where it
+/// is not, and the kernel then fails the target's fork(). Tracefs events
+/// without fetchargs are counted instead, at the same cost per hit.
+fn uses_pmu(options: &SessionOptions, target: Target) -> bool {
+    options.count_only && target == Target::AllProcesses
 }
 
 fn uprobe_pmu_type() -> Result<u32, Error> {
