@@ -7,10 +7,13 @@ pub mod events;
 pub mod flow;
 pub mod tapsets;
 
-// The engine engineer's `-c` and signal handling, compiled into this module
-// too (they are private to `trace`); see the report about sharing them.
+// `trace`'s held child (-c) and signal flag, compiled into this module too
+// rather than copied: they are private to `trace`, whose owner can make them
+// `pub(crate)` (then these two items become `use crate::trace::{child, signals}`).
+#[allow(clippy::duplicate_mod)]
 #[path = "../trace/child.rs"]
 mod child;
+#[allow(clippy::duplicate_mod)]
 #[path = "../trace/signals.rs"]
 mod signals;
 
