@@ -86,17 +86,26 @@ pub fn in_process(runtime: Runtime, pid: u32) -> Result<Vec<RuntimeObject>, Stri
     Ok(found)
 }
 
-/// The program a shell command runs: its first word that is not a
-/// `VAR=value` assignment, through `PATH`, symlinks resolved.
-pub fn command_program(command: &str) -> Option<PathBuf> {
-    let word = command
+/// The programs a shell command may run, in order: each word that is not
+/// a `VAR=value` assignment, through `PATH`, symlinks resolved, wrappers
+/// that are not ELF files (pyenv shims and the like) skipped. The first is
+/// the command's own program; later ones catch `sh -c '... python3 x.py'`.
+pub fn command_programs(command: &str) -> Vec<PathBuf> {
+    command
         .split_whitespace()
-        .find(|w| {
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '"' || c == '(' || c == ')'))
+        .filter(|w| {
             let assignment = w.contains('=') && !w.starts_with('/');
-            !assignment && !matches!(*w, "exec" | "env")
-        })?;
+            !w.is_empty() && !assignment && !w.starts_with('-')
+        })
+        .filter_map(program)
+        .collect()
+}
+
+fn program(word: &str) -> Option<PathBuf> {
     if word.contains('/') {
-        return std::fs::canonicalize(word).ok();
+        let real = std::fs::canonicalize(word).ok()?;
+        return is_elf(&real).then_some(real);
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -104,7 +113,6 @@ pub fn command_program(command: &str) -> Option<PathBuf> {
         .filter(|p| p.is_file())
         .find_map(|p| {
             let real = std::fs::canonicalize(&p).ok()?;
-            // Skip wrappers (pyenv shims and the like): we want the runtime.
             is_elf(&real).then_some(real)
         })
 }
@@ -121,10 +129,32 @@ fn is_elf(path: &Path) -> bool {
 /// The objects with the runtime's probes that `command` will load: the
 /// program itself, or the runtime library that goes with it.
 pub fn for_command(runtime: Runtime, command: &str) -> Result<Vec<RuntimeObject>, String> {
-    let program = command_program(command).ok_or_else(|| {
-        format!("`{command}`: cannot find the program it runs (give its full path)")
-    })?;
-    let mut candidates = vec![program.clone()];
+    let programs = command_programs(command);
+    if programs.is_empty() {
+        return Err(format!(
+            "`{command}`: cannot find the program it runs (give its full path)"
+        ));
+    }
+    let mut looked = Vec::new();
+    for program in &programs {
+        for candidate in runtime_candidates(runtime, program) {
+            if let Some(found) = object_at(runtime, &candidate) {
+                return Ok(vec![found]);
+            }
+            looked.push(candidate.display().to_string());
+        }
+    }
+    looked.dedup();
+    Err(format!(
+        "`{command}`: carries no {runtime} probes (looked at {})",
+        looked.join(", ")
+    ))
+}
+
+/// The files that carry a runtime's probes for `program`: the program
+/// itself, or the runtime library that goes with it.
+fn runtime_candidates(runtime: Runtime, program: &Path) -> Vec<PathBuf> {
+    let mut candidates = vec![program.to_path_buf()];
     match runtime {
         Runtime::Java => {
             // bin/java → lib/server/libjvm.so of the same JDK (loaded with dlopen).
@@ -138,25 +168,14 @@ pub fn for_command(runtime: Runtime, command: &str) -> Result<Vec<RuntimeObject>
                 candidates.extend(libraries(&format!("libpython{version}.so")));
             }
         }
-        Runtime::Perl => candidates.extend(libraries("libperl.so")),
+        Runtime::Perl => {
+            let name = program.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with("perl") {
+                candidates.extend(libraries("libperl.so"));
+            }
+        }
     }
-    let found: Vec<RuntimeObject> = candidates
-        .iter()
-        .filter_map(|p| object_at(runtime, p))
-        .take(1)
-        .collect();
-    if found.is_empty() {
-        return Err(format!(
-            "`{command}`: {} carries no {runtime} probes (looked at {})",
-            program.display(),
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(found)
+    candidates
 }
 
 /// Files `PREFIX*` in the library directories.
@@ -242,16 +261,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commands_name_their_program() {
+    fn commands_name_their_programs() {
+        let sh = std::fs::canonicalize("/bin/sh").unwrap();
+        assert_eq!(command_programs("/bin/sh -c true")[0], sh);
+        assert_eq!(command_programs("A=1 /bin/sh x")[0], sh);
+        assert!(command_programs("no-such-program-xyz").is_empty());
+        let nested = command_programs("sh -c 'echo | /bin/true x'");
         assert_eq!(
-            command_program("/bin/sh -c true"),
-            std::fs::canonicalize("/bin/sh").ok()
+            nested.last(),
+            std::fs::canonicalize("/bin/true").ok().as_ref()
         );
-        assert_eq!(
-            command_program("A=1 /bin/sh x"),
-            std::fs::canonicalize("/bin/sh").ok()
-        );
-        assert_eq!(command_program("no-such-program-xyz"), None);
     }
 
     #[test]

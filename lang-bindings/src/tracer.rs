@@ -66,10 +66,12 @@ pub type Warnings = Vec<String>;
 
 impl Tracer {
     /// Attach the events of `objects` whose names match one of `wanted`.
+    /// `ring_pages`: data pages of each per-CPU ring buffer (0: the engine's default).
     pub fn attach(
         target: Target,
         objects: &[RuntimeObject],
         wanted: &[Glob],
+        ring_pages: usize,
     ) -> Result<(Tracer, Warnings), String> {
         let runtime = objects
             .first()
@@ -137,6 +139,7 @@ impl Tracer {
         for (strings, members) in layouts {
             let options = SessionOptions {
                 strings,
+                ring_pages,
                 ..Default::default()
             };
             let mut session = Session::new(target, options).map_err(|e| e.to_string())?;

@@ -49,6 +49,11 @@ pub struct Scope {
     /// Stop after SECONDS.
     #[arg(short = 'd', long, value_name = "SECONDS")]
     duration: Option<f64>,
+
+    /// Ring buffer pages per CPU and string layout (a power of two); raise it
+    /// when events are reported lost.
+    #[arg(long, value_name = "PAGES", default_value_t = 1024)]
+    buffer_pages: usize,
 }
 
 /// An attached tracer and the process it watches.
@@ -98,7 +103,7 @@ impl Scope {
             (None, None) => Target::AllProcesses,
         };
         let globs: Vec<Glob> = wanted.iter().map(|w| Glob::new(w)).collect();
-        let (mut tracer, warnings) = Tracer::attach(target, &objects, &globs)?;
+        let (mut tracer, warnings) = Tracer::attach(target, &objects, &globs, self.buffer_pages)?;
         for warning in warnings {
             eprintln!("stap-sdt: {warning}");
         }
