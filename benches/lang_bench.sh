@@ -85,7 +85,8 @@ one() { # label ready-pattern command-with-@PID@ (empty: untraced)
     for ((i = 0; i < 50; i++)); do kill -0 "$tpid" 2>/dev/null || break; sleep 0.1; done
     kill -INT "$tpid" 2>/dev/null
     wait "$tpid" 2>/dev/null
-    leaf=$(grep -E 'work\.py.leaf|leaf\]' "$tmp/t.out" | grep -oE '[0-9]+ *$' | head -1 | tr -d ' ')
+    # stap-sdt: "…/work.py:leaf CALLS …"; bpftrace: "@calls[…, leaf]: N"; ucalls: "… leaf N".
+    leaf=$(awk '/work\.py:leaf / {print $2; exit} /leaf\]:/ {print $NF; exit} / leaf +[0-9]+$/ {print $NF; exit}' "$tmp/t.out")
     leaf=${leaf:-0}
   fi
   echo "$(awk '/elapsed/ {print $2}' "$tmp/out") $leaf"
@@ -95,7 +96,7 @@ median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 printf 'workload: %s, %d x mid() -> %d leaf() calls; median of %d runs\n' \
   "$py" "$iters" $((iters * 100)) "$runs"
-printf '%-34s %10s %8s %10s\n' tool 'loop (s)' ratio leaf
+printf '%-34s %10s %8s %12s %10s\n' tool 'loop (s)' ratio 'us per call' leaf
 base=""
 row() { # label ready command
   local label=$1 samples=() leaf=""
@@ -105,14 +106,17 @@ row() { # label ready command
     leaf=$l
   done
   if [ "$leaf" = fail ]; then
-    printf '%-34s %10s %8s %10s   (%s)\n' "$label" - - - \
+    printf '%-34s %10s %8s %12s %10s   (%s)\n' "$label" - - - - \
       "$(grep -m1 -iE 'error|unable|fail|exception' "$tmp/fail.$label" || head -1 "$tmp/fail.$label")"
     return
   fi
   local m
   m=$(printf '%s\n' "${samples[@]}" | median)
   [ -z "$base" ] && base=$m
-  printf '%-34s %10.4f %8.2f %10s\n' "$label" "$m" "$(echo "$m / $base" | bc -l)" "$leaf"
+  # Added time per Python call (leaf and mid calls; every line also hits the line probe).
+  local per
+  per=$(echo "($m - $base) * 1000000 / ($iters * 101)" | bc -l)
+  printf '%-34s %10.4f %8.2f %12.2f %10s\n' "$label" "$m" "$(echo "$m / $base" | bc -l)" "$per" "$leaf"
 }
 
 row untraced "" ""
