@@ -39,7 +39,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     other => other.to_string(),
                 })
                 .collect();
-            println!("{} {} {} {}", event.pid, event.comm, event.probe.label, args.join(" "));
+            println!(
+                "{} {} {} {}",
+                event.pid,
+                event.comm,
+                event.probe.label,
+                args.join(" ")
+            );
         }) as u64;
     }
     eprintln!("{hits} hits, {} lost", session.lost());
