@@ -79,12 +79,14 @@ perf probe -q -x "$T" -a "args=$offset a=%ax:s64 b=%dx:s64" >/dev/null
 run perf_count perf stat -a -x, -e probe_bench_target:bare -- "$T" "$HITS"
 run ours_count "$SDT" trace --count -c "$T $HITS" "$T:bench:hit"
 system_wide_count() {
+    rm -f "$work/sys.err"
     "$SDT" trace --count "$T:bench:hit" >"$work/sys.out" 2>"$work/sys.err" &
     local tracer=$!
     until grep -q Tracing "$work/sys.err" 2>/dev/null; do sleep 0.05; done
     "$T" "$HITS"
     kill -INT $tracer
     wait $tracer
+    grep -q "^@count\[bench:hit\]: $HITS\$" "$work/sys.out" || { echo "system-wide count wrong:"; cat "$work/sys.out"; return 1; }
 }
 run ours_count_all system_wide_count
 run bpftrace_count bpftrace -e "usdt:$T:bench:hit { @c = count(); }" -c "$T $HITS"
@@ -110,7 +112,7 @@ echo
 echo "lost events:"
 echo "  ours_json:       $(grep -h 'events lost' "$work/err.ours_json" || echo 'none reported (0)')"
 echo "  bpftrace_printf: $(grep -hi 'lost' "$work/err.bpftrace_printf" || echo 'none reported')"
-echo "  perf_record:     $(perf report -i "$work/perf.data" --stats 2>/dev/null | grep -i 'LOST' | head -2 | tr -s ' ' || true)$(perf script -i "$work/perf.data" 2>/dev/null | wc -l) samples of $HITS"
+echo "  perf_record:     $(perf report -i "$work/perf.data" --stats 2>/dev/null | grep -i 'LOST' | head -2 | tr -s ' ' || true)$(perf script -i "$work/perf.data" 2>/dev/null | grep -c 'probe_bench_target:args') samples of $HITS"
 
 if [[ $JVM == yes ]]; then
     libjvm=/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so
