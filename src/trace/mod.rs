@@ -80,7 +80,7 @@ pub struct TraceArgs {
     strings: Vec<usize>,
 
     /// Ring buffer pages per CPU (a power of two).
-    #[arg(long, value_name = "PAGES", default_value_t = 256)]
+    #[arg(long, value_name = "PAGES", default_value_t = 1024)]
     buffer_pages: usize,
 }
 

@@ -23,14 +23,42 @@ fn clock(time_ns: u128) -> String {
     )
 }
 
-fn json_value(value: &Value) -> serde_json::Value {
+/// A JSON string (escaped by serde_json).
+fn json_str(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, text).map_err(std::io::Error::from)
+}
+
+fn json_value(out: &mut impl Write, value: &Value) -> std::io::Result<()> {
     match value {
-        Value::Signed(v) => (*v).into(),
-        Value::Unsigned(v) => (*v).into(),
-        Value::Float(v) => (*v).into(),
-        Value::Str(s) => s.as_str().into(),
-        Value::Unavailable | Value::Fault => serde_json::Value::Null,
+        Value::Signed(v) => write!(out, "{v}"),
+        Value::Unsigned(v) => write!(out, "{v}"),
+        Value::Float(v) if v.is_finite() => write!(out, "{v}"),
+        Value::Str(s) => json_str(out, s),
+        Value::Float(_) | Value::Unavailable | Value::Fault => out.write_all(b"null"),
     }
+}
+
+/// One JSON object per hit, written field by field: this runs once per
+/// hit, so it builds no intermediate document.
+fn write_json(out: &mut impl Write, event: &Event) -> std::io::Result<()> {
+    write!(
+        out,
+        "{{\"time_ns\":{},\"pid\":{},\"tid\":{},\"cpu\":{},\"comm\":",
+        event.time_ns, event.pid, event.tid, event.cpu
+    )?;
+    json_str(out, event.comm)?;
+    out.write_all(b",\"probe\":")?;
+    json_str(out, &event.probe.label)?;
+    out.write_all(b",\"path\":")?;
+    json_str(out, &event.probe.path.to_string_lossy())?;
+    out.write_all(b",\"args\":[")?;
+    for (i, value) in event.args.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        json_value(out, value)?;
+    }
+    out.write_all(b"]}\n")
 }
 
 pub fn write_event(out: &mut impl Write, style: &Style, event: &Event) -> std::io::Result<()> {
@@ -50,19 +78,7 @@ pub fn write_event(out: &mut impl Write, style: &Style, event: &Event) -> std::i
             }
             writeln!(out)
         }
-        Style::Json => {
-            let line = serde_json::json!({
-                "time_ns": event.time_ns as u64,
-                "pid": event.pid,
-                "tid": event.tid,
-                "cpu": event.cpu,
-                "comm": event.comm,
-                "probe": event.probe.label,
-                "path": event.probe.path,
-                "args": event.args.iter().map(json_value).collect::<Vec<_>>(),
-            });
-            writeln!(out, "{line}")
-        }
+        Style::Json => write_json(out, event),
         Style::Template(t) => writeln!(out, "{}", t.render(&event.args)),
     }
 }

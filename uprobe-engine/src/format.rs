@@ -82,6 +82,16 @@ impl Field {
         Some(u64::from_ne_bytes(buf))
     }
 
+    /// A `__data_loc` string field borrowed from the record, when it is
+    /// valid UTF-8 and was fetched.
+    pub fn read_str<'r>(&self, record: &'r [u8]) -> Option<&'r str> {
+        let loc = self.read_u64(record)? as u32;
+        let (offset, len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
+        let bytes = record.get(offset..offset + len)?;
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        std::str::from_utf8(&bytes[..end]).ok()
+    }
+
     /// A `__data_loc` string field, without its terminating NUL. `Some(None)`
     /// when the kernel could not read the string at the hit: it then records
     /// length 0, while an empty string has length 1 (the NUL).

@@ -94,9 +94,17 @@ fn in_loader_cache(name: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Only ELF files: a `PATH` entry may hold a same-named script (pyenv shims).
+fn is_elf(path: &Path) -> bool {
+    matches!(
+        stapsdt_reader::file_kind(path),
+        Ok(stapsdt_reader::FileKind::Elf)
+    )
+}
+
 fn prefixed_file(dir: &Path, name: &str) -> Option<PathBuf> {
     let exact = dir.join(name);
-    if exact.is_file() {
+    if exact.is_file() && is_elf(&exact) {
         return Some(exact);
     }
     let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -108,7 +116,7 @@ fn prefixed_file(dir: &Path, name: &str) -> Option<PathBuf> {
                 .is_some_and(|f| matches_name(f, name))
         })
         .map(|e| e.path())
-        .filter(|p| p.is_file())
+        .filter(|p| p.is_file() && is_elf(p))
         .collect();
     candidates.sort();
     candidates.into_iter().next()

@@ -32,7 +32,7 @@ pub struct SessionOptions {
     pub only_args: Option<Vec<usize>>,
     /// Count hits only, in the kernel: no records, no fetches.
     pub count_only: bool,
-    /// Data pages of each per-CPU ring buffer (a power of two); 0 means 256.
+    /// Data pages of each per-CPU ring buffer (a power of two); 0 means 1024.
     pub ring_pages: usize,
 }
 
@@ -78,7 +78,7 @@ pub struct Event<'a> {
     pub tid: u32,
     pub cpu: u32,
     /// The thread's command name at the hit (fetched by the kernel).
-    pub comm: String,
+    pub comm: &'a str,
     pub probe: &'a ProbeInfo,
     pub args: Vec<Value>,
 }
@@ -441,13 +441,14 @@ impl Session {
             return Ok(());
         }
         let pages = match self.options.ring_pages {
-            0 => 256,
+            0 => 1024,
             n => n.next_power_of_two(),
         };
         let mut ring_index = self.rings.iter().position(|r| r.cpu == cpu);
         for probe in &self.probes {
             let id = probe.event.as_ref().expect("tracefs event").id()?;
-            let event = PerfEvent::tracepoint(id, scope)?;
+            let wakeup = (pages * perf::page_size() / 4) as u32;
+            let event = PerfEvent::tracepoint(id, scope, wakeup)?;
             match ring_index {
                 Some(i) => {
                     event.redirect_to(self.rings[i].event())?;
@@ -476,48 +477,51 @@ impl Session {
         let probes = &self.probes;
         let by_id = &self.by_id;
         let offset = self.clock_offset_ns;
+        // One argument vector for all events: no allocation per hit.
+        let mut args = Vec::with_capacity(12);
         for ring in &mut self.rings {
             ring.drain(|record| match record {
                 perf::Record::Lost(n) => lost += n,
-                perf::Record::Comm { .. } => {}
                 perf::Record::Sample(sample) => {
-                    let Some(kind) = sample.raw.get(0..2) else {
+                    let Some(&[a, b]) = sample.raw.get(0..2) else {
                         return;
                     };
-                    let kind = u64::from(u16::from_ne_bytes([kind[0], kind[1]]));
-                    let Some(&index) = by_id.get(&kind) else {
+                    let Some(&index) = by_id.get(&u64::from(u16::from_ne_bytes([a, b]))) else {
                         return;
                     };
                     let probe = &probes[index];
-                    let args = probe
-                        .info
-                        .args
-                        .iter()
-                        .zip(&probe.fields)
-                        .map(|(arg, field)| {
-                            value::decode(
-                                &arg.fetch,
-                                field.as_ref(),
-                                &sample.raw,
-                                arg.signed,
-                                arg.bytes,
-                            )
-                        })
-                        .collect();
-                    let comm = probe
-                        .comm
-                        .as_ref()
-                        .and_then(|f| f.read_string(&sample.raw).flatten())
-                        .unwrap_or_default();
-                    handler(&Event {
+                    args.clear();
+                    args.extend(
+                        probe
+                            .info
+                            .args
+                            .iter()
+                            .zip(&probe.fields)
+                            .map(|(arg, field)| {
+                                value::decode(
+                                    &arg.fetch,
+                                    field.as_ref(),
+                                    sample.raw,
+                                    arg.signed,
+                                    arg.bytes,
+                                )
+                            }),
+                    );
+                    let event = Event {
                         time_ns: (i128::from(sample.time) + offset).max(0) as u128,
                         pid: sample.pid,
                         tid: sample.tid,
                         cpu: sample.cpu,
-                        comm,
+                        comm: probe
+                            .comm
+                            .as_ref()
+                            .and_then(|f| f.read_str(sample.raw))
+                            .unwrap_or(""),
                         probe: &probe.info,
-                        args,
-                    });
+                        args: std::mem::take(&mut args),
+                    };
+                    handler(&event);
+                    args = event.args;
                     delivered += 1;
                 }
             });
