@@ -21,7 +21,7 @@ use uprobe_engine::{Selector, Session, SessionOptions, Target};
 
 /// Events newer than this stay buffered, so that hits drained late from
 /// another CPU's ring are still delivered in time order.
-const REORDER_WINDOW_NS: u128 = 30_000_000;
+const REORDER_WINDOW_NS: u128 = 100_000_000;
 
 /// The tapset probe for a note probe, if the runtime's tapset names it.
 pub fn probe_def(runtime: Runtime, provider: &str, name: &str, nargs: usize) -> Option<ProbeDef> {
@@ -222,26 +222,27 @@ impl Tracer {
         let defs = &self.defs;
         let pending = &mut self.pending;
         let hits = &mut self.hits;
-        for (i, group) in self.groups.iter_mut().enumerate() {
+        // Each session waits its share, so a busy one is not left filling
+        // its rings while a quiet one waits out the whole timeout.
+        let share = timeout_ms / self.groups.len().max(1) as i32;
+        for group in &mut self.groups {
             let by_label = &group.by_label;
-            group
-                .session
-                .poll(if i == 0 { timeout_ms } else { 0 }, |event| {
-                    let Some(&index) = by_label.get(&event.probe.label) else {
-                        return;
-                    };
-                    let attached = &defs[index];
-                    *hits.entry(attached.name.clone()).or_insert(0) += 1;
-                    pending.push(NamedEvent {
-                        name: attached.name.clone(),
-                        time_ns: event.time_ns,
-                        pid: event.pid,
-                        tid: event.tid,
-                        cpu: event.cpu,
-                        comm: event.comm.clone(),
-                        fields: decode::fields(&attached.def, &event.args),
-                    });
+            group.session.poll(share, |event| {
+                let Some(&index) = by_label.get(&event.probe.label) else {
+                    return;
+                };
+                let attached = &defs[index];
+                *hits.entry(attached.name.clone()).or_insert(0) += 1;
+                pending.push(NamedEvent {
+                    name: attached.name.clone(),
+                    time_ns: event.time_ns,
+                    pid: event.pid,
+                    tid: event.tid,
+                    cpu: event.cpu,
+                    comm: event.comm.to_string(),
+                    fields: decode::fields(&attached.def, &event.args),
                 });
+            });
         }
     }
 

@@ -24,9 +24,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use uprobe_engine::Target;
 
-/// How long records gather in the ring buffers between two reads.
-const BATCH: Duration = Duration::from_millis(20);
-
 /// Which runtime, and whose processes.
 #[derive(Args, Debug)]
 pub struct Scope {
@@ -189,10 +186,6 @@ impl Run {
                 return exit_code;
             }
             self.tracer.poll(100, &mut handler);
-            // The engine wakes its reader on every record; sleeping between
-            // polls lets records gather in the rings, so a busy target costs
-            // one wakeup per batch instead of one per hit.
-            std::thread::sleep(BATCH);
         }
     }
 
