@@ -214,6 +214,7 @@ fn flow_and_class_events_decode_exactly() {
     let parsed: Vec<serde_json::Value> = events
         .stdout
         .lines()
+        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let loaded: Vec<&serde_json::Value> = parsed
@@ -235,4 +236,56 @@ fn flow_and_class_events_decode_exactly() {
     assert!(parsed
         .iter()
         .any(|e| e["event"] == "hotspot.thread.start" && e["fields"]["name"] == "Finalizer"));
+}
+
+#[test]
+fn jni_probes_are_named_events() {
+    let test = "jni_probes_are_named_events";
+    let Some(java) = jdk(test, JDK17) else { return };
+    let scratch = Scratch::new();
+    let Some(()) = compile(test, &scratch) else {
+        return;
+    };
+    let command = format!("{} -cp {} Probed", java.display(), scratch.path().display());
+    // The launcher runs main() through JNI: CallStaticVoidMethod, once.
+    let out = stap_sdt(
+        &[
+            "events",
+            "-l",
+            "java",
+            "-c",
+            &command,
+            "--json",
+            "hotspot.jni.CallStaticVoidMethod.*",
+            "hotspot.jni.GetStaticMethodID.entry",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    // The program's own output (45) shares stdout with the events.
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .filter(|n| n.starts_with("hotspot.jni.CallStaticVoidMethod"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "hotspot.jni.CallStaticVoidMethod.entry",
+            "hotspot.jni.CallStaticVoidMethod.return"
+        ],
+        "{out:#?}"
+    );
+    let entry = events
+        .iter()
+        .find(|e| e["event"] == "hotspot.jni.GetStaticMethodID.entry")
+        .expect("GetStaticMethodID");
+    // JNIEnv*, jclass, name, signature.
+    assert_eq!(entry["fields"].as_object().unwrap().len(), 4, "{entry}");
 }
