@@ -289,3 +289,75 @@ fn jni_probes_are_named_events() {
     // JNIEnv*, jclass, name, signature.
     assert_eq!(entry["fields"].as_object().unwrap().len(), 4, "{entry}");
 }
+
+const ALLOC_SOURCE: &str = r#"
+public class Alloc {
+    int v;
+    public static void main(String[] args) throws Exception {
+        Alloc a = new Alloc();
+        Alloc b = new Alloc();
+        synchronized (a) { a.wait(5); }
+        System.out.println(a.v + b.v);
+    }
+}
+"#;
+
+#[test]
+fn allocation_and_monitor_probes_with_their_flags() {
+    let test = "allocation_and_monitor_probes_with_their_flags";
+    let Some(java) = jdk(test, JDK25) else { return };
+    let scratch = Scratch::new();
+    let Some(()) = compile(test, &scratch) else {
+        return;
+    };
+    let source = scratch.write("Alloc.java", ALLOC_SOURCE);
+    let javac = Path::new(JDK17).join("bin/javac");
+    let built = test_support::run(
+        std::process::Command::new(javac)
+            .arg("-d")
+            .arg(scratch.path())
+            .arg(source),
+    );
+    assert!(built.status.success());
+    let command = format!(
+        "{} -XX:+DTraceAllocProbes -XX:+DTraceMonitorProbes -Xint -cp {} Alloc",
+        java.display(),
+        scratch.path().display()
+    );
+    let out = stap_sdt(
+        &[
+            "events",
+            "-l",
+            "java",
+            "-c",
+            &command,
+            "hotspot.object.alloc",
+            "hotspot.monitor.wait*",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let mine = |event: &str| -> Vec<String> {
+        out.stdout
+            .lines()
+            .filter(|l| l.contains(&format!(" {event} ")) && l.contains("class=\"Alloc\""))
+            .map(|l| l.split_once(event).unwrap().1.trim().to_string())
+            .map(|fields| {
+                // Thread ids and monitor addresses vary: keep class and the rest.
+                fields
+                    .split(' ')
+                    .filter(|f| !f.starts_with("thread=") && !f.starts_with("monitor="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    assert_eq!(
+        mine("hotspot.object.alloc"),
+        [r#"class="Alloc" size=16"#, r#"class="Alloc" size=16"#],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(mine("hotspot.monitor.wait"), [r#"class="Alloc" timeout=5"#]);
+    assert_eq!(mine("hotspot.monitor.waited"), [r#"class="Alloc""#]);
+}
