@@ -67,6 +67,14 @@ fn compile(test: &str, scratch: &Scratch) -> Option<()> {
     Some(())
 }
 
+/// The JDK's `java` and a scratch directory holding the compiled class.
+fn prepared(test: &str, home: &str) -> Option<(PathBuf, Scratch)> {
+    let java = jdk(test, home)?;
+    let scratch = Scratch::new();
+    compile(test, &scratch)?;
+    Some((java, scratch))
+}
+
 fn calls(java: &Path, flags: &str, scratch: &Scratch) -> Output {
     let command = format!(
         "{} {flags} -Xint -cp {} Probed",
@@ -108,9 +116,7 @@ fn check_exact_calls(out: &Output) {
 #[test]
 fn jdk17_methods_with_extended_probes() {
     let test = "jdk17_methods_with_extended_probes";
-    let Some(java) = jdk(test, JDK17) else { return };
-    let scratch = Scratch::new();
-    let Some(()) = compile(test, &scratch) else {
+    let Some((java, scratch)) = prepared(test, JDK17) else {
         return;
     };
     let out = calls(&java, "-XX:+ExtendedDTraceProbes", &scratch);
@@ -121,9 +127,7 @@ fn jdk17_methods_with_extended_probes() {
 #[test]
 fn jdk25_methods_with_method_probes() {
     let test = "jdk25_methods_with_method_probes";
-    let Some(java) = jdk(test, JDK25) else { return };
-    let scratch = Scratch::new();
-    let Some(()) = compile(test, &scratch) else {
+    let Some((java, scratch)) = prepared(test, JDK25) else {
         return;
     };
     check_exact_calls(&calls(&java, "-XX:+DTraceMethodProbes", &scratch));
@@ -132,11 +136,7 @@ fn jdk25_methods_with_method_probes() {
 #[test]
 fn dormant_probes_name_the_flag_for_each_jdk() {
     let test = "dormant_probes_name_the_flag_for_each_jdk";
-    let (Some(java17), Some(java25)) = (jdk(test, JDK17), jdk(test, JDK25)) else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let Some(()) = compile(test, &scratch) else {
+    let (Some((java17, scratch)), Some(java25)) = (prepared(test, JDK17), jdk(test, JDK25)) else {
         return;
     };
     let out = calls(&java17, "", &scratch);
@@ -166,9 +166,7 @@ fn dormant_probes_name_the_flag_for_each_jdk() {
 #[test]
 fn flow_and_class_events_decode_exactly() {
     let test = "flow_and_class_events_decode_exactly";
-    let Some(java) = jdk(test, JDK25) else { return };
-    let scratch = Scratch::new();
-    let Some(()) = compile(test, &scratch) else {
+    let Some((java, scratch)) = prepared(test, JDK25) else {
         return;
     };
     let command = format!(
@@ -197,26 +195,17 @@ fn flow_and_class_events_decode_exactly() {
     expected.push(format!("<- {main}"));
     assert_eq!(lines, expected, "{}", flow.stdout);
 
-    let events = stap_sdt(
+    let events = events(
+        "java",
+        &command,
+        true,
         &[
-            "events",
-            "-l",
-            "java",
-            "-c",
-            &command,
-            "--json",
             "hotspot.class.loaded",
             "hotspot.vm.*",
             "hotspot.thread.start",
         ],
-        Duration::from_secs(120),
     );
-    let parsed: Vec<serde_json::Value> = events
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let parsed: Vec<serde_json::Value> = json_events(&events.stdout);
     let loaded: Vec<&serde_json::Value> = parsed
         .iter()
         .filter(|e| e["event"] == "hotspot.class.loaded" && e["fields"]["class"] == "Probed")
@@ -241,34 +230,22 @@ fn flow_and_class_events_decode_exactly() {
 #[test]
 fn jni_probes_are_named_events() {
     let test = "jni_probes_are_named_events";
-    let Some(java) = jdk(test, JDK17) else { return };
-    let scratch = Scratch::new();
-    let Some(()) = compile(test, &scratch) else {
+    let Some((java, scratch)) = prepared(test, JDK17) else {
         return;
     };
     let command = format!("{} -cp {} Probed", java.display(), scratch.path().display());
     // The launcher runs main() through JNI: CallStaticVoidMethod, once.
-    let out = stap_sdt(
+    let out = events(
+        "java",
+        &command,
+        true,
         &[
-            "events",
-            "-l",
-            "java",
-            "-c",
-            &command,
-            "--json",
             "hotspot.jni.CallStaticVoidMethod.*",
             "hotspot.jni.GetStaticMethodID.entry",
         ],
-        Duration::from_secs(120),
     );
     assert_eq!(out.code, Some(0), "{out:#?}");
-    // The program's own output (45) shares stdout with the events.
-    let events: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events: Vec<serde_json::Value> = json_events(&out.stdout);
     let names: Vec<&str> = events
         .iter()
         .map(|e| e["event"].as_str().unwrap())
@@ -305,9 +282,7 @@ public class Alloc {
 #[test]
 fn allocation_and_monitor_probes_with_their_flags() {
     let test = "allocation_and_monitor_probes_with_their_flags";
-    let Some(java) = jdk(test, JDK25) else { return };
-    let scratch = Scratch::new();
-    let Some(()) = compile(test, &scratch) else {
+    let Some((java, scratch)) = prepared(test, JDK25) else {
         return;
     };
     let source = scratch.write("Alloc.java", ALLOC_SOURCE);
@@ -324,17 +299,11 @@ fn allocation_and_monitor_probes_with_their_flags() {
         java.display(),
         scratch.path().display()
     );
-    let out = stap_sdt(
-        &[
-            "events",
-            "-l",
-            "java",
-            "-c",
-            &command,
-            "hotspot.object.alloc",
-            "hotspot.monitor.wait*",
-        ],
-        Duration::from_secs(120),
+    let out = events(
+        "java",
+        &command,
+        false,
+        &["hotspot.object.alloc", "hotspot.monitor.wait*"],
     );
     assert_eq!(out.code, Some(0), "{out:#?}");
     let mine = |event: &str| -> Vec<String> {

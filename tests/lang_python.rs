@@ -249,25 +249,14 @@ fn named_events_decode_imports_and_gc() {
         main.display(),
         module.parent().unwrap().display()
     );
-    let out = stap_sdt(
-        &[
-            "events",
-            "-l",
-            "python",
-            "-c",
-            &command,
-            "--json",
-            "python.import.*",
-            "python.gc.*",
-        ],
-        Duration::from_secs(60),
+    let out = events(
+        "python",
+        &command,
+        true,
+        &["python.import.*", "python.gc.*"],
     );
     assert_eq!(out.code, Some(0), "{out:#?}");
-    let events: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events: Vec<serde_json::Value> = json_events(&out.stdout);
     let has = |event: &str, field: &str, value: serde_json::Value| {
         events
             .iter()

@@ -121,3 +121,23 @@ pub fn flow_lines(stdout: &str, filter: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// `stap-sdt events -l LANGUAGE -c COMMAND [--json] EVENTS...`, bounded.
+pub fn events(language: &str, command: &str, json: bool, wanted: &[&str]) -> Output {
+    let mut args = vec!["events", "-l", language, "-c", command];
+    if json {
+        args.push("--json");
+    }
+    args.extend_from_slice(wanted);
+    stap_sdt(&args, Duration::from_secs(120))
+}
+
+/// The `--json` event lines of a run (the traced program's own output,
+/// which shares stdout, is skipped).
+pub fn json_events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
