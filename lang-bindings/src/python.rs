@@ -1,10 +1,11 @@
 //! CPython's probes (`python` provider), as built into Debian's
 //! `/usr/bin/python3.11` and `libpython3.11.so.1.0`.
 //!
-//! Quirk: in 3.11 `function__entry` fires for ordinary Python functions only
-//! while the `line` probe's semaphore is raised too (the eval loop reaches
-//! the entry probe through its tracing path). The tracer attaches `line`
-//! whenever function probes are traced and hides its events unless asked.
+//! Quirk: in Debian's 3.11 `function__entry` fires for ordinary Python
+//! functions only while the `line` probe's semaphore is raised too (it
+//! fires for some generator frames regardless; `function__return` always
+//! fires). The tracer attaches `line` whenever function probes are traced
+//! and hides its events unless asked (see `tests/lang_python.rs`).
 
 use crate::tapset::{def, Decode::*, ProbeDef};
 use std::sync::LazyLock;
@@ -66,8 +67,9 @@ pub static PROBES: LazyLock<Vec<ProbeDef>> = LazyLock::new(|| {
             &[("event", 0, CStr), ("args", 1, Pointer)],
             None,
         ),
-        // Builds with the instance probes (not Debian's 3.11) pass the
-        // type name and the module, like the function probes.
+        // Declared in CPython's python.d as (const char *, const char *):
+        // type name and module. Upstream CPython never fires them (Debian's
+        // 3.11 has no notes for them); builds that patch them in do.
         def(
             "python.instance.new.start",
             "python",
