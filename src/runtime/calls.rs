@@ -4,6 +4,7 @@
 use super::{function_name, Scope};
 use clap::Args;
 use std::collections::HashMap;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -86,6 +87,42 @@ impl Calls {
     }
 }
 
+fn print_table(
+    out: &mut impl Write,
+    calls: &Calls,
+    latency: bool,
+    top: Option<usize>,
+) -> std::io::Result<()> {
+    let rows = calls.rows(latency, top);
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(8);
+    if !latency {
+        writeln!(out, "{:<width$} {:>10}", "FUNCTION", "CALLS")?;
+        for (name, t) in &rows {
+            writeln!(out, "{name:<width$} {:>10}", t.calls)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<width$} {:>10} {:>14} {:>12}",
+        "FUNCTION", "CALLS", "TOTAL(us)", "MEAN(us)"
+    )?;
+    for (name, t) in &rows {
+        let mean = if t.returned > 0 {
+            format!("{:.3}", t.total_ns as f64 / t.returned as f64 / 1000.0)
+        } else {
+            "-".into()
+        };
+        writeln!(
+            out,
+            "{name:<width$} {:>10} {:>14.3} {mean:>12}",
+            t.calls,
+            t.total_ns as f64 / 1000.0
+        )?;
+    }
+    Ok(())
+}
+
 pub fn run(args: CallsArgs) -> Result<ExitCode, String> {
     let runtime = lang_bindings::Runtime::from_name(&args.scope.language)?;
     let (entry, exit) = runtime.call_events();
@@ -104,31 +141,11 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, String> {
             calls.exit(event.pid, event.tid, &name, event.time_ns);
         }
     });
-    let rows = calls.rows(args.latency, args.top);
-    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(8);
-    if args.latency {
-        println!(
-            "{:<width$} {:>10} {:>14} {:>12}",
-            "FUNCTION", "CALLS", "TOTAL(us)", "MEAN(us)"
-        );
-        for (name, t) in &rows {
-            let mean = if t.returned > 0 {
-                format!("{:.3}", t.total_ns as f64 / t.returned as f64 / 1000.0)
-            } else {
-                "-".into()
-            };
-            println!(
-                "{name:<width$} {:>10} {:>14.3} {mean:>12}",
-                t.calls,
-                t.total_ns as f64 / 1000.0
-            );
-        }
-    } else {
-        println!("{:<width$} {:>10}", "FUNCTION", "CALLS");
-        for (name, t) in &rows {
-            println!("{name:<width$} {:>10}", t.calls);
-        }
-    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    // A closed stdout (`| head`) is not an error worth more than stopping.
+    let _ = print_table(&mut out, &calls, args.latency, args.top).and_then(|()| out.flush());
+    drop(out);
     Ok(run.close(code))
 }
 

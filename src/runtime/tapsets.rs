@@ -3,6 +3,7 @@
 
 use clap::Args;
 use lang_bindings::{discover, jdk::Jdk, tracer::probe_def, Decode, ProbeDef, Runtime};
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -45,7 +46,12 @@ fn describe(decode: Decode, def: &ProbeDef) -> String {
     }
 }
 
-fn print_object(runtime: Runtime, object: &lang_bindings::RuntimeObject, verbose: bool) {
+fn print_object(
+    out: &mut impl Write,
+    runtime: Runtime,
+    object: &lang_bindings::RuntimeObject,
+    verbose: bool,
+) -> std::io::Result<()> {
     let mut defs: Vec<ProbeDef> = object
         .probes()
         .filter_map(|(provider, name, nargs)| probe_def(runtime, provider, name, nargs))
@@ -57,11 +63,12 @@ fn print_object(runtime: Runtime, object: &lang_bindings::RuntimeObject, verbose
         .as_ref()
         .map(|j| format!(" ({})", j.describe()))
         .unwrap_or_default();
-    println!(
+    writeln!(
+        out,
         "  {}{version}: {} events",
         object.path.display(),
         defs.len()
-    );
+    )?;
     let jni = defs.iter().filter(|d| d.provider == "hotspot_jni").count();
     for def in &defs {
         if def.provider == "hotspot_jni" && !verbose {
@@ -71,25 +78,75 @@ fn print_object(runtime: Runtime, object: &lang_bindings::RuntimeObject, verbose
             (Some(gate), Some(jdk)) => format!("  [needs {}]", jdk.flag(gate)),
             _ => String::new(),
         };
-        println!("    {:<40} {}:{}{gate}", def.event, def.provider, def.probe);
+        writeln!(
+            out,
+            "    {:<40} {}:{}{gate}",
+            def.event, def.provider, def.probe
+        )?;
         if verbose {
             for f in def.fields.iter().filter(|f| {
                 !def.fields
                     .iter()
                     .any(|o| matches!(o.decode, Decode::LenStr { len } if len == f.arg))
             }) {
-                println!(
+                writeln!(
+                    out,
                     "        {:<12} arg{:<2} {}",
                     f.name,
                     f.arg,
                     describe(f.decode, def)
-                );
+                )?;
             }
         }
     }
     if jni > 0 && !verbose {
-        println!("    hotspot.jni.FUNCTION.entry/.return     {jni} events (-v lists them)");
+        writeln!(
+            out,
+            "    hotspot.jni.FUNCTION.entry/.return     {jni} events (-v lists them)"
+        )?;
     }
+    Ok(())
+}
+
+fn installed(args: &TapsetsArgs, runtime: Runtime) -> Result<Vec<discover::Installed>, String> {
+    if args.paths.is_empty() {
+        return Ok(discover::installed(runtime));
+    }
+    args.paths
+        .iter()
+        .map(|p| {
+            if !p.exists() {
+                return Err(format!("{}: no such file", p.display()));
+            }
+            Ok(discover::Installed {
+                path: p.clone(),
+                object: discover::object_at(runtime, p),
+            })
+        })
+        .collect()
+}
+
+fn print_runtime(
+    out: &mut impl Write,
+    runtime: Runtime,
+    found: &[discover::Installed],
+    verbose: bool,
+) -> std::io::Result<()> {
+    writeln!(out, "{runtime}")?;
+    if found.is_empty() {
+        writeln!(out, "  (not installed)")?;
+    }
+    for installed in found {
+        match &installed.object {
+            Some(object) => print_object(out, runtime, object, verbose)?,
+            None => writeln!(
+                out,
+                "  {}: no {runtime} probes (built without SDT support)",
+                installed.path.display()
+            )?,
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: TapsetsArgs) -> Result<ExitCode, String> {
@@ -97,35 +154,16 @@ pub fn run(args: TapsetsArgs) -> Result<ExitCode, String> {
         Some(l) => vec![Runtime::from_name(l)?],
         None => Runtime::ALL.to_vec(),
     };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     for runtime in runtimes {
-        println!("{runtime}");
-        let found: Vec<discover::Installed> = if args.paths.is_empty() {
-            discover::installed(runtime)
-        } else {
-            args.paths
-                .iter()
-                .map(|p| {
-                    if !p.exists() {
-                        return Err(format!("{}: no such file", p.display()));
-                    }
-                    Ok(discover::Installed {
-                        path: p.clone(),
-                        object: discover::object_at(runtime, p),
-                    })
-                })
-                .collect::<Result<_, _>>()?
-        };
-        if found.is_empty() {
-            println!("  (not installed)");
-        }
-        for installed in &found {
-            match &installed.object {
-                Some(object) => print_object(runtime, object, args.verbose),
-                None => println!(
-                    "  {}: no {runtime} probes (built without SDT support)",
-                    installed.path.display()
-                ),
-            }
+        let found = installed(&args, runtime)?;
+        // A closed stdout (`| head`) ends the listing quietly.
+        if print_runtime(&mut out, runtime, &found, args.verbose)
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            break;
         }
     }
     Ok(ExitCode::SUCCESS)
