@@ -272,3 +272,45 @@ fn named_events_decode_imports_and_gc() {
     assert!(events.iter().any(|e| e["event"] == "python.gc.done"));
     assert!(events.iter().all(|e| e["event"] != "python.line"));
 }
+
+#[test]
+fn semaphores_raised_while_tracing_and_restored_after() {
+    if !python("semaphores_raised_while_tracing_and_restored_after") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let script = script(&scratch);
+    let mut child = std::process::Command::new(PYTHON)
+        .args([script.as_str(), "wait"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3.11");
+    let mut stdout = trace_support::Lines::new(child.stdout.take().unwrap());
+    stdout.wait_for("ready");
+    let pid = child.id();
+    let line = trace_support::semaphore_address(pid, "python", "line");
+    let entry = trace_support::semaphore_address(pid, "python", "function__entry");
+    let read = |address| trace_support::read_u16(pid, address);
+    assert_eq!((read(line), read(entry)), (0, 0));
+    let mut tracer = std::process::Command::new(BIN)
+        .args(["calls", "-l", "python", "-p", &pid.to_string(), "-d", "30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = trace_support::Lines::new(tracer.stderr.take().unwrap());
+    stderr.wait_for("Tracing python in process");
+    // The hidden `line` probe raises its semaphore like the traced one.
+    assert!(read(line) >= 1 && read(entry) >= 1);
+    // SIGINT ends the tracer cleanly; the process runs on with both lowered.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let tracer_pid = tracer.id();
+    assert!(tracer.wait().unwrap().success());
+    assert_eq!((read(line), read(entry)), (0, 0));
+    assert_no_events_of(tracer_pid);
+    use std::io::Write;
+    writeln!(child.stdin.as_mut().unwrap()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
