@@ -1,5 +1,7 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
+mod dtrace;
+mod gdb;
 mod list;
 mod runtime;
 mod trace;
@@ -39,6 +41,10 @@ enum Command {
     Events(runtime::events::EventsArgs),
     /// The Python, Java and Perl runtimes here and the named events their probes offer.
     Tapsets(runtime::tapsets::TapsetsArgs),
+    /// Start GDB with the stap-sdt plugin (sdt-break, $_probe_argN, info sdt) loaded.
+    Gdb(gdb::GdbArgs),
+    /// Generate a probe header (-h) or semaphore object (-G) from a D provider file, like SystemTap's dtrace.
+    Dtrace(dtrace::DtraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
         Command::Flow(args) => runtime::flow::run(args),
         Command::Events(args) => runtime::events::run(args),
         Command::Tapsets(args) => runtime::tapsets::run(args),
+        Command::Gdb(args) => gdb::run(args),
+        Command::Dtrace(args) => dtrace::run(args),
     };
     match result {
         Ok(code) => code,

@@ -292,3 +292,43 @@ fn process_in_another_mount_namespace_is_read_through_its_root() {
         Some(printed)
     );
 }
+
+#[test]
+fn permission_errors_name_the_file_and_the_rest_goes_on() {
+    let test = "permission_errors_name_the_file_and_the_rest_goes_on";
+    if !test_support::is_root() || require(test, "setpriv").is_none() {
+        skip(
+            test,
+            "needs root and setpriv(1) to run as an unprivileged user",
+        );
+        return;
+    }
+    let scratch = Scratch::new();
+    let Some(program) = build_program(&scratch, &[]) else {
+        skip(test, "sys/sdt.h missing");
+        return;
+    };
+    let locked = scratch.join("locked");
+    std::fs::copy(&program, &locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    // The binary must be reachable by `nobody`: copy it next to the fixtures.
+    let bin = scratch.join("stap-sdt");
+    std::fs::copy(BIN, &bin).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(["list", locked.to_str().unwrap(), program.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "stap-sdt: {}: Permission denied (os error 13)",
+            locked.display()
+        )
+    );
+    assert!(stdout.contains("demo:guarded"), "{stdout}");
+}

@@ -89,6 +89,18 @@ impl MappedFile {
         self.mappings.iter().find_map(|m| m.address_of(file_offset))
     }
 
+    /// Like [`MappedFile::address_of`], but prefer a mapping with permission
+    /// `perm` (`'x'`, `'w'`): when segments share a file page (lld, Rust),
+    /// the page is mapped twice, e.g. read-only then executable, and only the
+    /// mapping of the right segment gives the address the program uses.
+    pub fn address_of_in(&self, file_offset: u64, perm: char) -> Option<u64> {
+        self.mappings
+            .iter()
+            .filter(|m| m.perms.contains(perm))
+            .find_map(|m| m.address_of(file_offset))
+            .or_else(|| self.address_of(file_offset))
+    }
+
     /// Paths to open the file by, best first.
     fn open_paths(&self, pid: u32) -> Vec<PathBuf> {
         let mut paths = vec![PathBuf::from(format!("/proc/{pid}/root{}", self.path))];
@@ -175,14 +187,16 @@ pub fn place(object: &mut Object, file: &MappedFile, pid: u32) {
         .iter_mut()
         .flat_map(|p| p.locations.iter_mut())
     {
-        location.runtime_address = location.file_offset.and_then(|o| file.address_of(o));
+        location.runtime_address = location
+            .file_offset
+            .and_then(|o| file.address_of_in(o, 'x'));
         if object.load_bias.is_none() {
             object.load_bias = location
                 .runtime_address
                 .map(|r| r.wrapping_sub(location.address));
         }
         if let Some(sem) = &mut location.semaphore {
-            sem.runtime_address = sem.file_offset.and_then(|o| file.address_of(o));
+            sem.runtime_address = sem.file_offset.and_then(|o| file.address_of_in(o, 'w'));
         }
     }
 }
@@ -212,6 +226,23 @@ garbage line
         assert_eq!(files[0].address_of(0x2010), Some(0x55d4c0a02010));
         assert_eq!(files[0].address_of(0x4002), Some(0x55d4c0c05002));
         assert_eq!(files[0].address_of(0x9000), None);
+    }
+
+    #[test]
+    fn shared_file_page_resolves_in_the_segment_mapping() {
+        // A Rust/lld PIE: the page at file offset 0x12000 ends the read-only
+        // segment and starts the text segment, so it is mapped twice.
+        let maps = parse_maps(
+            "555555554000-555555567000 r--p 00000000 fe:01 7 /tmp/rust_str\n\
+             555555567000-5555555a6000 r-xp 00012000 fe:01 7 /tmp/rust_str\n\
+             5555555a6000-5555555a9000 r--p 00050000 fe:01 7 /tmp/rust_str\n\
+             5555555a9000-5555555ab000 rw-p 00052000 fe:01 7 /tmp/rust_str\n",
+        );
+        let file = &mapped_files(&maps)[0];
+        assert_eq!(file.address_of(0x12f75), Some(0x555555566f75));
+        assert_eq!(file.address_of_in(0x12f75, 'x'), Some(0x555555567f75));
+        assert_eq!(file.address_of_in(0x52c50, 'w'), Some(0x5555555a9c50));
+        assert_eq!(file.address_of_in(0x100, 'x'), Some(0x555555554100));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! directory and never shares it.
 
 pub mod readelf;
+pub mod tracefs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -140,4 +141,40 @@ pub fn system_sdt_include() -> Option<PathBuf> {
         .iter()
         .map(PathBuf::from)
         .find(|d| d.join("sys/sdt.h").is_file())
+}
+
+/// Build workspace packages with the cargo running the tests (`$CARGO`),
+/// into `target_dir` (keep it persistent, e.g. `CARGO_TARGET_TMPDIR`, so
+/// reruns are incremental), and return the profile's output directory.
+/// For fixtures that must be real cargo builds (Rust programs with
+/// probes); `features` as for `cargo build --features`. Panics with
+/// cargo's message when the build fails.
+pub fn cargo_build(
+    workspace: &Path,
+    packages: &[&str],
+    features: &[&str],
+    target_dir: &Path,
+    release: bool,
+) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--quiet", "--target-dir"])
+        .arg(target_dir);
+    if release {
+        cmd.arg("--release");
+    }
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    let result = run(&mut cmd);
+    assert!(
+        result.status.success(),
+        "cargo build {packages:?} failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    target_dir.join(if release { "release" } else { "debug" })
 }

@@ -32,6 +32,22 @@ pub(crate) fn disp_paren(
     Ok(Operand::Memory(mem))
 }
 
+/// The operand grammar that s390x and RISC-V share: `DISP(REG...)` memory,
+/// bare numbers as immediates, anything else a register name.
+pub(crate) fn gas_operand(
+    text: &str,
+    allow_index: bool,
+    reg: impl Fn(&str) -> Result<Register, String>,
+) -> Result<Operand, String> {
+    if text.contains('(') {
+        return disp_paren(text, allow_index, reg);
+    }
+    if super::number::starts_numeric(text) {
+        return immediate(text);
+    }
+    reg(text).map(|register| Operand::Register { register })
+}
+
 pub(crate) fn simple(name: &str, canonical: &'static str, dwarf: u16, bits: u16) -> Register {
     Register {
         name: name.to_string(),

@@ -1,8 +1,7 @@
 //! RISC-V operands: `a0`, `x10`, `5`, `-36(s0)`, `8(sp)`.
 
-use super::common::{disp_paren, immediate, simple};
+use super::common::{gas_operand, simple};
 use super::names::{numbered, F, RISCV_ABI};
-use super::number::starts_numeric;
 use super::{Operand, Register};
 
 fn register(name: &str) -> Result<Register, String> {
@@ -21,13 +20,7 @@ fn register(name: &str) -> Result<Register, String> {
 }
 
 pub(super) fn parse_operand(text: &str) -> Result<Operand, String> {
-    if text.contains('(') {
-        return disp_paren(text, false, register);
-    }
-    if starts_numeric(text) {
-        return immediate(text);
-    }
-    register(text).map(|register| Operand::Register { register })
+    gas_operand(text, false, register)
 }
 
 #[cfg(test)]

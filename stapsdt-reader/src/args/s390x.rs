@@ -1,8 +1,7 @@
 //! s390x operands: `%r2`, `%f0`, `5`, `172(%r15)`, `0(%r6,%r10)` (D(X,B)).
 
-use super::common::{disp_paren, immediate, simple};
+use super::common::{gas_operand, simple};
 use super::names::{numbered, F, R};
-use super::number::starts_numeric;
 use super::{Operand, Register};
 
 /// DWARF numbers of %f0..%f15 follow the ABI's odd order (f0,f2,f4,f6,f1,...).
@@ -24,13 +23,7 @@ fn register(text: &str) -> Result<Register, String> {
 }
 
 pub(super) fn parse_operand(text: &str) -> Result<Operand, String> {
-    if text.contains('(') {
-        return disp_paren(text, true, register);
-    }
-    if starts_numeric(text) {
-        return immediate(text);
-    }
-    register(text).map(|register| Operand::Register { register })
+    gas_operand(text, true, register)
 }
 
 #[cfg(test)]

@@ -1,0 +1,196 @@
+//! Shared by the `tests/gdb_*.rs` tests: build a fixture, run the real GDB
+//! with the plugin (through `stap-sdt gdb`), and read back what it printed.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use test_support::Scratch;
+
+pub const STAP_SDT: &str = env!("CARGO_BIN_EXE_stap-sdt");
+
+/// The plugin's entry file in this checkout.
+pub fn plugin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb-plugin/stap_sdt.py")
+}
+
+/// `gdb`, or a printed skip.
+pub fn have_gdb(test: &str) -> bool {
+    test_support::require(test, "gdb").is_some()
+}
+
+/// For a test that needs GDB and one C fixture: a scratch directory with the
+/// fixture compiled in it, or None (and a printed skip) without GDB.
+pub fn c_fixture(test: &str, name: &str, source: &str) -> Option<(Scratch, PathBuf)> {
+    if !have_gdb(test) {
+        return None;
+    }
+    let scratch = Scratch::new();
+    let program = compile_c(&scratch, name, source, &[]);
+    Some((scratch, program))
+}
+
+/// Compile a C fixture at -O0 -g.
+pub fn compile_c(scratch: &Scratch, name: &str, source: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["-O0", "-g"];
+    args.extend_from_slice(extra);
+    scratch.compile("cc", &format!("{name}.c"), source, name, &args)
+}
+
+/// GDB commands that print `@@NAME=VALUE@@` for `EXPR`, for [`marked`].
+pub fn show(name: &str, expr: &str) -> Vec<String> {
+    vec![
+        format!("echo @@{name}="),
+        format!("output {expr}"),
+        "echo @@\\n".to_string(),
+    ]
+}
+
+/// Everything printed as `@@NAME=VALUE@@` (the last one wins).
+pub fn marked(output: &str) -> HashMap<String, String> {
+    let mut values = HashMap::new();
+    let mut rest = output;
+    while let Some(start) = rest.find("@@") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("@@") else { break };
+        if let Some((name, value)) = after[..end].split_once('=') {
+            values.insert(name.to_string(), value.to_string());
+        }
+        rest = &after[end + 2..];
+    }
+    values
+}
+
+/// The value of `@@NAME=...@@`, or a panic that shows the whole session.
+pub fn value<'a>(values: &'a HashMap<String, String>, name: &str, output: &str) -> &'a str {
+    values
+        .get(name)
+        .unwrap_or_else(|| panic!("GDB printed no value for {name}:\n{output}"))
+}
+
+/// Run `stap-sdt gdb -- -nx -batch -ex CMD... --args PROGRAM ARGS...` and return
+/// GDB's and the program's output, interleaved as they were written. Each
+/// command is its own `-ex`, so one failing command does not stop the rest.
+pub fn run_gdb(scratch: &Scratch, commands: &[String], program: &Path, args: &[&str]) -> String {
+    let mut command = Command::new(STAP_SDT);
+    command
+        .args([
+            "gdb",
+            "--",
+            "-nx",
+            "-batch",
+            "-iex",
+            "set debuginfod enabled off",
+        ])
+        .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
+        .arg("--args")
+        .arg(program)
+        .args(args);
+    logged(scratch, command)
+}
+
+/// Like [`run_gdb`] but plain `gdb`, sourcing the plugin with `-ex` (no
+/// `stap-sdt gdb`, no $STAP_SDT): for the tests of how the plugin finds stap-sdt.
+pub fn run_plain_gdb(scratch: &Scratch, commands: &[String], program: &Path) -> String {
+    let mut command = Command::new("gdb");
+    command
+        .args(["-nx", "-batch", "-iex", "set debuginfod enabled off", "-ex"])
+        .arg(format!("source {}", plugin().display()))
+        .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
+        .arg(program)
+        .env_remove("STAP_SDT");
+    logged(scratch, command)
+}
+
+/// Run COMMAND in the scratch directory with stdout and stderr going to one
+/// log file (so their order is kept), at most two minutes; return the log.
+fn logged(scratch: &Scratch, mut command: Command) -> String {
+    let log_path = scratch.join(&format!("gdb-{}.log", unique()));
+    let log = std::fs::File::create(&log_path).expect("create the GDB log");
+    command
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup the log"))
+        .stderr(log);
+    wait_bounded(command, Duration::from_secs(120));
+    std::fs::read_to_string(&log_path).expect("read the GDB log")
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn wait_bounded(mut command: Command, limit: Duration) {
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait for GDB").is_some() {
+            return;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("GDB did not finish in {limit:?}: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Commands from a mix of single commands and `show` groups.
+#[macro_export]
+macro_rules! commands {
+    ($($item:expr),* $(,)?) => {{
+        let mut all: Vec<String> = Vec::new();
+        $( $crate::gdb_common::Extend::extend_into($item, &mut all); )*
+        all
+    }};
+}
+
+pub trait Extend {
+    fn extend_into(self, all: &mut Vec<String>);
+}
+
+impl Extend for &str {
+    fn extend_into(self, all: &mut Vec<String>) {
+        all.push(self.to_string());
+    }
+}
+
+impl Extend for String {
+    fn extend_into(self, all: &mut Vec<String>) {
+        all.push(self);
+    }
+}
+
+impl Extend for Vec<String> {
+    fn extend_into(self, all: &mut Vec<String>) {
+        all.extend(self);
+    }
+}
+
+/// Lines the program printed that start with `prefix`, in order.
+pub fn lines_starting<'a>(output: &'a str, prefix: &str) -> Vec<&'a str> {
+    output.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+/// How many times GDB reported a stop at a breakpoint
+/// (`Breakpoint 2, main () at ...`, `Temporary breakpoint 1, ...`).
+pub fn stops(output: &str) -> usize {
+    output
+        .lines()
+        .filter(|line| {
+            let rest = line
+                .strip_prefix("Breakpoint ")
+                .or_else(|| line.strip_prefix("Temporary breakpoint "));
+            rest.is_some_and(|r| {
+                let digits = r.chars().take_while(char::is_ascii_digit).count();
+                digits > 0 && r[digits..].starts_with(", ")
+            })
+        })
+        .count()
+}
