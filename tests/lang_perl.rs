@@ -1,28 +1,52 @@
 //! The perl tapset. Debian's perl is built without probes, so these tests
-//! run a C fixture that carries perl's provider, probe names, argument
-//! layout and semaphores (tests/fixtures/lang_perl_fixture.c); each test
-//! compiles its own copy (uprobes are keyed by inode).
+//! run a C fixture built the way perl builds its probes: perl's provider
+//! file (tests/fixtures/lang_perldtrace.d) through `stap-sdt dtrace -h`
+//! (header with PERL_*() and PERL_*_ENABLED()) and `dtrace -G` (semaphore
+//! object), then tests/fixtures/lang_perl_fixture.c compiled against it.
+//! Each test builds its own copy (uprobes are keyed by inode).
 
 mod lang_support;
 
 use lang_support::*;
+use std::process::Command;
 use std::time::Duration;
 use test_support::Scratch;
 
 const FIXTURE: &str = include_str!("fixtures/lang_perl_fixture.c");
+const PROVIDER: &str = include_str!("fixtures/lang_perldtrace.d");
+
+fn dtrace(scratch: &Scratch, mode: &str, output: &str) {
+    let out = test_support::run(
+        Command::new(BIN)
+            .args(["dtrace", mode, "-s"])
+            .arg(scratch.join("perldtrace.d"))
+            .arg("-o")
+            .arg(scratch.join(output))
+            .env("CC", "gcc"),
+    );
+    assert!(
+        out.status.success(),
+        "stap-sdt dtrace {mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 fn fixture(test: &str, scratch: &Scratch) -> Option<String> {
     if !prerequisites(test) {
         return None;
     }
     test_support::require(test, "gcc")?;
-    let include = test_support::system_sdt_include()?;
+    scratch.write("perldtrace.d", PROVIDER);
+    dtrace(scratch, "-h", "perldtrace.h");
+    dtrace(scratch, "-G", "perldtrace.o");
+    let include = format!("-I{}", scratch.path().display());
+    let object = scratch.join("perldtrace.o").display().to_string();
     let path = scratch.compile(
         "gcc",
         "perl_fixture.c",
         FIXTURE,
         "fakeperl",
-        &["-O2", &format!("-I{}", include.display())],
+        &["-O2", &include, &object],
     );
     Some(path.display().to_string())
 }
