@@ -37,6 +37,77 @@ pub fn probe_def(runtime: Runtime, provider: &str, name: &str, nargs: usize) -> 
         .flatten()
 }
 
+/// What to attach: the probes asked for, and those attached only for their
+/// semaphores (hidden).
+pub struct Plan<'a> {
+    pub visible: Vec<(&'a RuntimeObject, ProbeDef)>,
+    pub hidden: Vec<(&'a RuntimeObject, ProbeDef)>,
+}
+
+/// Probes grouped by which of their arguments are strings.
+pub type Layouts<'a> = BTreeMap<Vec<usize>, Vec<(&'a RuntimeObject, ProbeDef)>>;
+
+impl<'a> Plan<'a> {
+    /// The visible probes grouped by string layout: one engine session each.
+    pub fn layouts(&self) -> Layouts<'a> {
+        let mut layouts = Layouts::new();
+        for (object, def) in &self.visible {
+            layouts
+                .entry(def.string_args())
+                .or_default()
+                .push((*object, def.clone()));
+        }
+        layouts
+    }
+}
+
+/// The tapset probes of `objects` whose event names match `wanted`, and
+/// their hidden companions.
+pub fn plan<'a>(objects: &'a [RuntimeObject], wanted: &[Glob]) -> Result<Plan<'a>, String> {
+    let runtime = objects
+        .first()
+        .map(|o| o.runtime)
+        .ok_or("no runtime object to trace")?;
+    let mut visible: Vec<(&RuntimeObject, ProbeDef)> = Vec::new();
+    let mut hidden: Vec<(&RuntimeObject, ProbeDef)> = Vec::new();
+    for object in objects {
+        let defs: Vec<ProbeDef> = object
+            .probes()
+            .filter_map(|(provider, name, nargs)| probe_def(runtime, provider, name, nargs))
+            .collect();
+        for def in &defs {
+            if wanted.iter().any(|g| g.matches(&def.event)) {
+                visible.push((object, def.clone()));
+            }
+        }
+        for def in &defs {
+            let needed = visible
+                .iter()
+                .any(|(_, v)| python::companions(&v.event) == Some(def.event.as_str()));
+            let shown = visible.iter().any(|(_, v)| v.event == def.event);
+            if needed && !shown {
+                hidden.push((object, def.clone()));
+            }
+        }
+    }
+    if visible.is_empty() {
+        return Err(format!(
+            "no {runtime} tapset event matches {} in {}",
+            wanted
+                .iter()
+                .map(|g| format!("`{}`", g.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            objects
+                .iter()
+                .map(|o| o.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(Plan { visible, hidden })
+}
+
 struct Group {
     session: Session,
     /// `provider:name` → index into `Tracer::defs`.
@@ -73,48 +144,7 @@ impl Tracer {
         wanted: &[Glob],
         ring_pages: usize,
     ) -> Result<(Tracer, Warnings), String> {
-        let runtime = objects
-            .first()
-            .map(|o| o.runtime)
-            .ok_or("no runtime object to trace")?;
-        // Every (object, tapset probe) to attach, visible or hidden.
-        let mut visible: Vec<(&RuntimeObject, ProbeDef)> = Vec::new();
-        let mut hidden: Vec<(&RuntimeObject, ProbeDef)> = Vec::new();
-        for object in objects {
-            let defs: Vec<ProbeDef> = object
-                .probes()
-                .filter_map(|(provider, name, nargs)| probe_def(runtime, provider, name, nargs))
-                .collect();
-            for def in &defs {
-                if wanted.iter().any(|g| g.matches(&def.event)) {
-                    visible.push((object, def.clone()));
-                }
-            }
-            for def in &defs {
-                let needed = visible
-                    .iter()
-                    .any(|(_, v)| python::companions(&v.event) == Some(def.event.as_str()));
-                let shown = visible.iter().any(|(_, v)| v.event == def.event);
-                if needed && !shown {
-                    hidden.push((object, def.clone()));
-                }
-            }
-        }
-        if visible.is_empty() {
-            return Err(format!(
-                "no {runtime} tapset event matches {} in {}",
-                wanted
-                    .iter()
-                    .map(|g| format!("`{}`", g.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                objects
-                    .iter()
-                    .map(|o| o.path.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        let plan = plan(objects, wanted)?;
         let mut tracer = Tracer {
             groups: Vec::new(),
             hidden: None,
@@ -129,14 +159,7 @@ impl Tracer {
         };
         let mut warnings = Vec::new();
         // One session per string layout.
-        let mut layouts: BTreeMap<Vec<usize>, Vec<(&RuntimeObject, ProbeDef)>> = BTreeMap::new();
-        for (object, def) in visible {
-            layouts
-                .entry(def.string_args())
-                .or_default()
-                .push((object, def));
-        }
-        for (strings, members) in layouts {
+        for (strings, members) in plan.layouts() {
             let options = SessionOptions {
                 strings,
                 ring_pages,
@@ -152,13 +175,13 @@ impl Tracer {
             }
             tracer.groups.push(Group { session, by_label });
         }
-        if !hidden.is_empty() {
+        if !plan.hidden.is_empty() {
             let options = SessionOptions {
                 count_only: true,
                 ..Default::default()
             };
             let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
-            for (object, def) in hidden {
+            for (object, def) in plan.hidden {
                 attach_one(&mut session, object, &def, &mut warnings)?;
                 if !tracer.hidden_events.contains(&def.event) {
                     tracer.hidden_events.push(def.event.clone());
@@ -337,4 +360,86 @@ fn now_ns() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::object_at;
+    use std::path::Path;
+
+    fn events(plan: &[(&RuntimeObject, ProbeDef)]) -> Vec<String> {
+        let mut v: Vec<String> = plan.iter().map(|(_, d)| d.event.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn python_function_probes_bring_a_hidden_line_probe() {
+        let Some(python) = object_at(Runtime::Python, Path::new("/usr/bin/python3.11")) else {
+            return;
+        };
+        let objects = [python];
+        let p = plan(&objects, &[Glob::new("python.function.*")]).unwrap();
+        assert_eq!(
+            events(&p.visible),
+            ["python.function.entry", "python.function.return"]
+        );
+        assert_eq!(events(&p.hidden), ["python.line"]);
+        // Asked for, `line` is visible and nothing is hidden.
+        let p = plan(&objects, &[Glob::new("python.*")]).unwrap();
+        assert!(events(&p.visible).contains(&"python.line".to_string()));
+        assert!(p.hidden.is_empty());
+        let p = plan(&objects, &[Glob::new("python.gc.*")]).unwrap();
+        assert!(p.hidden.is_empty());
+        let e = plan(&objects, &[Glob::new("python.nothing")])
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("`python.nothing`") && e.contains("/usr/bin/python3.11"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hotspot_sessions_follow_string_layouts() {
+        let libjvm = Path::new("/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so");
+        let Some(jvm) = object_at(Runtime::Java, libjvm) else {
+            return;
+        };
+        let objects = [jvm];
+        let wanted = [
+            Glob::new("hotspot.method.entry"),
+            Glob::new("hotspot.method.return"),
+            Glob::new("hotspot.class.loaded"),
+            Glob::new("hotspot.gc.*"),
+            Glob::new("hotspot.jni.GetVersion.*"),
+        ];
+        let p = plan(&objects, &wanted).unwrap();
+        let layouts: Vec<(Vec<usize>, Vec<String>)> = p
+            .layouts()
+            .into_iter()
+            .map(|(k, v)| (k, events(&v)))
+            .collect();
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            layouts,
+            [
+                (
+                    vec![],
+                    strings(&[
+                        "hotspot.gc.begin",
+                        "hotspot.gc.end",
+                        "hotspot.jni.GetVersion.entry",
+                        "hotspot.jni.GetVersion.return"
+                    ])
+                ),
+                (vec![0], strings(&["hotspot.class.loaded"])),
+                (
+                    vec![1, 3, 5],
+                    strings(&["hotspot.method.entry", "hotspot.method.return"])
+                ),
+            ]
+        );
+    }
 }
