@@ -135,3 +135,34 @@ fn command_hits_are_all_counted_from_the_first_instruction() {
     assert_eq!(bucket("[2, 4)"), 2);
     assert_eq!(bucket("[512, 1K)"), 1000 - 512);
 }
+
+#[test]
+fn interval_counts_grow_and_format_lines_follow_the_template() {
+    if !prerequisites("interval_counts_grow_and_format_lines_follow_the_template") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let probe = format!("{}:fixture:tick", fx.display());
+    // `loop 1` fires about 1000 ticks, 2 ms apart: several intervals.
+    let cmd = format!("echo go | {} loop 1 >/dev/null", fx.display());
+    let (code, out, err) = trace(&["--count", "--interval", "0.5", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let counts: Vec<u64> = out
+        .iter()
+        .map(|l| {
+            l.strip_prefix("@count[fixture:tick]: ")
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(counts.len() >= 3, "{out:?}");
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    assert_eq!(*counts.last().unwrap(), 1001);
+
+    let cmd = format!("{} fire 3", fx.display());
+    let (code, out, _) = trace(&["--format", "tick %1$03d|%1$x", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(5));
+    assert_eq!(out, ["tick 000|0", "tick 001|1", "tick 002|2"]);
+}

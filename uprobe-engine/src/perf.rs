@@ -1,9 +1,8 @@
 //! perf events: one file descriptor per (event, CPU[, thread]), an optional
 //! memory-mapped ring buffer, and the records read from it.
 //!
-//! Two kinds of event are opened: a tracepoint (the tracefs uprobe event,
-//! whose samples carry the fetched arguments as raw data) and an anonymous
-//! uprobe from the uprobe PMU (no tracefs state at all; used for counting).
+//! The events are tracepoints: tracefs uprobe events, sampled (records
+//! carry the fetched arguments as raw data) or only counted.
 
 use crate::Error;
 use perf_event_open_sys as sys;
@@ -95,25 +94,6 @@ impl PerfEvent {
         let mut attr = base_attr();
         attr.type_ = sys::bindings::PERF_TYPE_TRACEPOINT;
         attr.config = id;
-        open(&mut attr, scope)
-    }
-
-    /// A counting-only uprobe from the uprobe PMU: `path` at `offset`, with
-    /// the kernel raising the semaphore at `ref_ctr_offset` while it exists.
-    pub fn uprobe_counter(
-        pmu_type: u32,
-        path: &std::ffi::CStr,
-        offset: u64,
-        ref_ctr_offset: Option<u64>,
-        retprobe: bool,
-        scope: Scope,
-    ) -> Result<PerfEvent, Error> {
-        let mut attr = base_attr();
-        attr.type_ = pmu_type;
-        // Format (sysfs): retprobe is config:0, ref_ctr_offset config:32-63.
-        attr.config = u64::from(retprobe) | (ref_ctr_offset.unwrap_or(0) << 32);
-        attr.__bindgen_anon_3.uprobe_path = path.as_ptr() as u64;
-        attr.__bindgen_anon_4.probe_offset = offset;
         open(&mut attr, scope)
     }
 

@@ -9,7 +9,6 @@ use crate::value::{self, Value};
 use crate::{resolve, Error, Selector};
 use stapsdt_reader::Object;
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
 use std::path::PathBuf;
 
 /// Whose hits are seen.
@@ -30,7 +29,12 @@ pub struct SessionOptions {
     /// Fetch only these arguments (0-based); `None` fetches all. The others
     /// are delivered as [`Value::Unavailable`]. Fewer fetches, cheaper hits.
     pub only_args: Option<Vec<usize>>,
-    /// Count hits only, in the kernel: no records, no fetches.
+    /// Count hits only, in the kernel: no records, no fetches. Uses tracefs
+    /// events, not anonymous uprobe PMU events: a PMU event per CPU is one
+    /// uprobe consumer per CPU, each run on every hit (measured 1.28x the
+    /// cost of one consumer), and inherited PMU uprobes make the target's
+    /// fork() fail with EFAULT (the kernel re-reads the path from the
+    /// forking process's memory).
     pub count_only: bool,
     /// Data pages of each per-CPU ring buffer (a power of two); 0 means 1024.
     pub ring_pages: usize,
@@ -85,11 +89,12 @@ pub struct Event<'a> {
 
 struct Attached {
     info: ProbeInfo,
-    /// The tracefs event (none in counting mode).
-    event: Option<UprobeEvent>,
+    /// Held for its Drop, which removes it from tracefs.
+    _event: UprobeEvent,
+    /// Its tracepoint id.
+    id: u64,
     fields: Vec<Option<Field>>,
     comm: Option<Field>,
-    path_c: CString,
 }
 
 /// An attachment session. Dropping it closes every perf event (which
@@ -100,7 +105,7 @@ pub struct Session {
     followers: Vec<PerfEvent>,
     counters: Vec<(usize, PerfEvent)>,
     probes: Vec<Attached>,
-    tracefs: Option<Tracefs>,
+    tracefs: Tracefs,
     group: String,
     target: Target,
     options: SessionOptions,
@@ -120,14 +125,8 @@ impl Session {
                 return Err(Error::Input(format!("pid {pid}: no such process")));
             }
         }
-        let tracefs = if uses_pmu(&options, target) {
-            Tracefs::open().ok()
-        } else {
-            Some(Tracefs::open()?)
-        };
-        if let Some(t) = &tracefs {
-            t.remove_stale_groups();
-        }
+        let tracefs = Tracefs::open()?;
+        tracefs.remove_stale_groups();
         raise_fd_limit();
         Ok(Session {
             rings: Vec::new(),
@@ -135,7 +134,7 @@ impl Session {
             counters: Vec::new(),
             probes: Vec::new(),
             tracefs,
-            group: Tracefs::own_group(),
+            group: Tracefs::new_group(),
             target,
             options,
             by_id: HashMap::new(),
@@ -307,47 +306,40 @@ impl Session {
                 _ => None,
             })
             .collect();
-        let path_c = CString::new(path_text.clone())
-            .map_err(|_| Error::Input(format!("{path_text}: NUL in path")))?;
-        let mut attached = Attached {
-            info,
-            event: None,
-            fields: Vec::new(),
-            comm: None,
-            path_c,
-        };
-        if !uses_pmu(&self.options, self.target) {
-            let tracefs = self.tracefs.as_ref().expect("tracefs is open");
-            let mut args: Vec<String> = Vec::new();
-            // Counting fetches nothing.
-            if !self.options.count_only {
-                for (i, a) in attached.info.args.iter().enumerate() {
-                    if let Fetch::Kernel { spec, .. } = &a.fetch {
-                        args.push(format!("a{i}={spec}"));
-                    }
-                }
-                if self.options.only_args.is_none() {
-                    args.push("_comm=$comm".into());
+        let mut args: Vec<String> = Vec::new();
+        // Counting fetches nothing: a bare uprobe is the cheapest hit.
+        if !self.options.count_only {
+            for (i, a) in info.args.iter().enumerate() {
+                if let Fetch::Kernel { spec, .. } = &a.fetch {
+                    args.push(format!("a{i}={spec}"));
                 }
             }
-            let definition = UprobeDefinition {
-                group: self.group.clone(),
-                name: event_name(self.probes.len(), &attached.info.label),
-                path: attached.info.path.clone(),
-                offset: attached.info.offset,
-                ref_ctr_offset: attached.info.semaphore_offset,
-                retprobe: attached.info.retprobe,
-                args,
-            };
-            let event = tracefs.add_uprobe(&definition)?;
-            let format = event.format()?;
-            attached.fields = (0..attached.info.args.len())
-                .map(|i| format.field(&format!("a{i}")).cloned())
-                .collect();
-            attached.comm = format.field("_comm").cloned();
-            self.by_id.insert(event.id()?, self.probes.len());
-            attached.event = Some(event);
+            if self.options.only_args.is_none() {
+                args.push("_comm=$comm".into());
+            }
         }
+        let definition = UprobeDefinition {
+            group: self.group.clone(),
+            name: event_name(self.probes.len(), &info.label),
+            path: info.path.clone(),
+            offset: info.offset,
+            ref_ctr_offset: info.semaphore_offset,
+            retprobe: info.retprobe,
+            args,
+        };
+        let event = self.tracefs.add_uprobe(&definition)?;
+        let format = event.format()?;
+        let id = event.id()?;
+        let attached = Attached {
+            fields: (0..info.args.len())
+                .map(|i| format.field(&format!("a{i}")).cloned())
+                .collect(),
+            comm: format.field("_comm").cloned(),
+            info,
+            _event: event,
+            id,
+        };
+        self.by_id.insert(id, self.probes.len());
         let report = AttachReport {
             label: attached.info.label.clone(),
             path: attached.info.path.clone(),
@@ -425,18 +417,8 @@ impl Session {
         };
         if self.options.count_only {
             for (index, probe) in self.probes.iter().enumerate() {
-                let event = match &probe.event {
-                    Some(event) => PerfEvent::tracepoint_counter(event.id()?, scope)?,
-                    None => PerfEvent::uprobe_counter(
-                        uprobe_pmu_type()?,
-                        &probe.path_c,
-                        probe.info.offset,
-                        probe.info.semaphore_offset,
-                        probe.info.retprobe,
-                        scope,
-                    )?,
-                };
-                self.counters.push((index, event));
+                self.counters
+                    .push((index, PerfEvent::tracepoint_counter(probe.id, scope)?));
             }
             return Ok(());
         }
@@ -446,9 +428,8 @@ impl Session {
         };
         let mut ring_index = self.rings.iter().position(|r| r.cpu == cpu);
         for probe in &self.probes {
-            let id = probe.event.as_ref().expect("tracefs event").id()?;
             let wakeup = (pages * perf::page_size() / 4) as u32;
-            let event = PerfEvent::tracepoint(id, scope, wakeup)?;
+            let event = PerfEvent::tracepoint(probe.id, scope, wakeup)?;
             match ring_index {
                 Some(i) => {
                     event.redirect_to(self.rings[i].event())?;
@@ -543,17 +524,6 @@ impl Session {
         }
         self.probes.iter().map(|p| &p.info).zip(totals).collect()
     }
-
-    /// Whether argument `index` of `probe` is fetched as a string.
-    pub fn is_string(probe: &ProbeInfo, index: usize) -> bool {
-        matches!(
-            probe.args.get(index).map(|a| &a.fetch),
-            Some(Fetch::Kernel {
-                kind: ValueKind::Str,
-                ..
-            })
-        )
-    }
 }
 
 /// A function entry or return: the six argument registers, or the return value.
@@ -615,23 +585,6 @@ fn threads(pid: u32) -> Vec<i32> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Counting every process uses anonymous uprobe PMU events (no tracefs
-/// state at all). Not for a process: inheriting a PMU uprobe into a child
-/// re-reads the probe's path from the forking process's memory, where it
-/// is not, and the kernel then fails the target's fork(). Tracefs events
-/// without fetchargs are counted instead, at the same cost per hit.
-fn uses_pmu(options: &SessionOptions, target: Target) -> bool {
-    options.count_only && target == Target::AllProcesses
-}
-
-fn uprobe_pmu_type() -> Result<u32, Error> {
-    let path = "/sys/bus/event_source/devices/uprobe/type";
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| Error::Unsupported(format!("no uprobe PMU ({path})")))
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {

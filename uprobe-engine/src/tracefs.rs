@@ -55,9 +55,16 @@ impl Tracefs {
         &self.root
     }
 
-    /// The group name for this process's events.
-    pub fn own_group() -> String {
-        format!("{GROUP_PREFIX}{}", std::process::id())
+    /// A group name for a new session's events: `stapsdt_<pid>`, then
+    /// `stapsdt_<pid>_<n>` for further sessions of the same process (event
+    /// names restart at 0 in each session).
+    pub fn new_group() -> String {
+        static SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let pid = std::process::id();
+        match SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+            0 => format!("{GROUP_PREFIX}{pid}"),
+            n => format!("{GROUP_PREFIX}{pid}_{n}"),
+        }
     }
 
     /// Append one command to `uprobe_events`. Opened for append: truncating
@@ -109,6 +116,7 @@ impl Tracefs {
             let Some(pid) = group.strip_prefix(GROUP_PREFIX) else {
                 continue;
             };
+            let pid = pid.split('_').next().unwrap_or(pid);
             let Ok(pid) = pid.parse::<u32>() else {
                 continue;
             };
@@ -203,9 +211,17 @@ impl UprobeEvent {
 }
 
 impl Drop for UprobeEvent {
+    /// The kernel answers EBUSY while a reference from a just-closed perf
+    /// event is still being dropped; that passes within milliseconds.
     fn drop(&mut self) {
-        let _ = self
-            .tracefs
-            .command(&format!("-:{}/{}", self.group, self.name));
+        let command = format!("-:{}/{}", self.group, self.name);
+        for _ in 0..200 {
+            match self.tracefs.command(&command) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                _ => return,
+            }
+        }
     }
 }
