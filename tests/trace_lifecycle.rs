@@ -8,6 +8,16 @@ mod trace_support;
 use test_support::Scratch;
 use trace_support::*;
 
+/// The fixture in `guarded` mode, having printed `enabled=0`, and the
+/// run-time address of its semaphore (checked to be 0).
+fn guarded_target(fx: &std::path::Path) -> (Target, u64) {
+    let mut target = Target::spawn(fx, &["guarded"]);
+    target.stdout.wait_for("enabled=0");
+    let address = semaphore_address(target.pid(), "fixture", "guarded");
+    assert_eq!(read_u16(target.pid(), address), 0);
+    (target, address)
+}
+
 #[test]
 fn semaphore_raised_while_traced_and_restored_after() {
     if !prerequisites("semaphore_raised_while_traced_and_restored_after") {
@@ -15,10 +25,7 @@ fn semaphore_raised_while_traced_and_restored_after() {
     }
     let scratch = Scratch::new();
     let fx = fixture(&scratch);
-    let mut target = Target::spawn(&fx, &["guarded"]);
-    target.stdout.wait_for("enabled=0");
-    let address = semaphore_address(target.pid(), "fixture", "guarded");
-    assert_eq!(read_u16(target.pid(), address), 0);
+    let (mut target, address) = guarded_target(&fx);
 
     let probe = format!("{}:fixture:guarded", fx.display());
     let pid = target.pid().to_string();
@@ -127,9 +134,7 @@ fn events_of_a_killed_tracer_are_removed_by_the_next_run() {
     }
     let scratch = Scratch::new();
     let fx = fixture(&scratch);
-    let mut target = Target::spawn(&fx, &["guarded"]);
-    target.stdout.wait_for("enabled=0");
-    let address = semaphore_address(target.pid(), "fixture", "guarded");
+    let (mut target, address) = guarded_target(&fx);
     let probe = format!("{}:fixture:guarded", fx.display());
     let tracer = Tracer::start(&["-p", &target.pid().to_string(), &probe]);
     let dead = tracer.pid();
