@@ -154,3 +154,51 @@ fn events_of_a_killed_tracer_are_removed_by_the_next_run() {
     target.send("quit");
     assert!(target.finish().success());
 }
+
+#[test]
+fn beside_bpftrace_on_the_same_probe() {
+    let test = "beside_bpftrace_on_the_same_probe";
+    if !prerequisites(test) {
+        return;
+    }
+    let Some(bpftrace) = test_support::require(test, "bpftrace") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let (mut target, address) = guarded_target(&fx);
+    let pid = target.pid().to_string();
+    let mut bt = std::process::Command::new(bpftrace)
+        .args(["-p", &pid, "-e"])
+        .arg(format!(
+            "usdt:{}:fixture:guarded {{ printf(\"bpftrace %d\\n\", arg0); }}",
+            fx.display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut bt_out = Lines::new(bt.stdout.take().unwrap());
+    bt_out.wait_for("Attaching");
+    let probe = format!("{}:fixture:guarded", fx.display());
+    let mut ours = Tracer::start(&["-p", &pid, &probe]);
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    bt_out.wait_for("bpftrace 5");
+    ours.stdout.wait_for("fixture:guarded arg0=5");
+    let (code, _, _) = ours.interrupt();
+    assert_eq!(code, Some(0));
+    // bpftrace still works after we left.
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    bt_out.wait_for("bpftrace 5");
+    unsafe { libc::kill(bt.id() as i32, libc::SIGINT) };
+    bt.wait().unwrap();
+    assert_eq!(
+        read_u16(target.pid(), address),
+        0,
+        "both released the semaphore"
+    );
+    target.send("quit");
+    assert!(target.finish().success());
+}
