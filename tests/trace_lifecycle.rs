@@ -8,6 +8,16 @@ mod trace_support;
 use test_support::Scratch;
 use trace_support::*;
 
+/// The fixture in `guarded` mode, having printed `enabled=0`, and the
+/// run-time address of its semaphore (checked to be 0).
+fn guarded_target(fx: &std::path::Path) -> (Target, u64) {
+    let mut target = Target::spawn(fx, &["guarded"]);
+    target.stdout.wait_for("enabled=0");
+    let address = semaphore_address(target.pid(), "fixture", "guarded");
+    assert_eq!(read_u16(target.pid(), address), 0);
+    (target, address)
+}
+
 #[test]
 fn semaphore_raised_while_traced_and_restored_after() {
     if !prerequisites("semaphore_raised_while_traced_and_restored_after") {
@@ -15,10 +25,7 @@ fn semaphore_raised_while_traced_and_restored_after() {
     }
     let scratch = Scratch::new();
     let fx = fixture(&scratch);
-    let mut target = Target::spawn(&fx, &["guarded"]);
-    target.stdout.wait_for("enabled=0");
-    let address = semaphore_address(target.pid(), "fixture", "guarded");
-    assert_eq!(read_u16(target.pid(), address), 0);
+    let (mut target, address) = guarded_target(&fx);
 
     let probe = format!("{}:fixture:guarded", fx.display());
     let pid = target.pid().to_string();
@@ -127,9 +134,7 @@ fn events_of_a_killed_tracer_are_removed_by_the_next_run() {
     }
     let scratch = Scratch::new();
     let fx = fixture(&scratch);
-    let mut target = Target::spawn(&fx, &["guarded"]);
-    target.stdout.wait_for("enabled=0");
-    let address = semaphore_address(target.pid(), "fixture", "guarded");
+    let (mut target, address) = guarded_target(&fx);
     let probe = format!("{}:fixture:guarded", fx.display());
     let tracer = Tracer::start(&["-p", &target.pid().to_string(), &probe]);
     let dead = tracer.pid();
@@ -145,6 +150,54 @@ fn events_of_a_killed_tracer_are_removed_by_the_next_run() {
     assert!(
         events_of(dead).is_empty(),
         "the next run removed the dead tracer's events"
+    );
+    target.send("quit");
+    assert!(target.finish().success());
+}
+
+#[test]
+fn beside_bpftrace_on_the_same_probe() {
+    let test = "beside_bpftrace_on_the_same_probe";
+    if !prerequisites(test) {
+        return;
+    }
+    let Some(bpftrace) = test_support::require(test, "bpftrace") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let (mut target, address) = guarded_target(&fx);
+    let pid = target.pid().to_string();
+    let mut bt = std::process::Command::new(bpftrace)
+        .args(["-p", &pid, "-e"])
+        .arg(format!(
+            "usdt:{}:fixture:guarded {{ printf(\"bpftrace %d\\n\", arg0); }}",
+            fx.display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut bt_out = Lines::new(bt.stdout.take().unwrap());
+    bt_out.wait_for("Attaching");
+    let probe = format!("{}:fixture:guarded", fx.display());
+    let mut ours = Tracer::start(&["-p", &pid, &probe]);
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    bt_out.wait_for("bpftrace 5");
+    ours.stdout.wait_for("fixture:guarded arg0=5");
+    let (code, _, _) = ours.interrupt();
+    assert_eq!(code, Some(0));
+    // bpftrace still works after we left.
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    bt_out.wait_for("bpftrace 5");
+    unsafe { libc::kill(bt.id() as i32, libc::SIGINT) };
+    bt.wait().unwrap();
+    assert_eq!(
+        read_u16(target.pid(), address),
+        0,
+        "both released the semaphore"
     );
     target.send("quit");
     assert!(target.finish().success());

@@ -89,3 +89,22 @@ pub fn function_symbols(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::Glob;
+
+    #[test]
+    fn finds_functions_with_file_offsets() {
+        let exe = std::env::current_exe().unwrap();
+        let found = function_symbols(&exe, &Glob::new("main")).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].file_offset > 0 && found[0].file_offset <= found[0].address);
+        assert!(function_symbols(&exe, &Glob::new("no_such_symbol_xyz"))
+            .unwrap()
+            .is_empty());
+        let err = function_symbols("/nonexistent".as_ref(), &Glob::new("*")).unwrap_err();
+        assert_eq!(err.input, "/nonexistent");
+    }
+}
