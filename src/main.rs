@@ -3,6 +3,8 @@
 mod dtrace;
 mod gdb;
 mod list;
+mod runtime;
+mod trace;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,6 +31,16 @@ struct Cli {
 enum Command {
     /// List the probes of ELF files, directories, archives or a live process.
     List(list::ListArgs),
+    /// Attach to probes and functions in live processes; print hits, counts or histograms.
+    Trace(trace::TraceArgs),
+    /// Calls per function of a Python, Java or Perl program (-L: latency), like bcc's ucalls.
+    Calls(runtime::calls::CallsArgs),
+    /// Function entries and returns per thread, indented, like bcc's uflow.
+    Flow(runtime::flow::FlowArgs),
+    /// Named, decoded events of a Python, Java or Perl runtime (tapsets).
+    Events(runtime::events::EventsArgs),
+    /// The Python, Java and Perl runtimes here and the named events their probes offer.
+    Tapsets(runtime::tapsets::TapsetsArgs),
     /// Start GDB with the stap-sdt plugin (sdt-break, $_probe_argN, info sdt) loaded.
     Gdb(gdb::GdbArgs),
     /// Generate a probe header (-h) or semaphore object (-G) from a D provider file, like SystemTap's dtrace.
@@ -39,6 +51,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List(args) => list::run(args),
+        Command::Trace(args) => trace::run(args),
+        Command::Calls(args) => runtime::calls::run(args),
+        Command::Flow(args) => runtime::flow::run(args),
+        Command::Events(args) => runtime::events::run(args),
+        Command::Tapsets(args) => runtime::tapsets::run(args),
         Command::Gdb(args) => gdb::run(args),
         Command::Dtrace(args) => dtrace::run(args),
     };

@@ -10,6 +10,11 @@ impl Glob {
         Glob(pattern.to_string())
     }
 
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn is_literal(&self) -> bool {
         !self.0.contains(['*', '?'])
     }

@@ -26,6 +26,7 @@ pub mod process;
 mod segments;
 pub mod source;
 mod symbols;
+pub use symbols::{function_symbols, FunctionSymbol};
 
 use serde::Serialize;
 use std::fmt;

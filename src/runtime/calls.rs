@@ -1,0 +1,175 @@
+//! `stap-sdt calls`: calls per function (and with -L their total and mean
+//! latency), like bcc's ucalls.
+
+use super::{function_name, Scope};
+use clap::Args;
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+A function's latency is the time from its entry to its return, on the same thread \
+(inclusive of the functions it calls).
+
+Examples:
+  stap-sdt calls -l python -c '/usr/bin/python3.11 script.py'
+  stap-sdt calls -l java -p 1234 -L -T 10 -d 5
+  stap-sdt calls -l perl -c './prog' -L")]
+pub struct CallsArgs {
+    #[command(flatten)]
+    scope: Scope,
+
+    /// Also trace returns and show total and mean latency per function.
+    #[arg(short = 'L', long)]
+    latency: bool,
+
+    /// Show only the N functions with the most calls (with -L: the most time).
+    #[arg(short = 'T', long = "top", value_name = "N")]
+    top: Option<usize>,
+}
+
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub calls: u64,
+    /// Entry-to-return time of the calls that returned while traced.
+    pub total_ns: u64,
+    pub returned: u64,
+}
+
+/// Calls and latency per function, from entry and return events.
+#[derive(Default)]
+pub struct Calls {
+    pub per_function: HashMap<String, Tally>,
+    /// Per thread: the functions entered and not yet returned, with entry times.
+    stacks: HashMap<(u32, u32), Vec<(String, u128)>>,
+}
+
+impl Calls {
+    pub fn entry(&mut self, pid: u32, tid: u32, name: String, time_ns: u128) {
+        self.per_function.entry(name.clone()).or_default().calls += 1;
+        self.stacks
+            .entry((pid, tid))
+            .or_default()
+            .push((name, time_ns));
+    }
+
+    /// A return matches the innermost open entry of the same function on
+    /// the thread; entries above it (whose returns were not seen) are dropped.
+    pub fn exit(&mut self, pid: u32, tid: u32, name: &str, time_ns: u128) {
+        let Some(stack) = self.stacks.get_mut(&(pid, tid)) else {
+            return;
+        };
+        let Some(at) = stack.iter().rposition(|(n, _)| n == name) else {
+            return;
+        };
+        let (_, start) = stack[at].clone();
+        stack.truncate(at);
+        if let Some(tally) = self.per_function.get_mut(name) {
+            tally.total_ns += time_ns.saturating_sub(start) as u64;
+            tally.returned += 1;
+        }
+    }
+
+    /// Rows sorted by calls (or total time), most first, ties by name.
+    pub fn rows(&self, by_time: bool, top: Option<usize>) -> Vec<(&str, Tally)> {
+        let mut rows: Vec<(&str, Tally)> = self
+            .per_function
+            .iter()
+            .map(|(n, t)| (n.as_str(), *t))
+            .collect();
+        rows.sort_by(|a, b| {
+            let key = |t: &Tally| if by_time { t.total_ns } else { t.calls };
+            key(&b.1).cmp(&key(&a.1)).then(a.0.cmp(b.0))
+        });
+        rows.truncate(top.unwrap_or(usize::MAX));
+        rows
+    }
+}
+
+fn print_table(
+    out: &mut impl Write,
+    calls: &Calls,
+    latency: bool,
+    top: Option<usize>,
+) -> std::io::Result<()> {
+    let rows = calls.rows(latency, top);
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(8);
+    if !latency {
+        writeln!(out, "{:<width$} {:>10}", "FUNCTION", "CALLS")?;
+        for (name, t) in &rows {
+            writeln!(out, "{name:<width$} {:>10}", t.calls)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<width$} {:>10} {:>14} {:>12}",
+        "FUNCTION", "CALLS", "TOTAL(us)", "MEAN(us)"
+    )?;
+    for (name, t) in &rows {
+        let mean = if t.returned > 0 {
+            format!("{:.3}", t.total_ns as f64 / t.returned as f64 / 1000.0)
+        } else {
+            "-".into()
+        };
+        writeln!(
+            out,
+            "{name:<width$} {:>10} {:>14.3} {mean:>12}",
+            t.calls,
+            t.total_ns as f64 / 1000.0
+        )?;
+    }
+    Ok(())
+}
+
+pub fn run(args: CallsArgs) -> Result<ExitCode, String> {
+    let runtime = lang_bindings::Runtime::from_name(&args.scope.language)?;
+    let (entry, exit) = runtime.call_events();
+    let wanted: Vec<&str> = if args.latency {
+        vec![entry, exit]
+    } else {
+        vec![entry]
+    };
+    let mut run = args.scope.open(&wanted)?;
+    let mut calls = Calls::default();
+    let code = run.each(|event| {
+        let name = function_name(runtime, event);
+        if *event.name == *entry {
+            calls.entry(event.pid, event.tid, name, event.time_ns);
+        } else {
+            calls.exit(event.pid, event.tid, &name, event.time_ns);
+        }
+    });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    // A closed stdout (`| head`) is not an error worth more than stopping.
+    let _ = print_table(&mut out, &calls, args.latency, args.top).and_then(|()| out.flush());
+    drop(out);
+    Ok(run.close(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_pairs_returns_with_entries_per_thread() {
+        let mut c = Calls::default();
+        c.entry(1, 1, "f".into(), 100);
+        c.entry(1, 2, "f".into(), 110);
+        c.entry(1, 1, "g".into(), 120);
+        c.entry(1, 1, "h".into(), 125); // its return is lost
+        c.exit(1, 1, "g", 150);
+        c.exit(1, 1, "f", 200);
+        c.exit(1, 2, "f", 111);
+        c.exit(1, 1, "nothing", 300);
+        let f = c.per_function["f"];
+        assert_eq!((f.calls, f.returned, f.total_ns), (2, 2, 101));
+        assert_eq!(c.per_function["g"].total_ns, 30);
+        assert_eq!(c.per_function["h"].returned, 0);
+        let rows = c.rows(false, Some(2));
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), ["f", "g"]);
+        assert_eq!(c.rows(true, None)[0].0, "f");
+    }
+}

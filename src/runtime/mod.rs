@@ -1,0 +1,234 @@
+//! Runtime views on the tapsets of `lang-bindings`: `calls` (per-function
+//! counts and latency, like bcc's ucalls), `flow` (indented call flow, like
+//! bcc's uflow) and `tapsets` (what is available here).
+
+pub mod calls;
+pub mod events;
+pub mod flow;
+pub mod tapsets;
+
+// `trace`'s held child (-c) and signal flag, compiled into this module too
+// rather than copied: they are private to `trace`, whose owner can make them
+// `pub(crate)` (then these two items become `use crate::trace::{child, signals}`).
+#[allow(clippy::duplicate_mod)]
+#[path = "../trace/child.rs"]
+mod child;
+#[allow(clippy::duplicate_mod)]
+#[path = "../trace/signals.rs"]
+mod signals;
+
+use clap::Args;
+use lang_bindings::{discover, jdk, NamedEvent, Runtime, RuntimeObject, Tracer};
+use stapsdt_reader::filter::Glob;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use uprobe_engine::Target;
+
+/// Which runtime, and whose processes.
+#[derive(Args, Debug)]
+pub struct Scope {
+    /// Language runtime: python, java or perl.
+    #[arg(short = 'l', long = "language", value_name = "LANG")]
+    language: String,
+
+    /// Trace this process (found: its executable or the mapped
+    /// libpython*.so / libjvm.so / libperl.so carrying the probes).
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID",
+        conflicts_with = "command"
+    )]
+    pid: Option<u32>,
+
+    /// Run this command (through /bin/sh) traced from its first instruction;
+    /// stop when it exits.
+    #[arg(short = 'c', long = "command", value_name = "CMD")]
+    command: Option<String>,
+
+    /// Stop after SECONDS.
+    #[arg(short = 'd', long, value_name = "SECONDS")]
+    duration: Option<f64>,
+
+    /// Ring buffer pages per CPU and string layout (a power of two); raise it
+    /// when events are reported lost.
+    #[arg(long, value_name = "PAGES", default_value_t = 1024)]
+    buffer_pages: usize,
+}
+
+/// An attached tracer and the process it watches.
+pub struct Run {
+    tracer: Tracer,
+    child: Option<child::HeldChild>,
+    pid: Option<u32>,
+    command: Option<String>,
+    deadline: Option<Instant>,
+}
+
+impl Scope {
+    /// The objects to attach to, as the scope designates them.
+    fn objects(&self, runtime: Runtime) -> Result<Vec<RuntimeObject>, String> {
+        match (self.pid, &self.command) {
+            (Some(pid), _) => discover::in_process(runtime, pid),
+            (None, Some(command)) => discover::for_command(runtime, command),
+            (None, None) => {
+                let found: Vec<RuntimeObject> = discover::installed(runtime)
+                    .into_iter()
+                    .filter_map(|i| i.object)
+                    .collect();
+                if found.is_empty() {
+                    return Err(format!(
+                        "no installed {runtime} runtime carries SDT probes (see `stap-sdt tapsets`)"
+                    ));
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// Attach the events matching `wanted` and start; a `-c` command is
+    /// released once everything is attached.
+    pub fn open(&self, wanted: &[&str]) -> Result<Run, String> {
+        let runtime = Runtime::from_name(&self.language)?;
+        let objects = self.objects(runtime)?;
+        signals::install();
+        let child = self
+            .command
+            .as_deref()
+            .map(child::HeldChild::spawn)
+            .transpose()?;
+        let target = match (self.pid, &child) {
+            (Some(pid), _) => Target::Process(pid),
+            (None, Some(c)) => Target::Process(c.pid()),
+            (None, None) => Target::AllProcesses,
+        };
+        let globs: Vec<Glob> = wanted.iter().map(|w| Glob::new(w)).collect();
+        let (mut tracer, warnings) = Tracer::attach(target, &objects, &globs, self.buffer_pages)?;
+        for warning in warnings {
+            eprintln!("stap-sdt: {warning}");
+        }
+        tracer.start()?;
+        let mut run = Run {
+            tracer,
+            child,
+            pid: self.pid,
+            command: self.command.clone(),
+            deadline: self
+                .duration
+                .map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        };
+        run.warn_gated_flags();
+        let scope = match (self.pid, &self.command) {
+            (Some(pid), _) => format!("process {pid}"),
+            (None, Some(c)) => format!("`{c}`"),
+            (None, None) => "every process".into(),
+        };
+        let paths: Vec<String> = objects
+            .iter()
+            .map(|o| o.path.display().to_string())
+            .collect();
+        eprintln!(
+            "Tracing {runtime} in {scope} ({}). Ctrl-C to end.",
+            paths.join(", ")
+        );
+        if !run.tracer.hidden_events().is_empty() {
+            eprintln!(
+                "stap-sdt: also attached {} (hidden) so that its semaphore is raised: \
+                 CPython 3.11 reaches function__entry only then",
+                run.tracer.hidden_events().join(", ")
+            );
+        }
+        if let Some(c) = &mut run.child {
+            c.release();
+        }
+        Ok(run)
+    }
+}
+
+impl Run {
+    /// Before tracing Java: say which flag is missing from the command line.
+    fn warn_gated_flags(&self) {
+        let Some(jdk) = self.tracer.jdk() else {
+            return;
+        };
+        let options = match (self.pid, &self.command) {
+            (Some(pid), _) => jdk::process_options(pid),
+            (None, Some(c)) => c.clone(),
+            (None, None) => return,
+        };
+        for (gate, events) in self.tracer.gates() {
+            if !jdk.enabled_by(&options, gate) {
+                eprintln!(
+                    "stap-sdt: warning: HotSpot fires {} only when the JVM runs with {} ({})",
+                    events.join(", "),
+                    jdk.flag(gate),
+                    jdk.describe()
+                );
+            }
+        }
+    }
+
+    /// Deliver events until Ctrl-C, the duration, or the traced process ends.
+    /// Returns the command's exit code when it ran under `-c`.
+    pub fn each(&mut self, mut handler: impl FnMut(&NamedEvent)) -> Option<i32> {
+        let mut exit_code = None;
+        loop {
+            let mut stop =
+                signals::received().is_some() || self.deadline.is_some_and(|d| Instant::now() >= d);
+            if let Some(c) = &mut self.child {
+                exit_code = c.exit_code();
+                stop |= exit_code.is_some();
+            } else if let Some(pid) = self.pid {
+                stop |= !alive(pid);
+            }
+            if stop {
+                self.tracer.finish(&mut handler);
+                return exit_code;
+            }
+            self.tracer.poll(100, &mut handler);
+        }
+    }
+
+    /// Detach and say what the user should know: lost records, dormant
+    /// probes and the flag that wakes them, the command's exit status.
+    pub fn close(self, exit_code: Option<i32>) -> ExitCode {
+        let lost = self.tracer.lost();
+        let advice = self.tracer.dormant_advice();
+        drop(self.tracer);
+        if lost > 0 {
+            eprintln!("stap-sdt: {lost} events lost (ring buffer full)");
+        }
+        for line in advice {
+            eprintln!("stap-sdt: {line}");
+        }
+        match (exit_code, &self.command) {
+            (Some(code), Some(command)) => {
+                eprintln!("stap-sdt: `{command}` exited with status {code}");
+                ExitCode::from(code.clamp(0, 255) as u8)
+            }
+            _ => ExitCode::SUCCESS,
+        }
+    }
+}
+
+/// Alive and not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// The name a call view shows for a function entry or return.
+pub fn function_name(runtime: Runtime, event: &NamedEvent) -> String {
+    match runtime {
+        Runtime::Python => format!("{}:{}", event.text("file"), event.text("function")),
+        Runtime::Java => format!(
+            "{}.{}{}",
+            event.text("class").replace('/', "."),
+            event.text("method"),
+            event.text("signature")
+        ),
+        Runtime::Perl => format!("{}::{}", event.text("package"), event.text("sub")),
+    }
+}

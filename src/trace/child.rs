@@ -1,0 +1,109 @@
+//! `-c CMD`: start the command held before its first instruction, so the
+//! probes are attached (perf events on its pid, inherited across exec and
+//! fork) before it runs; then release it.
+
+use std::ffi::CString;
+
+/// A forked child waiting on a pipe before it execs the command.
+pub struct HeldChild {
+    pid: libc::pid_t,
+    release_fd: libc::c_int,
+    status: Option<i32>,
+}
+
+impl HeldChild {
+    /// Fork; the child blocks until [`release`](Self::release), then runs
+    /// `CMD` through `/bin/sh -c` (with `exec`, so the pid stays the command's
+    /// when it is a simple command).
+    pub fn spawn(command: &str) -> Result<HeldChild, String> {
+        let simple = !command.contains([';', '&', '|', '\n', '(', ')', '<', '>', '`']);
+        let script = if simple {
+            format!("exec {command}")
+        } else {
+            command.to_string()
+        };
+        let argv_owned: Vec<CString> = ["/bin/sh", "-c", &script]
+            .iter()
+            .map(|s| CString::new(*s).map_err(|_| format!("`{command}`: NUL byte in command")))
+            .collect::<Result<_, _>>()?;
+        let mut argv: Vec<*const libc::c_char> = argv_owned.iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills the two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+        }
+        let [read_fd, write_fd] = fds;
+        // SAFETY: after fork the child only calls async-signal-safe functions
+        // (close, read, execv, _exit) on data prepared before the fork.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            unsafe {
+                libc::close(write_fd);
+                let mut byte = 0u8;
+                // EOF without a byte: the tracer gave up; do not run the command.
+                if libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) != 1 {
+                    libc::_exit(125);
+                }
+                libc::execv(argv[0], argv.as_ptr());
+                libc::_exit(127);
+            }
+        }
+        // SAFETY: closing our copy of the child's end.
+        unsafe { libc::close(read_fd) };
+        Ok(HeldChild {
+            pid,
+            release_fd: write_fd,
+            status: None,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Let the child exec the command.
+    pub fn release(&mut self) {
+        if self.release_fd >= 0 {
+            // SAFETY: writing one byte to our pipe end, then closing it.
+            unsafe {
+                libc::write(self.release_fd, b"x".as_ptr().cast(), 1);
+                libc::close(self.release_fd);
+            }
+            self.release_fd = -1;
+        }
+    }
+
+    /// The exit code (128+N for a signal), once the child has ended.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        if self.status.is_none() {
+            let mut status = 0;
+            // SAFETY: reaping our own child without blocking.
+            if unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } == self.pid {
+                self.status = Some(if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                });
+            }
+        }
+        self.status
+    }
+}
+
+impl Drop for HeldChild {
+    fn drop(&mut self) {
+        if self.release_fd >= 0 {
+            // Never released (attaching failed): closing the pipe makes it exit.
+            // SAFETY: our descriptor and our child.
+            unsafe {
+                libc::close(self.release_fd);
+                let mut status = 0;
+                libc::waitpid(self.pid, &mut status, 0);
+            }
+        }
+    }
+}

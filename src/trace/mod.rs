@@ -1,0 +1,248 @@
+//! `stap-sdt trace`: attach to SDT probes and functions in live processes
+//! and print each hit, counts or a histogram.
+
+mod child;
+mod output;
+mod printf;
+mod signals;
+mod summary;
+
+use clap::Args;
+use output::Style;
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use uprobe_engine::{Selector, Session, SessionOptions, Target};
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+PROBE spellings: PATH:PROVIDER:NAME (globs in PROVIDER and NAME), usdt:PATH:PROVIDER:NAME, \
+PATH:fn:SYMBOL, PATH:fn:SYMBOL%return, uprobe:PATH:SYMBOL, uretprobe:PATH:SYMBOL, and with \
+-p also PROVIDER:NAME (every object the process maps). PATH is a file or a library/program \
+name (libpython3.11.so, libc.so.6) found in the process's maps, the loader cache or PATH.
+
+Each line: time (UTC), pid, tid, command, probe, arguments (arg0..arg11) fetched by the \
+kernel at the hit. An argument whose operand the kernel cannot fetch is named at attach time \
+and shown as <unavailable>. Function probes show the six argument registers (entry) or the \
+return value.
+
+Examples:
+  stap-sdt trace -p 1234 'python:function__entry' --str 0 --str 1
+  stap-sdt trace -c 'python3.11 -c \"print(1)\"' 'libpython3.11.so:python:*' --count
+  stap-sdt trace /usr/lib/postgresql/15/bin/postgres:postgresql:query__start --format '%s' 
+  stap-sdt trace 'uretprobe:libc.so.6:malloc' --hist 0 --duration 5")]
+pub struct TraceArgs {
+    /// Probes to attach to.
+    #[arg(value_name = "PROBE", required = true)]
+    probes: Vec<String>,
+
+    /// Trace only this process (its threads, and what it starts later).
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID",
+        conflicts_with = "command"
+    )]
+    pid: Option<u32>,
+
+    /// Run this command (through /bin/sh) with the probes attached before its first
+    /// instruction; stop when it exits and report its exit status.
+    #[arg(short = 'c', long = "command", value_name = "CMD")]
+    command: Option<String>,
+
+    /// One JSON object per line.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+
+    /// Count hits per probe (in the kernel, no records); print at the end.
+    #[arg(long, conflicts_with_all = ["hist", "format"])]
+    count: bool,
+
+    /// With --count: print the counts every SECONDS too.
+    #[arg(long, value_name = "SECONDS", requires = "count")]
+    interval: Option<f64>,
+
+    /// log2 histogram of argument N (0-based; `arg3` or `3`) per probe.
+    #[arg(long, value_name = "ARGN", conflicts_with = "format")]
+    hist: Option<String>,
+
+    /// Stop after SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+
+    /// printf-like template per hit; `%s` arguments are fetched as strings.
+    #[arg(long, value_name = "TEMPLATE")]
+    format: Option<String>,
+
+    /// Fetch argument N (0-based) as the C string it points to. Repeatable, or N,M.
+    #[arg(long = "str", value_name = "N", value_delimiter = ',')]
+    strings: Vec<usize>,
+
+    /// Ring buffer pages per CPU (a power of two).
+    #[arg(long, value_name = "PAGES", default_value_t = 1024)]
+    buffer_pages: usize,
+}
+
+fn arg_number(text: &str) -> Result<usize, String> {
+    let n = text.strip_prefix("arg").unwrap_or(text);
+    match n.parse::<usize>() {
+        Ok(n) if n < 12 => Ok(n),
+        _ => Err(format!(
+            "--hist `{text}`: expected an argument number 0..11 (or arg0..arg11)"
+        )),
+    }
+}
+
+pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
+    let template = args
+        .format
+        .as_deref()
+        .map(printf::Template::parse)
+        .transpose()?;
+    let hist_arg = args.hist.as_deref().map(arg_number).transpose()?;
+    if let Some(bad) = args.strings.iter().find(|&&n| n >= 12) {
+        return Err(format!("--str {bad}: arguments are numbered 0..11"));
+    }
+    let selectors = args
+        .probes
+        .iter()
+        .map(|p| Selector::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut strings = args.strings.clone();
+    strings.extend(
+        template
+            .as_ref()
+            .map(|t| t.string_args())
+            .unwrap_or_default(),
+    );
+    let options = SessionOptions {
+        strings,
+        only_args: hist_arg.map(|n| vec![n]),
+        count_only: args.count,
+        ring_pages: args.buffer_pages,
+    };
+
+    signals::install();
+    let mut child = args
+        .command
+        .as_deref()
+        .map(child::HeldChild::spawn)
+        .transpose()?;
+    let target = match (args.pid, &child) {
+        (Some(pid), _) => Target::Process(pid),
+        (None, Some(c)) => Target::Process(c.pid()),
+        (None, None) => Target::AllProcesses,
+    };
+    let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+    let mut locations = 0;
+    for (selector, text) in selectors.iter().zip(&args.probes) {
+        let reports = session
+            .attach(selector)
+            .map_err(|e| format!("{text}: {e}"))?;
+        for report in &reports {
+            for warning in &report.warnings {
+                eprintln!(
+                    "stap-sdt: {} at {}+0x{:x}: {warning}",
+                    report.label,
+                    report.path.display(),
+                    report.offset
+                );
+            }
+        }
+        locations += reports.len();
+    }
+    session.start().map_err(|e| e.to_string())?;
+    eprintln!(
+        "Tracing {locations} location{} of {} probe spec{}. Ctrl-C to end.",
+        if locations == 1 { "" } else { "s" },
+        args.probes.len(),
+        if args.probes.len() == 1 { "" } else { "s" }
+    );
+    if let Some(c) = &mut child {
+        c.release();
+    }
+
+    let style = if args.json {
+        Style::Json
+    } else if let Some(t) = template {
+        Style::Template(t)
+    } else {
+        Style::Human
+    };
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let interval = args.interval.map(Duration::from_secs_f64);
+    let mut next_interval = interval.map(|i| Instant::now() + i);
+    let mut hists: BTreeMap<String, summary::Log2Hist> = BTreeMap::new();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut write_failed = false;
+    let mut exit_code = None;
+    loop {
+        let mut stop =
+            signals::received().is_some() || deadline.is_some_and(|d| Instant::now() >= d);
+        if let Some(c) = &mut child {
+            exit_code = c.exit_code();
+            stop |= exit_code.is_some();
+        } else if let Some(pid) = args.pid {
+            stop |= !process_alive(pid);
+        }
+        session.poll(if stop { 0 } else { 100 }, |event| {
+            if let Some(n) = hist_arg {
+                if let Some(v) = event.args.get(n).and_then(|v| v.as_i128()) {
+                    hists.entry(event.probe.label.clone()).or_default().add(v);
+                }
+            } else if !write_failed && output::write_event(&mut out, &style, event).is_err() {
+                write_failed = true;
+            }
+        });
+        if out.flush().is_err() {
+            write_failed = true;
+        }
+        if let (Some(i), Some(at)) = (interval, next_interval) {
+            if Instant::now() >= at {
+                summary::print_counts(&totals(&session), args.json);
+                next_interval = Some(at + i);
+            }
+        }
+        if stop || write_failed {
+            break;
+        }
+    }
+    drop(out);
+    if args.count {
+        summary::print_counts(&totals(&session), args.json);
+    }
+    for (label, hist) in &hists {
+        hist.print(&format!("{label} arg{}", hist_arg.unwrap_or(0)));
+    }
+    let lost = session.lost();
+    drop(session);
+    if lost > 0 {
+        eprintln!("stap-sdt: {lost} events lost (ring buffer full; raise --buffer-pages)");
+    }
+    if let (Some(code), Some(command)) = (exit_code, &args.command) {
+        eprintln!("stap-sdt: `{command}` exited with status {code}");
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn totals(session: &Session) -> BTreeMap<String, u64> {
+    let mut totals = BTreeMap::new();
+    for (probe, n) in session.counts() {
+        *totals.entry(probe.label.clone()).or_insert(0) += n;
+    }
+    totals
+}
+
+/// Alive and not a zombie.
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}

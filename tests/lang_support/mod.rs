@@ -1,0 +1,146 @@
+//! Shared by the `lang_*` tests: run a runtime view of `stap-sdt` bounded
+//! in time, parse its tables, and check it left no uprobe events behind.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stap-sdt");
+
+/// Root, or a printed skip.
+pub fn prerequisites(test: &str) -> bool {
+    if !test_support::is_root() {
+        test_support::skip(test, "attaching uprobes needs root (CI runs as root)");
+        return false;
+    }
+    true
+}
+
+/// What a finished run printed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `stap-sdt ARGS`; kill it (and fail) after `limit`. Checks that the
+/// tracer's tracefs group is gone afterwards.
+pub fn stap_sdt(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stap-sdt");
+    let pid = child.id();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = Output {
+        code: status.and_then(|s| s.code()),
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    };
+    assert!(
+        status.is_some(),
+        "stap-sdt {args:?} ran longer than {limit:?}: {output:#?}"
+    );
+    assert_no_events_of(pid);
+    output
+}
+
+/// No tracefs event of any session of this tracer: groups are
+/// `stapsdt_PID` and `stapsdt_PID_N` (one per engine session).
+pub fn assert_no_events_of(tracer_pid: u32) {
+    let first = format!("stapsdt_{tracer_pid}/");
+    let others = format!("stapsdt_{tracer_pid}_");
+    let left: Vec<String> = test_support::uprobe_events()
+        .lines()
+        .filter(|l| l.contains(&first) || l.contains(&others))
+        .map(String::from)
+        .collect();
+    assert!(left.is_empty(), "uprobe events left behind: {left:#?}");
+}
+
+/// `NAME  N` rows of a `calls` table → (name, calls), header skipped.
+pub fn call_rows(stdout: &str) -> Vec<(String, u64)> {
+    stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?.to_string();
+            let calls = words.next()?.parse().ok()?;
+            Some((name, calls))
+        })
+        .collect()
+}
+
+/// Calls of `name` in a `calls` table (0 when absent).
+pub fn calls_of(stdout: &str, name: &str) -> u64 {
+    call_rows(stdout)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map_or(0, |(_, c)| c)
+}
+
+/// The `-> NAME` / `<- NAME` column of `flow` lines whose name contains `filter`,
+/// with the indentation kept.
+pub fn flow_lines(stdout: &str, filter: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains(filter))
+        .filter_map(|l| {
+            let at = l.find("->").or_else(|| l.find("<-"))?;
+            // Indentation: spaces between the time column and the arrow.
+            let before = &l[..at];
+            let indent = before.len() - before.trim_end().len() - 1;
+            Some(format!("{}{}", " ".repeat(indent), &l[at..]))
+        })
+        .collect()
+}
+
+/// `stap-sdt events -l LANGUAGE -c COMMAND [--json] EVENTS...`, bounded.
+pub fn events(language: &str, command: &str, json: bool, wanted: &[&str]) -> Output {
+    let mut args = vec!["events", "-l", language, "-c", command];
+    if json {
+        args.push("--json");
+    }
+    args.extend_from_slice(wanted);
+    stap_sdt(&args, Duration::from_secs(120))
+}
+
+/// The `--json` event lines of a run (the traced program's own output,
+/// which shares stdout, is skipped).
+pub fn json_events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}

@@ -1,0 +1,127 @@
+//! Arguments of every operand form, fetched by the kernel at the hit.
+
+mod trace_support;
+
+use test_support::Scratch;
+use trace_support::*;
+
+/// The fixture's `forms` probe has the forms the test claims to cover.
+fn operand_kinds(fx: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new(BIN)
+        .args(["list", "--json"])
+        .arg(fx)
+        .arg("fixture:forms")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["objects"][0]["probes"][0]["locations"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let op = &a["operand"];
+            match op["kind"].as_str().unwrap() {
+                "memory" if !op["symbol"].is_null() => "symbol".to_string(),
+                "memory" if !op["index"].is_null() => "index".to_string(),
+                kind => kind.to_string(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_operand_form_is_fetched_or_named_unfetchable() {
+    if !prerequisites("every_operand_form_is_fetched_or_named_unfetchable") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    assert_eq!(
+        operand_kinds(&fx),
+        [
+            "register",
+            "register",
+            "memory",
+            "symbol",
+            "index",
+            "immediate",
+            "memory"
+        ],
+        "the compiler changed the fixture's operand forms"
+    );
+    let cmd = format!("echo go | {} forms 3 >/dev/null", fx.display());
+    let probe = format!("{}:fixture:forms", fx.display());
+    let (code, out, err) = trace(&["--json", "--str", "1,6", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    // The index form is named at attach time, for that probe and argument.
+    assert!(
+        err.iter()
+            .any(|l| l.contains("fixture:forms") && l.contains("arg4") && l.contains("index")),
+        "{err:?}"
+    );
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 3, "{out:?}");
+    for (i, e) in events.iter().enumerate() {
+        let args = e["args"].as_array().unwrap();
+        assert_eq!(args[0], -1000 - i as i64, "negative register value");
+        assert_eq!(args[1], "hello probe", "string through a register");
+        assert_eq!(args[2], -99, "memory at register + displacement");
+        assert_eq!(args[3], -123456, "global through sym(%rip)");
+        assert!(args[4].is_null(), "unfetchable form is null, never garbage");
+        assert_eq!(args[5], 42, "constant");
+        assert_eq!(args[6], "widget", "string through a pointer in memory");
+        assert_eq!(e["probe"], "fixture:forms");
+        assert_eq!(e["comm"], "fx");
+    }
+}
+
+#[test]
+fn all_twelve_arguments_arrive() {
+    if !prerequisites("all_twelve_arguments_arrive") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let cmd = format!("echo go | {} twelve 2 >/dev/null", fx.display());
+    let probe = format!("usdt:{}:fixture:twelve", fx.display());
+    let (code, out, err) = trace(&["--json", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 2, "{out:?} {err:?}");
+    for (round, e) in events.iter().enumerate() {
+        let expected: Vec<i64> = (1..=12).map(|k| round as i64 * 100 + k).collect();
+        let got: Vec<i64> = e["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn function_entry_and_return() {
+    if !prerequisites("function_entry_and_return") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let cmd = format!("echo go | {} twelve 2 >/dev/null", fx.display());
+    let entry = format!("{}:fn:twelve", fx.display());
+    let ret = format!("uretprobe:{}:main", fx.display());
+    let (code, out, err) = trace(&["--json", "-c", &cmd, &entry, &ret]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let events = json_lines(&out);
+    let entries: Vec<_> = events.iter().filter(|e| e["probe"] == "twelve").collect();
+    assert_eq!(entries.len(), 2, "{out:?}");
+    // twelve(long base): the first argument register holds base.
+    assert_eq!(entries[0]["args"][0], 0);
+    assert_eq!(entries[1]["args"][0], 100);
+    let returns: Vec<_> = events
+        .iter()
+        .filter(|e| e["probe"] == "main%return")
+        .collect();
+    assert_eq!(returns.len(), 1, "{out:?}");
+    assert_eq!(returns[0]["args"][0], 0, "main returned 0");
+}

@@ -1,0 +1,204 @@
+//! Nothing left behind: semaphores back to 0, no uprobe events after a
+//! normal end, SIGINT, SIGTERM; the events of a SIGKILLed tracer are
+//! removed by the next run. Also: semaphores seen by processes started
+//! after the attach, and two tracers on one probe.
+
+mod trace_support;
+
+use test_support::Scratch;
+use trace_support::*;
+
+/// The fixture in `guarded` mode, having printed `enabled=0`, and the
+/// run-time address of its semaphore (checked to be 0).
+fn guarded_target(fx: &std::path::Path) -> (Target, u64) {
+    let mut target = Target::spawn(fx, &["guarded"]);
+    target.stdout.wait_for("enabled=0");
+    let address = semaphore_address(target.pid(), "fixture", "guarded");
+    assert_eq!(read_u16(target.pid(), address), 0);
+    (target, address)
+}
+
+#[test]
+fn semaphore_raised_while_traced_and_restored_after() {
+    if !prerequisites("semaphore_raised_while_traced_and_restored_after") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let (mut target, address) = guarded_target(&fx);
+
+    let probe = format!("{}:fixture:guarded", fx.display());
+    let pid = target.pid().to_string();
+    // Two tracers on the same probe: both see the hit. The kernel shares one
+    // uprobe (inode, offset) between them, so the counter is raised once.
+    let first = Tracer::start(&["-p", &pid, &probe]);
+    let mut second = Tracer::start(&["-p", &pid, &probe]);
+    assert_eq!(read_u16(target.pid(), address), 1);
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    second.stdout.wait_for("fixture:guarded arg0=5");
+    let (code, out, _) = first.interrupt();
+    assert_eq!(code, Some(0));
+    assert!(
+        out.iter().any(|l| l.contains("fixture:guarded arg0=5")),
+        "{out:?}"
+    );
+    // The second tracer still holds the probe: still enabled, still traced.
+    assert_eq!(read_u16(target.pid(), address), 1);
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    let second_pid = second.pid();
+    second.interrupt();
+    assert!(events_of(second_pid).is_empty());
+    // Detached: the semaphore is back to 0 and the program sees it.
+    assert_eq!(read_u16(target.pid(), address), 0);
+    target.send("again");
+    let lines = target.stdout.wait_for("enabled=0");
+    assert_eq!(lines, "enabled=0");
+    target.send("quit");
+    assert!(
+        target.finish().success(),
+        "the traced process ran on unharmed"
+    );
+}
+
+#[test]
+fn process_started_after_attach_sees_the_semaphore() {
+    if !prerequisites("process_started_after_attach_sees_the_semaphore") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let probe = format!("{}:fixture:guarded", fx.display());
+    let tracer = Tracer::start(&["--json", &probe]);
+    let mut target = Target::spawn(&fx, &["guarded"]);
+    target.stdout.wait_for("enabled=1");
+    target.send("quit");
+    assert!(target.finish().success());
+    let mut tracer = tracer;
+    tracer.stdout.wait_for("fixture:guarded");
+    let (code, _, _) = tracer.interrupt();
+    assert_eq!(code, Some(0));
+}
+
+fn ends_cleanly_on(signal: i32, name: &str) {
+    if !prerequisites(name) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let mut target = Target::spawn(&fx, &["loop"]);
+    target.stdout.wait_for("ready");
+    let probe = format!("{}:fixture:tick", fx.display());
+    let tracer = Tracer::start(&["--count", &probe]);
+    let tracer_json = Tracer::start(&["--json", &probe]);
+    assert!(
+        !events_of(tracer_json.pid()).is_empty(),
+        "events exist while tracing"
+    );
+    target.send("go");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (pid, pid_json) = (tracer.pid(), tracer_json.pid());
+    tracer.signal(signal);
+    tracer_json.signal(signal);
+    let (code, out, err) = tracer.wait();
+    assert_eq!(code, Some(0), "{err:?}");
+    let count_line = out
+        .iter()
+        .find(|l| l.starts_with("@count[fixture:tick]: "))
+        .unwrap_or_else(|| panic!("no summary: {out:?}"));
+    let n: u64 = count_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n > 10, "{count_line}");
+    let (code, out, _) = tracer_json.wait();
+    assert_eq!(code, Some(0));
+    assert!(json_lines(&out).len() > 10);
+    assert!(events_of(pid).is_empty() && events_of(pid_json).is_empty());
+    // The traced process runs on unharmed: it still answers.
+    assert!(target.child.try_wait().unwrap().is_none());
+}
+
+#[test]
+fn sigint_ends_cleanly_with_the_summary() {
+    ends_cleanly_on(libc::SIGINT, "sigint_ends_cleanly_with_the_summary");
+}
+
+#[test]
+fn sigterm_ends_cleanly_with_the_summary() {
+    ends_cleanly_on(libc::SIGTERM, "sigterm_ends_cleanly_with_the_summary");
+}
+
+#[test]
+fn events_of_a_killed_tracer_are_removed_by_the_next_run() {
+    if !prerequisites("events_of_a_killed_tracer_are_removed_by_the_next_run") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let (mut target, address) = guarded_target(&fx);
+    let probe = format!("{}:fixture:guarded", fx.display());
+    let tracer = Tracer::start(&["-p", &target.pid().to_string(), &probe]);
+    let dead = tracer.pid();
+    assert_eq!(read_u16(target.pid(), address), 1);
+    tracer.signal(libc::SIGKILL);
+    tracer.wait();
+    // The kernel closed the perf events: the semaphore is released at once...
+    assert_eq!(read_u16(target.pid(), address), 0);
+    // ...but tracefs events outlive their creator until someone removes them.
+    assert!(!events_of(dead).is_empty(), "SIGKILL leaves the events");
+    let (code, _, err) = trace(&["--duration", "0.1", &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    assert!(
+        events_of(dead).is_empty(),
+        "the next run removed the dead tracer's events"
+    );
+    target.send("quit");
+    assert!(target.finish().success());
+}
+
+#[test]
+fn beside_bpftrace_on_the_same_probe() {
+    let test = "beside_bpftrace_on_the_same_probe";
+    if !prerequisites(test) {
+        return;
+    }
+    let Some(bpftrace) = test_support::require(test, "bpftrace") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let (mut target, address) = guarded_target(&fx);
+    let pid = target.pid().to_string();
+    let mut bt = std::process::Command::new(bpftrace)
+        .args(["-p", &pid, "-e"])
+        .arg(format!(
+            "usdt:{}:fixture:guarded {{ printf(\"bpftrace %d\\n\", arg0); }}",
+            fx.display()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut bt_out = Lines::new(bt.stdout.take().unwrap());
+    bt_out.wait_for("Attaching");
+    let probe = format!("{}:fixture:guarded", fx.display());
+    let mut ours = Tracer::start(&["-p", &pid, &probe]);
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    bt_out.wait_for("bpftrace 5");
+    ours.stdout.wait_for("fixture:guarded arg0=5");
+    let (code, _, _) = ours.interrupt();
+    assert_eq!(code, Some(0));
+    // bpftrace still works after we left.
+    target.send("again");
+    target.stdout.wait_for("enabled=1");
+    bt_out.wait_for("bpftrace 5");
+    unsafe { libc::kill(bt.id() as i32, libc::SIGINT) };
+    bt.wait().unwrap();
+    assert_eq!(
+        read_u16(target.pid(), address),
+        0,
+        "both released the semaphore"
+    );
+    target.send("quit");
+    assert!(target.finish().success());
+}

@@ -1,0 +1,269 @@
+//! Shared by the `trace_*` tests: build the C fixture (each test its own
+//! copy, since uprobes are keyed by inode), run targets and tracers, and
+//! check that no kernel state of ours is left.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+use test_support::Scratch;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stap-sdt");
+const FIXTURE: &str = include_str!("../fixtures/trace_fixture.c");
+
+/// Root and a compiler, or a printed skip.
+pub fn prerequisites(test: &str) -> bool {
+    if !test_support::is_root() {
+        test_support::skip(test, "attaching uprobes needs root (CI runs as root)");
+        return false;
+    }
+    test_support::require(test, "gcc").is_some() && test_support::system_sdt_include().is_some()
+}
+
+/// Compile the fixture into `scratch`.
+pub fn fixture(scratch: &Scratch) -> PathBuf {
+    let include = test_support::system_sdt_include().expect("sys/sdt.h");
+    let include = format!("-I{}", include.display());
+    scratch.compile(
+        "gcc",
+        "trace_fixture.c",
+        FIXTURE,
+        "fx",
+        &["-O2", "-g", "-pthread", &include],
+    )
+}
+
+/// Lines of a child's pipe, read on a thread so nothing blocks.
+pub struct Lines {
+    rx: Receiver<String>,
+    pub seen: Vec<String>,
+    /// Lines before this index were consumed by an earlier `wait_for`.
+    next: usize,
+}
+
+impl Lines {
+    pub fn new(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Wait (up to 20 s) for a line after the last one returned that
+    /// contains `needle`; returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        if let Some(at) = self.seen[self.next..]
+            .iter()
+            .position(|l| l.contains(needle))
+        {
+            self.next += at + 1;
+            return self.seen[self.next - 1].clone();
+        }
+        self.next = self.seen.len();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    self.next = self.seen.len();
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no line containing {needle:?}; saw {:#?}", self.seen);
+    }
+
+    /// Everything until the pipe closes.
+    pub fn rest(mut self) -> Vec<String> {
+        while let Ok(line) = self.rx.recv_timeout(Duration::from_secs(20)) {
+            self.seen.push(line);
+        }
+        self.seen
+    }
+}
+
+/// A fixture process waiting for "go" (or other lines) on stdin.
+pub struct Target {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    pub stdout: Lines,
+}
+
+impl Target {
+    pub fn spawn(fx: &Path, args: &[&str]) -> Target {
+        let mut child = Command::new(fx)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fixture");
+        let stdout = Lines::new(child.stdout.take().unwrap());
+        Target {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to fixture");
+        stdin.flush().unwrap();
+    }
+
+    /// Close stdin and wait.
+    pub fn finish(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `stap-sdt trace`, started once it says it is tracing.
+pub struct Tracer {
+    pub child: Child,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+impl Tracer {
+    pub fn start(args: &[&str]) -> Tracer {
+        let mut child = Command::new(BIN)
+            .arg("trace")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start stap-sdt trace");
+        let stdout = Lines::new(child.stdout.take().unwrap());
+        let mut stderr = Lines::new(child.stderr.take().unwrap());
+        stderr.wait_for("Tracing ");
+        Tracer {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Wait for the tracer to end; (exit code, stdout lines, stderr lines).
+    pub fn wait(mut self) -> (Option<i32>, Vec<String>, Vec<String>) {
+        let status = self.child.wait().unwrap();
+        let out = std::mem::replace(&mut self.stdout, Lines::new(std::io::empty())).rest();
+        let err = std::mem::replace(&mut self.stderr, Lines::new(std::io::empty())).rest();
+        (status.code(), out, err)
+    }
+
+    pub fn interrupt(self) -> (Option<i32>, Vec<String>, Vec<String>) {
+        self.signal(libc::SIGINT);
+        self.wait()
+    }
+}
+
+impl Drop for Tracer {
+    /// A failing test still detaches cleanly (SIGTERM, not SIGKILL).
+    fn drop(&mut self) {
+        self.signal(libc::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `stap-sdt trace ARGS` to completion (for `-c` runs).
+pub fn trace(args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let out = Command::new(BIN)
+        .arg("trace")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stap-sdt trace");
+    let lines = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    (out.status.code(), lines(&out.stdout), lines(&out.stderr))
+}
+
+/// The uprobe_events lines of the tracer with this pid.
+pub fn events_of(tracer_pid: u32) -> Vec<String> {
+    let group = format!("stapsdt_{tracer_pid}/");
+    test_support::uprobe_events()
+        .lines()
+        .filter(|l| l.contains(&group))
+        .map(String::from)
+        .collect()
+}
+
+/// Parse `--json` lines.
+pub fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// The run-time address of a probe's semaphore in `pid`, from `stap-sdt list -p`.
+pub fn semaphore_address(pid: u32, provider: &str, name: &str) -> u64 {
+    let out = Command::new(BIN)
+        .args([
+            "list",
+            "--json",
+            "-p",
+            &pid.to_string(),
+            &format!("{provider}:{name}"),
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["probes"].as_array().unwrap().iter())
+        .flat_map(|p| p["locations"].as_array().unwrap().iter())
+        .find_map(|l| l["semaphore"]["runtime_address"].as_u64())
+        .expect("semaphore with a run-time address")
+}
+
+/// Read a `u16` from another process's memory.
+pub fn read_u16(pid: u32, address: u64) -> u16 {
+    use std::os::unix::fs::FileExt;
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut buf = [0u8; 2];
+    mem.read_exact_at(&mut buf, address).unwrap();
+    u16::from_ne_bytes(buf)
+}

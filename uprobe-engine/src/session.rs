@@ -1,0 +1,633 @@
+//! The public API: a session attaches selectors to a target, then delivers
+//! events (or counts) until it is dropped.
+
+use crate::fetchargs::{self, Fetch, Site, ValueKind};
+use crate::format::Field;
+use crate::perf::{self, PerfEvent, Ring, Scope};
+use crate::tracefs::{Tracefs, UprobeDefinition, UprobeEvent};
+use crate::value::{self, Value};
+use crate::{resolve, Error, Selector};
+use stapsdt_reader::Object;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+/// Whose hits are seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Every process that maps the probed object, also those started later.
+    AllProcesses,
+    /// This process, its threads, and the threads and processes it creates
+    /// after the session starts.
+    Process(u32),
+}
+
+/// How a session fetches and delivers.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Arguments (0-based) to fetch as the NUL-terminated strings they point to.
+    pub strings: Vec<usize>,
+    /// Fetch only these arguments (0-based); `None` fetches all. The others
+    /// are delivered as [`Value::Unavailable`]. Fewer fetches, cheaper hits.
+    pub only_args: Option<Vec<usize>>,
+    /// Count hits only, in the kernel: no records, no fetches. Uses tracefs
+    /// events, not anonymous uprobe PMU events: a PMU event per CPU is one
+    /// uprobe consumer per CPU, each run on every hit (measured 1.28x the
+    /// cost of one consumer), and inherited PMU uprobes make the target's
+    /// fork() fail with EFAULT (the kernel re-reads the path from the
+    /// forking process's memory).
+    pub count_only: bool,
+    /// Data pages of each per-CPU ring buffer (a power of two); 0 means 1024.
+    pub ring_pages: usize,
+}
+
+/// One argument of a probe and how it is fetched.
+#[derive(Debug, Clone)]
+pub struct ArgInfo {
+    /// The spec as written in the note (`-4@%eax`), or the register for functions.
+    pub raw: String,
+    pub fetch: Fetch,
+    signed: bool,
+    bytes: u8,
+}
+
+/// One attached probe location.
+#[derive(Debug, Clone)]
+pub struct ProbeInfo {
+    /// `provider:name` for SDT probes, `SYMBOL` or `SYMBOL%return` for functions.
+    pub label: String,
+    pub path: PathBuf,
+    /// File offset of the probed instruction.
+    pub offset: u64,
+    /// File offset of the semaphore the kernel raises while attached.
+    pub semaphore_offset: Option<u64>,
+    pub retprobe: bool,
+    pub args: Vec<ArgInfo>,
+}
+
+/// What attaching one location found worth saying (unfetchable arguments).
+#[derive(Debug, Clone)]
+pub struct AttachReport {
+    pub label: String,
+    pub path: PathBuf,
+    pub offset: u64,
+    pub warnings: Vec<String>,
+}
+
+/// One hit.
+#[derive(Debug)]
+pub struct Event<'a> {
+    /// Wall-clock time of the hit, nanoseconds since the epoch.
+    pub time_ns: u128,
+    pub pid: u32,
+    pub tid: u32,
+    pub cpu: u32,
+    /// The thread's command name at the hit (fetched by the kernel).
+    pub comm: &'a str,
+    pub probe: &'a ProbeInfo,
+    pub args: Vec<Value>,
+}
+
+struct Attached {
+    info: ProbeInfo,
+    /// Held for its Drop, which removes it from tracefs.
+    _event: UprobeEvent,
+    /// Its tracepoint id.
+    id: u64,
+    fields: Vec<Option<Field>>,
+    comm: Option<Field>,
+}
+
+/// An attachment session. Dropping it closes every perf event (which
+/// unregisters the uprobes and lowers the semaphores) and then removes its
+/// tracefs events: the field order below is the release order.
+pub struct Session {
+    rings: Vec<Ring>,
+    followers: Vec<PerfEvent>,
+    counters: Vec<(usize, PerfEvent)>,
+    probes: Vec<Attached>,
+    tracefs: Tracefs,
+    group: String,
+    target: Target,
+    options: SessionOptions,
+    by_id: HashMap<u64, usize>,
+    lost: u64,
+    clock_offset_ns: i128,
+    traced_tids: HashSet<i32>,
+    started: bool,
+}
+
+impl Session {
+    /// Open a session: finds (or mounts) tracefs and removes the events of
+    /// tracers that died without cleaning up.
+    pub fn new(target: Target, options: SessionOptions) -> Result<Session, Error> {
+        if let Target::Process(pid) = target {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return Err(Error::Input(format!("pid {pid}: no such process")));
+            }
+        }
+        let tracefs = Tracefs::open()?;
+        tracefs.remove_stale_groups();
+        raise_fd_limit();
+        Ok(Session {
+            rings: Vec::new(),
+            followers: Vec::new(),
+            counters: Vec::new(),
+            probes: Vec::new(),
+            tracefs,
+            group: Tracefs::new_group(),
+            target,
+            options,
+            by_id: HashMap::new(),
+            lost: 0,
+            clock_offset_ns: realtime_minus_monotonic(),
+            traced_tids: HashSet::new(),
+            started: false,
+        })
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self.target {
+            Target::Process(pid) => Some(pid),
+            Target::AllProcesses => None,
+        }
+    }
+
+    /// Attach every location `selector` designates. Fails when nothing matches.
+    pub fn attach(&mut self, selector: &Selector) -> Result<Vec<AttachReport>, Error> {
+        if self.started {
+            return Err(Error::Input("attach before start()".into()));
+        }
+        let probes = match selector {
+            Selector::Usdt {
+                path,
+                provider,
+                name,
+            } => {
+                let objects = match path {
+                    Some(p) => {
+                        let file = resolve::object_path(p, self.pid())?;
+                        stapsdt_reader::read_path(&file)?
+                            .into_iter()
+                            .map(|mut o| {
+                                o.path = file.display().to_string();
+                                o
+                            })
+                            .collect()
+                    }
+                    None => match self.pid() {
+                        Some(pid) => {
+                            stapsdt_reader::process::read_process(pid, &Default::default())?.0
+                        }
+                        None => {
+                            return Err(Error::Input(format!(
+                                "`{}:{}`: name the object (PATH:PROVIDER:NAME), or give a process",
+                                provider.as_str(),
+                                name.as_str()
+                            )))
+                        }
+                    },
+                };
+                let found =
+                    self.sdt_probes(&objects, |p, n| provider.matches(p) && name.matches(n));
+                if found.is_empty() {
+                    return Err(Error::Input(format!(
+                        "no SDT probe matches `{}:{}` in {}",
+                        provider.as_str(),
+                        name.as_str(),
+                        path.as_deref().unwrap_or("the process's objects")
+                    )));
+                }
+                found
+            }
+            Selector::Function {
+                path,
+                symbol,
+                retprobe,
+            } => {
+                let file = resolve::object_path(path, self.pid())?;
+                let symbols = stapsdt_reader::function_symbols(&file, symbol)?;
+                if symbols.is_empty() {
+                    return Err(Error::Input(format!(
+                        "{}: no function symbol matches `{}` in .symtab or .dynsym",
+                        file.display(),
+                        symbol.as_str()
+                    )));
+                }
+                symbols
+                    .into_iter()
+                    .map(|s| function_probe(&file, &s, *retprobe))
+                    .collect()
+            }
+        };
+        let mut reports = Vec::new();
+        for info in probes {
+            reports.push(self.add(info)?);
+        }
+        Ok(reports)
+    }
+
+    fn sdt_probes(
+        &self,
+        objects: &[Object],
+        wanted: impl Fn(&str, &str) -> bool,
+    ) -> Vec<ProbeInfo> {
+        let mut out = Vec::new();
+        for object in objects {
+            let fixed = object.elf_type == "exec";
+            for probe in object
+                .probes
+                .iter()
+                .filter(|p| wanted(&p.provider, &p.name))
+            {
+                for location in &probe.locations {
+                    let Some(file_offset) = location.file_offset else {
+                        continue;
+                    };
+                    let site = Site {
+                        arch: object.arch,
+                        address: location.address,
+                        file_offset,
+                        fixed_addresses: fixed,
+                    };
+                    let args = location
+                        .args
+                        .iter()
+                        .enumerate()
+                        .map(|(i, arg)| {
+                            let fetch = if self.wanted_arg(i) {
+                                fetchargs::fetch(arg, &site, self.options.strings.contains(&i))
+                            } else {
+                                Fetch::Unsupported("not requested".into())
+                            };
+                            ArgInfo {
+                                raw: arg.raw.clone(),
+                                fetch,
+                                signed: arg.signed,
+                                bytes: arg.size.clamp(1, 8),
+                            }
+                        })
+                        .collect();
+                    out.push(ProbeInfo {
+                        label: format!("{}:{}", probe.provider, probe.name),
+                        path: PathBuf::from(&object.path),
+                        offset: file_offset,
+                        semaphore_offset: location.semaphore.as_ref().and_then(|s| s.file_offset),
+                        retprobe: false,
+                        args,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn wanted_arg(&self, index: usize) -> bool {
+        self.options
+            .only_args
+            .as_ref()
+            .is_none_or(|only| only.contains(&index))
+    }
+
+    fn add(&mut self, info: ProbeInfo) -> Result<AttachReport, Error> {
+        let path_text = info.path.display().to_string();
+        if path_text.contains(char::is_whitespace) {
+            return Err(Error::Unsupported(format!(
+                "{path_text}: uprobe_events cannot name a path containing white space"
+            )));
+        }
+        let warnings: Vec<String> = info
+            .args
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match &a.fetch {
+                Fetch::Unsupported(why) if why != "not requested" => {
+                    Some(format!("arg{i} cannot be fetched by the kernel: {why}"))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut args: Vec<String> = Vec::new();
+        // Counting fetches nothing: a bare uprobe is the cheapest hit.
+        if !self.options.count_only {
+            for (i, a) in info.args.iter().enumerate() {
+                if let Fetch::Kernel { spec, .. } = &a.fetch {
+                    args.push(format!("a{i}={spec}"));
+                }
+            }
+            if self.options.only_args.is_none() {
+                args.push("_comm=$comm".into());
+            }
+        }
+        let definition = UprobeDefinition {
+            group: self.group.clone(),
+            name: event_name(self.probes.len(), &info.label),
+            path: info.path.clone(),
+            offset: info.offset,
+            ref_ctr_offset: info.semaphore_offset,
+            retprobe: info.retprobe,
+            args,
+        };
+        let event = self.tracefs.add_uprobe(&definition)?;
+        let format = event.format()?;
+        let id = event.id()?;
+        let attached = Attached {
+            fields: (0..info.args.len())
+                .map(|i| format.field(&format!("a{i}")).cloned())
+                .collect(),
+            comm: format.field("_comm").cloned(),
+            info,
+            _event: event,
+            id,
+        };
+        self.by_id.insert(id, self.probes.len());
+        let report = AttachReport {
+            label: attached.info.label.clone(),
+            path: attached.info.path.clone(),
+            offset: attached.info.offset,
+            warnings,
+        };
+        self.probes.push(attached);
+        Ok(report)
+    }
+
+    /// The attached locations.
+    pub fn probes(&self) -> impl Iterator<Item = &ProbeInfo> {
+        self.probes.iter().map(|a| &a.info)
+    }
+
+    /// Open the perf events and enable them: from here on hits are recorded
+    /// (and semaphores raised).
+    pub fn start(&mut self) -> Result<(), Error> {
+        if self.probes.is_empty() {
+            return Err(Error::Input("nothing attached".into()));
+        }
+        self.started = true;
+        let cpus = perf::online_cpus();
+        match self.target {
+            Target::AllProcesses => {
+                for &cpu in &cpus {
+                    self.open_scope(Scope::Cpu(cpu))?;
+                }
+            }
+            Target::Process(pid) => {
+                // Threads started while we attach to the others are caught
+                // by listing again until nothing new appears.
+                for _ in 0..20 {
+                    let fresh: Vec<i32> = threads(pid)
+                        .into_iter()
+                        .filter(|t| !self.traced_tids.contains(t))
+                        .collect();
+                    if fresh.is_empty() {
+                        break;
+                    }
+                    for tid in fresh {
+                        self.traced_tids.insert(tid);
+                        for &cpu in &cpus {
+                            match self.open_scope(Scope::Thread { tid, cpu }) {
+                                Ok(()) => {}
+                                // The thread ended meanwhile.
+                                Err(Error::Os { error, .. })
+                                    if error.raw_os_error() == Some(libc::ESRCH) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    }
+                }
+                if self.traced_tids.is_empty() {
+                    return Err(Error::Input(format!("pid {pid}: no such process")));
+                }
+            }
+        }
+        for ring in &self.rings {
+            ring.event().enable()?;
+        }
+        for event in self
+            .followers
+            .iter()
+            .chain(self.counters.iter().map(|(_, e)| e))
+        {
+            event.enable()?;
+        }
+        Ok(())
+    }
+
+    fn open_scope(&mut self, scope: Scope) -> Result<(), Error> {
+        let cpu = match scope {
+            Scope::Cpu(c) | Scope::Thread { cpu: c, .. } => c,
+        };
+        if self.options.count_only {
+            for (index, probe) in self.probes.iter().enumerate() {
+                self.counters
+                    .push((index, PerfEvent::tracepoint_counter(probe.id, scope)?));
+            }
+            return Ok(());
+        }
+        let pages = match self.options.ring_pages {
+            0 => 1024,
+            n => n.next_power_of_two(),
+        };
+        let mut ring_index = self.rings.iter().position(|r| r.cpu == cpu);
+        for probe in &self.probes {
+            let wakeup = (pages * perf::page_size() / 4) as u32;
+            let event = PerfEvent::tracepoint(probe.id, scope, wakeup)?;
+            match ring_index {
+                Some(i) => {
+                    event.redirect_to(self.rings[i].event())?;
+                    self.followers.push(event);
+                }
+                None => {
+                    self.rings.push(Ring::new(event, pages, cpu)?);
+                    ring_index = Some(self.rings.len() - 1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait up to `timeout_ms` for hits and hand each to `handler`.
+    /// Returns the number of events delivered.
+    pub fn poll(&mut self, timeout_ms: i32, mut handler: impl FnMut(&Event)) -> usize {
+        if self.rings.is_empty() {
+            // Counting mode: nothing to read, just wait.
+            std::thread::sleep(std::time::Duration::from_millis(timeout_ms.max(0) as u64));
+            return 0;
+        }
+        perf::wait(&self.rings, timeout_ms);
+        let mut delivered = 0;
+        let mut lost = 0;
+        let probes = &self.probes;
+        let by_id = &self.by_id;
+        let offset = self.clock_offset_ns;
+        // One argument vector for all events: no allocation per hit.
+        let mut args = Vec::with_capacity(12);
+        for ring in &mut self.rings {
+            ring.drain(|record| match record {
+                perf::Record::Lost(n) => lost += n,
+                perf::Record::Sample(sample) => {
+                    let Some(&[a, b]) = sample.raw.get(0..2) else {
+                        return;
+                    };
+                    let Some(&index) = by_id.get(&u64::from(u16::from_ne_bytes([a, b]))) else {
+                        return;
+                    };
+                    let probe = &probes[index];
+                    args.clear();
+                    args.extend(
+                        probe
+                            .info
+                            .args
+                            .iter()
+                            .zip(&probe.fields)
+                            .map(|(arg, field)| {
+                                value::decode(
+                                    &arg.fetch,
+                                    field.as_ref(),
+                                    sample.raw,
+                                    arg.signed,
+                                    arg.bytes,
+                                )
+                            }),
+                    );
+                    let event = Event {
+                        time_ns: (i128::from(sample.time) + offset).max(0) as u128,
+                        pid: sample.pid,
+                        tid: sample.tid,
+                        cpu: sample.cpu,
+                        comm: probe
+                            .comm
+                            .as_ref()
+                            .and_then(|f| f.read_str(sample.raw))
+                            .unwrap_or(""),
+                        probe: &probe.info,
+                        args: std::mem::take(&mut args),
+                    };
+                    handler(&event);
+                    args = event.args;
+                    delivered += 1;
+                }
+            });
+        }
+        self.lost += lost;
+        delivered
+    }
+
+    /// Records the kernel dropped because a ring buffer was full.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Hits per attached location (counting mode), in attach order.
+    pub fn counts(&self) -> Vec<(&ProbeInfo, u64)> {
+        let mut totals = vec![0u64; self.probes.len()];
+        for (index, event) in &self.counters {
+            totals[*index] += event.count();
+        }
+        self.probes.iter().map(|p| &p.info).zip(totals).collect()
+    }
+}
+
+/// A function entry or return: the six argument registers, or the return value.
+fn function_probe(
+    file: &std::path::Path,
+    symbol: &stapsdt_reader::FunctionSymbol,
+    retprobe: bool,
+) -> ProbeInfo {
+    let raw_u64 = |raw: &str, spec: &str| ArgInfo {
+        raw: raw.to_string(),
+        fetch: Fetch::Kernel {
+            spec: format!("{spec}:x64"),
+            kind: ValueKind::Int {
+                bytes: 8,
+                signed: false,
+            },
+        },
+        signed: false,
+        bytes: 8,
+    };
+    let args = if retprobe {
+        vec![raw_u64("retval", fetchargs::RETURN_VALUE)]
+    } else {
+        fetchargs::ENTRY_ARGS
+            .iter()
+            .map(|r| raw_u64(r, r))
+            .collect()
+    };
+    ProbeInfo {
+        label: if retprobe {
+            format!("{}%return", symbol.name)
+        } else {
+            symbol.name.clone()
+        },
+        path: file.to_path_buf(),
+        offset: symbol.file_offset,
+        semaphore_offset: None,
+        retprobe,
+        args,
+    }
+}
+
+/// A tracefs event name: `e<N>_<label>` with non-identifier characters
+/// replaced, short enough for the kernel's limit.
+fn event_name(index: usize, label: &str) -> String {
+    let clean: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut name = format!("e{index}_{clean}");
+    name.truncate(60);
+    name
+}
+
+fn threads(pid: u32) -> Vec<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec we own.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+fn realtime_minus_monotonic() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Many probes × CPUs × threads need many descriptors.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/set our own limit with a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_identifiers() {
+        assert_eq!(
+            event_name(3, "python:function__entry"),
+            "e3_python_function__entry"
+        );
+        assert_eq!(event_name(0, "malloc%return"), "e0_malloc_return");
+        assert!(event_name(1, &"x".repeat(200)).len() <= 60);
+    }
+}

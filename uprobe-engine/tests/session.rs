@@ -1,0 +1,118 @@
+//! The library API against a real program: attach, deliver typed values,
+//! count in the kernel, and leave nothing behind on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use test_support::Scratch;
+use uprobe_engine::{Selector, Session, SessionOptions, Target, Value};
+
+const PROGRAM: &str = r#"
+#include <sys/sdt.h>
+#include <stdio.h>
+int main(void) {
+    char line[16];
+    const char *word = "engine";
+    printf("ready\n");
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin)) return 1;
+    for (long i = 0; i < 50; i++)
+        DTRACE_PROBE3(lib, hit, i, -i, word);
+    return 0;
+}
+"#;
+
+fn build(test: &str, scratch: &Scratch) -> Option<std::path::PathBuf> {
+    if !test_support::is_root() {
+        test_support::skip(test, "attaching uprobes needs root");
+        return None;
+    }
+    test_support::require(test, "gcc")?;
+    let include = format!("-I{}", test_support::system_sdt_include()?.display());
+    Some(scratch.compile("gcc", "prog.c", PROGRAM, "prog", &["-O2", &include]))
+}
+
+/// Run the program, released once the session is started.
+fn run_released(program: &std::path::Path, session: &mut Session) -> u32 {
+    let mut child = Command::new(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    session.start().unwrap();
+    writeln!(child.stdin.take().unwrap(), "go").unwrap();
+    assert!(child.wait().unwrap().success());
+    child.id()
+}
+
+#[test]
+fn events_carry_typed_values() {
+    let scratch = Scratch::new();
+    let Some(program) = build("events_carry_typed_values", &scratch) else {
+        return;
+    };
+    let options = SessionOptions {
+        strings: vec![2],
+        ..SessionOptions::default()
+    };
+    let mut session = Session::new(Target::AllProcesses, options).unwrap();
+    let selector = Selector::parse(&format!("{}:lib:hit", program.display())).unwrap();
+    let reports = session.attach(&selector).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].warnings.is_empty(), "{:?}", reports[0].warnings);
+    let pid = run_released(&program, &mut session);
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        session.poll(50, |e| {
+            assert_eq!(e.pid, pid);
+            assert_eq!(e.probe.label, "lib:hit");
+            seen.push(e.args.clone());
+        });
+        if seen.len() == 50 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 50);
+    for (i, args) in seen.iter().enumerate() {
+        assert_eq!(args[0], Value::Signed(i as i64));
+        assert_eq!(args[1], Value::Signed(-(i as i64)));
+        assert_eq!(args[2], Value::Str("engine".into()));
+    }
+    assert_eq!(session.lost(), 0);
+    let path = program.display().to_string();
+    assert!(test_support::uprobe_events().contains(&path));
+    drop(session);
+    assert!(
+        !test_support::uprobe_events().contains(&path),
+        "removed on drop"
+    );
+}
+
+#[test]
+fn counting_fetches_nothing_and_counts_every_hit() {
+    let scratch = Scratch::new();
+    let Some(program) = build("counting_fetches_nothing_and_counts_every_hit", &scratch) else {
+        return;
+    };
+    let options = SessionOptions {
+        count_only: true,
+        ..SessionOptions::default()
+    };
+    let mut session = Session::new(Target::AllProcesses, options).unwrap();
+    let selector = Selector::parse(&format!("{}:lib:hit", program.display())).unwrap();
+    session.attach(&selector).unwrap();
+    run_released(&program, &mut session);
+    let path = program.display().to_string();
+    let events = test_support::uprobe_events();
+    let ours: Vec<&str> = events.lines().filter(|l| l.contains(&path)).collect();
+    assert_eq!(ours.len(), 1, "{events}");
+    assert!(!ours[0].contains('='), "no fetchargs: {}", ours[0]);
+    let counts = session.counts();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].1, 50);
+    drop(session);
+    assert!(!test_support::uprobe_events().contains(&path));
+}
