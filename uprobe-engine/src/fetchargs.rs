@@ -163,8 +163,17 @@ fn memory_fetch(memory: &Memory, site: &Site) -> Result<String, String> {
                 .wrapping_add(site.file_offset);
             Ok(format!("@+0x{bias_free:x}"))
         }
+        // In a non-PIE executable the symbol's address is a constant displacement.
+        (Some(reg), Some(symbol)) if site.fixed_addresses => {
+            let address = memory
+                .symbol_address
+                .ok_or_else(|| format!("symbol `{symbol}` is not in the object's symbol tables"))?;
+            let name = kernel_register(reg).ok_or_else(|| format!("register {reg} unsupported"))?;
+            Ok(format!("+{}({name})", address as i64))
+        }
         (Some(_), Some(symbol)) => Err(format!(
-            "symbol `{symbol}` plus a register: fetchargs cannot add a symbol to a register"
+            "symbol `{symbol}` plus a register in a position-independent object: \
+             fetchargs cannot add the load address"
         )),
         (Some(reg), None) => {
             let name = kernel_register(reg).ok_or_else(|| format!("register {reg} unsupported"))?;
@@ -268,6 +277,18 @@ mod tests {
                     signed: true
                 }
             }
+        );
+        let mut indexed = parse_args("8@table(%rax)", Arch::X86_64);
+        let Operand::Memory(m) = &mut indexed[0].operand else {
+            panic!()
+        };
+        m.symbol_address = Some(0x404040);
+        assert!(
+            matches!(fetch(&indexed[0], &s, false), Fetch::Unsupported(r) if r.contains("position-independent"))
+        );
+        s.fixed_addresses = true;
+        assert!(
+            matches!(fetch(&indexed[0], &s, false), Fetch::Kernel { spec, .. } if spec == "+4210752(%ax):u64")
         );
         let unresolved = parse_args("-4@nowhere(%rip)", Arch::X86_64);
         assert!(
