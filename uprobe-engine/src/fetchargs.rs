@@ -76,6 +76,12 @@ pub fn fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
             Err("a constant pointer in a position-independent object".into())
         }
         Operand::Register { register } => register_fetch(register, bytes, &kind),
+        // The kernel dereferences an address it fetched as a full 64-bit
+        // word: a 4-byte pointer read from memory comes with 4 bytes of
+        // whatever follows it.
+        Operand::Memory(_) if as_string && site.arch == Arch::I386 => {
+            Err("a 32-bit pointer held in memory: the kernel's dereference reads 8 bytes".into())
+        }
         Operand::Memory(memory) => memory_fetch(memory, site),
         Operand::Unparsed { reason } => Err(format!("unparsed operand ({reason})")),
     };
@@ -289,6 +295,15 @@ mod tests {
         s.fixed_addresses = true;
         assert!(
             matches!(fetch(&indexed[0], &s, false), Fetch::Kernel { spec, .. } if spec == "+4210752(%ax):u64")
+        );
+        let on_stack = parse_args("4@12(%esp)", Arch::I386);
+        let mut s32 = s;
+        s32.arch = Arch::I386;
+        assert!(
+            matches!(fetch(&on_stack[0], &s32, false), Fetch::Kernel { spec, .. } if spec == "+12(%sp):u32")
+        );
+        assert!(
+            matches!(fetch(&on_stack[0], &s32, true), Fetch::Unsupported(r) if r.contains("32-bit pointer"))
         );
         let unresolved = parse_args("-4@nowhere(%rip)", Arch::X86_64);
         assert!(
