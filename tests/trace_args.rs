@@ -125,3 +125,50 @@ fn function_entry_and_return() {
     assert_eq!(returns.len(), 1, "{out:?}");
     assert_eq!(returns[0]["args"][0], 0, "main returned 0");
 }
+
+/// A 32-bit (i386) program on the 64-bit kernel: its registers are the
+/// low halves of the saved 64-bit ones.
+#[test]
+fn i386_program_registers_and_strings() {
+    let test = "i386_program_registers_and_strings";
+    if !prerequisites(test) {
+        return;
+    }
+    let Some(gcc) = test_support::require(test, "i686-linux-gnu-gcc") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let include = test_support::system_sdt_include().unwrap();
+    let source = r#"
+#include <sys/sdt.h>
+int main(void) {
+    volatile int n = -5;
+    const char *volatile s = "thirty-two";
+    /* p is kept in a register, so the kernel can follow it. */
+    for (int i = 0; i < 2; i++) {
+        int v = n - i;
+        const char *p = s;
+        __asm__ volatile("" : "+r"(p));
+        DTRACE_PROBE2(compat, hit, v, p);
+    }
+    return 0;
+}
+"#;
+    let program = scratch.compile(
+        gcc.to_str().unwrap(),
+        "t32.c",
+        source,
+        "t32",
+        &["-O2", "-static", "-idirafter", include.to_str().unwrap()],
+    );
+    let probe = format!("{}:compat:hit", program.display());
+    let cmd = program.display().to_string();
+    let (code, out, err) = trace(&["--json", "--str", "1", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 2, "{out:?} {err:?}");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["args"][0], -5 - i as i64);
+        assert_eq!(e["args"][1], "thirty-two");
+    }
+}

@@ -74,13 +74,13 @@ fn library_probe_seen_in_the_traced_process_only() {
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let mut tracer = Tracer::start(&[
-        "--json",
-        "-p",
-        &a.pid().to_string(),
-        "libfxprobe.so:libfx:call",
-    ]);
+    let pid = a.pid().to_string();
+    let mut tracer = Tracer::start(&["--json", "-p", &pid, "libfxprobe.so:libfx:call"]);
+    // Without a path: every object the process maps is searched.
+    let mut anywhere = Tracer::start(&["--json", "-p", &pid, "libfx:call"]);
     tracer.stdout.wait_for("libfx:call");
+    anywhere.stdout.wait_for(&format!("\"pid\":{pid}"));
+    anywhere.interrupt();
     let (code, out, err) = tracer.interrupt();
     assert_eq!(code, Some(0), "{err:?}");
     let events = json_lines(&out);

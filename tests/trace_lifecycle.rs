@@ -139,12 +139,14 @@ fn events_of_a_killed_tracer_are_removed_by_the_next_run() {
     let tracer = Tracer::start(&["-p", &target.pid().to_string(), &probe]);
     let dead = tracer.pid();
     assert_eq!(read_u16(target.pid(), address), 1);
+    assert!(!events_of(dead).is_empty());
     tracer.signal(libc::SIGKILL);
     tracer.wait();
-    // The kernel closed the perf events: the semaphore is released at once...
+    // The kernel closed the perf events: the semaphore is released at once.
+    // The tracefs events outlive their creator until a later run removes
+    // them (possibly another test's tracer, running in parallel: so their
+    // presence here is not asserted, only their absence after our run).
     assert_eq!(read_u16(target.pid(), address), 0);
-    // ...but tracefs events outlive their creator until someone removes them.
-    assert!(!events_of(dead).is_empty(), "SIGKILL leaves the events");
     let (code, _, err) = trace(&["--duration", "0.1", &probe]);
     assert_eq!(code, Some(0), "{err:?}");
     assert!(

@@ -166,3 +166,28 @@ fn interval_counts_grow_and_format_lines_follow_the_template() {
     assert_eq!(code, Some(5));
     assert_eq!(out, ["tick 000|0", "tick 001|1", "tick 002|2"]);
 }
+
+#[test]
+fn lost_events_are_counted_exactly() {
+    if !prerequisites("lost_events_are_counted_exactly") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let probe = format!("{}:fixture:tick", fx.display());
+    let cmd = format!("{} fire 100000", fx.display());
+    // One page per CPU cannot hold 100000 records: some are dropped.
+    let (code, out, err) = trace(&["--json", "--buffer-pages", "1", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(5), "{err:?}");
+    let lost: usize = err
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("stap-sdt: ")?
+                .strip_suffix(" events lost (ring buffer full; raise --buffer-pages)")
+        })
+        .unwrap_or_else(|| panic!("no lost-events line: {err:?}"))
+        .parse()
+        .unwrap();
+    assert!(lost > 0);
+    assert_eq!(out.len() + lost, 100_000, "delivered + lost = fired");
+}

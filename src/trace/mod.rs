@@ -176,10 +176,14 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let interval = args.interval.map(Duration::from_secs_f64);
     let mut next_interval = interval.map(|i| Instant::now() + i);
-    let mut hists: BTreeMap<String, summary::Log2Hist> = BTreeMap::new();
     let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut write_failed = false;
+    let mut sink = Sink {
+        out: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        style,
+        hist_arg,
+        hists: BTreeMap::new(),
+        write_failed: false,
+    };
     let mut exit_code = None;
     loop {
         let mut stop =
@@ -190,29 +194,24 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         } else if let Some(pid) = args.pid {
             stop |= !process_alive(pid);
         }
-        session.poll(if stop { 0 } else { 100 }, |event| {
-            if let Some(n) = hist_arg {
-                if let Some(v) = event.args.get(n).and_then(|v| v.as_i128()) {
-                    hists.entry(event.probe.label.clone()).or_default().add(v);
-                }
-            } else if !write_failed && output::write_event(&mut out, &style, event).is_err() {
-                write_failed = true;
-            }
-        });
-        if out.flush().is_err() {
-            write_failed = true;
+        if stop {
+            // Nothing recorded from here on: the last poll takes what is left.
+            session.stop();
         }
+        session.poll(if stop { 0 } else { 100 }, |event| sink.take(event));
+        sink.flush();
         if let (Some(i), Some(at)) = (interval, next_interval) {
             if Instant::now() >= at {
                 summary::print_counts(&totals(&session), args.json);
                 next_interval = Some(at + i);
             }
         }
-        if stop || write_failed {
+        if stop || sink.write_failed {
             break;
         }
     }
-    drop(out);
+    let hists = std::mem::take(&mut sink.hists);
+    drop(sink);
     if args.count {
         summary::print_counts(&totals(&session), args.json);
     }
@@ -229,6 +228,39 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where hits go: printed lines, or a histogram.
+struct Sink<W: Write> {
+    out: W,
+    style: Style,
+    hist_arg: Option<usize>,
+    hists: BTreeMap<String, summary::Log2Hist>,
+    /// Output closed (e.g. a pipe to `head`): stop tracing.
+    write_failed: bool,
+}
+
+impl<W: Write> Sink<W> {
+    fn take(&mut self, event: &uprobe_engine::Event) {
+        if let Some(n) = self.hist_arg {
+            if let Some(v) = event.args.get(n).and_then(|v| v.as_i128()) {
+                self.hists
+                    .entry(event.probe.label.clone())
+                    .or_default()
+                    .add(v);
+            }
+        } else if !self.write_failed
+            && output::write_event(&mut self.out, &self.style, event).is_err()
+        {
+            self.write_failed = true;
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.out.flush().is_err() {
+            self.write_failed = true;
+        }
+    }
 }
 
 fn totals(session: &Session) -> BTreeMap<String, u64> {

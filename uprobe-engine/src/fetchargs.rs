@@ -76,6 +76,12 @@ pub fn fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
             Err("a constant pointer in a position-independent object".into())
         }
         Operand::Register { register } => register_fetch(register, bytes, &kind),
+        // The kernel dereferences an address it fetched as a full 64-bit
+        // word: a 4-byte pointer read from memory comes with 4 bytes of
+        // whatever follows it.
+        Operand::Memory(_) if as_string && site.arch == Arch::I386 => {
+            Err("a 32-bit pointer held in memory: the kernel's dereference reads 8 bytes".into())
+        }
         Operand::Memory(memory) => memory_fetch(memory, site),
         Operand::Unparsed { reason } => Err(format!("unparsed operand ({reason})")),
     };
@@ -163,8 +169,17 @@ fn memory_fetch(memory: &Memory, site: &Site) -> Result<String, String> {
                 .wrapping_add(site.file_offset);
             Ok(format!("@+0x{bias_free:x}"))
         }
+        // In a non-PIE executable the symbol's address is a constant displacement.
+        (Some(reg), Some(symbol)) if site.fixed_addresses => {
+            let address = memory
+                .symbol_address
+                .ok_or_else(|| format!("symbol `{symbol}` is not in the object's symbol tables"))?;
+            let name = kernel_register(reg).ok_or_else(|| format!("register {reg} unsupported"))?;
+            Ok(format!("+{}({name})", address as i64))
+        }
         (Some(_), Some(symbol)) => Err(format!(
-            "symbol `{symbol}` plus a register: fetchargs cannot add a symbol to a register"
+            "symbol `{symbol}` plus a register in a position-independent object: \
+             fetchargs cannot add the load address"
         )),
         (Some(reg), None) => {
             let name = kernel_register(reg).ok_or_else(|| format!("register {reg} unsupported"))?;
@@ -268,6 +283,27 @@ mod tests {
                     signed: true
                 }
             }
+        );
+        let mut indexed = parse_args("8@table(%rax)", Arch::X86_64);
+        let Operand::Memory(m) = &mut indexed[0].operand else {
+            panic!()
+        };
+        m.symbol_address = Some(0x404040);
+        assert!(
+            matches!(fetch(&indexed[0], &s, false), Fetch::Unsupported(r) if r.contains("position-independent"))
+        );
+        s.fixed_addresses = true;
+        assert!(
+            matches!(fetch(&indexed[0], &s, false), Fetch::Kernel { spec, .. } if spec == "+4210752(%ax):u64")
+        );
+        let on_stack = parse_args("4@12(%esp)", Arch::I386);
+        let mut s32 = s;
+        s32.arch = Arch::I386;
+        assert!(
+            matches!(fetch(&on_stack[0], &s32, false), Fetch::Kernel { spec, .. } if spec == "+12(%sp):u32")
+        );
+        assert!(
+            matches!(fetch(&on_stack[0], &s32, true), Fetch::Unsupported(r) if r.contains("32-bit pointer"))
         );
         let unresolved = parse_args("-4@nowhere(%rip)", Arch::X86_64);
         assert!(

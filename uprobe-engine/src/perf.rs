@@ -108,6 +108,11 @@ impl PerfEvent {
         Ok(())
     }
 
+    pub fn disable(&self) {
+        // SAFETY: ioctl on a perf fd we own; failure leaves it counting, harmless.
+        unsafe { sys::ioctls::DISABLE(self.fd.as_raw_fd(), 0) };
+    }
+
     /// Send this event's records to `target`'s ring buffer (same CPU).
     pub fn redirect_to(&self, target: &PerfEvent) -> Result<(), Error> {
         // SAFETY: ioctl on perf fds we own.

@@ -110,7 +110,11 @@ pub struct Session {
     target: Target,
     options: SessionOptions,
     by_id: HashMap<u64, usize>,
+    /// PERF_RECORD_LOST totals seen so far.
     lost: u64,
+    /// Records handed to handlers.
+    delivered: u64,
+    stopped: bool,
     clock_offset_ns: i128,
     traced_tids: HashSet<i32>,
     started: bool,
@@ -139,6 +143,8 @@ impl Session {
             options,
             by_id: HashMap::new(),
             lost: 0,
+            delivered: 0,
+            stopped: false,
             clock_offset_ns: realtime_minus_monotonic(),
             traced_tids: HashSet::new(),
             started: false,
@@ -508,12 +514,43 @@ impl Session {
             });
         }
         self.lost += lost;
+        self.delivered += delivered as u64;
         delivered
     }
 
+    /// Stop recording hits (the uprobes stay until drop). A `poll` after
+    /// this delivers what is left, and then [`lost`](Self::lost) is exact.
+    pub fn stop(&mut self) {
+        for event in self
+            .rings
+            .iter()
+            .map(|r| r.event())
+            .chain(&self.followers)
+            .chain(self.counters.iter().map(|(_, e)| e))
+        {
+            event.disable();
+        }
+        self.stopped = true;
+    }
+
     /// Records the kernel dropped because a ring buffer was full.
+    ///
+    /// The kernel reports a run of drops (PERF_RECORD_LOST) only when it
+    /// next finds room, so drops at the very end would go unreported; after
+    /// [`stop`](Self::stop) and a final `poll` the count is exact instead:
+    /// hits counted by the perf events minus records delivered.
     pub fn lost(&self) -> u64 {
-        self.lost
+        if !self.stopped || self.rings.is_empty() {
+            return self.lost;
+        }
+        let hits: u64 = self
+            .rings
+            .iter()
+            .map(|r| r.event())
+            .chain(&self.followers)
+            .map(PerfEvent::count)
+            .sum();
+        self.lost.max(hits.saturating_sub(self.delivered))
     }
 
     /// Hits per attached location (counting mode), in attach order.
