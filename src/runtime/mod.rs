@@ -7,16 +7,7 @@ pub mod events;
 pub mod flow;
 pub mod tapsets;
 
-// `trace`'s held child (-c) and signal flag, compiled into this module too
-// rather than copied: they are private to `trace`, whose owner can make them
-// `pub(crate)` (then these two items become `use crate::trace::{child, signals}`).
-#[allow(clippy::duplicate_mod)]
-#[path = "../trace/child.rs"]
-mod child;
-#[allow(clippy::duplicate_mod)]
-#[path = "../trace/signals.rs"]
-mod signals;
-
+use crate::trace::{child, signals};
 use clap::Args;
 use lang_bindings::{discover, jdk, NamedEvent, Runtime, RuntimeObject, Tracer};
 use stapsdt_reader::filter::Glob;

@@ -1,10 +1,10 @@
 //! `stap-sdt trace`: attach to SDT probes and functions in live processes
 //! and print each hit, counts or a histogram.
 
-mod child;
+pub(crate) mod child;
 mod output;
 mod printf;
-mod signals;
+pub(crate) mod signals;
 mod summary;
 
 use clap::Args;

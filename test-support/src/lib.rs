@@ -135,6 +135,25 @@ pub fn uprobe_events() -> String {
     .unwrap_or_default()
 }
 
+/// The uprobe events of a `stap-sdt` tracer's sessions: groups
+/// `stapsdt_<pid>` and `stapsdt_<pid>_<n>` (lines look like
+/// `p:GROUP/EVENT PATH:OFFSET ...`).
+pub fn tracer_uprobe_events(tracer_pid: u32) -> Vec<String> {
+    let first = format!("stapsdt_{tracer_pid}");
+    let further = format!("stapsdt_{tracer_pid}_");
+    uprobe_events()
+        .lines()
+        .filter(|l| {
+            let group = l
+                .split_once(':')
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .map_or("", |(group, _)| group);
+            group == first || group.starts_with(&further)
+        })
+        .map(String::from)
+        .collect()
+}
+
 /// The directory holding the system's `sys/sdt.h`, if systemtap-sdt-dev is installed.
 pub fn system_sdt_include() -> Option<PathBuf> {
     ["/usr/include", "/usr/include/x86_64-linux-gnu"]

@@ -76,13 +76,7 @@ pub fn stap_sdt(args: &[&str], limit: Duration) -> Output {
 /// No tracefs event of any session of this tracer: groups are
 /// `stapsdt_PID` and `stapsdt_PID_N` (one per engine session).
 pub fn assert_no_events_of(tracer_pid: u32) {
-    let first = format!("stapsdt_{tracer_pid}/");
-    let others = format!("stapsdt_{tracer_pid}_");
-    let left: Vec<String> = test_support::uprobe_events()
-        .lines()
-        .filter(|l| l.contains(&first) || l.contains(&others))
-        .map(String::from)
-        .collect();
+    let left = test_support::tracer_uprobe_events(tracer_pid);
     assert!(left.is_empty(), "uprobe events left behind: {left:#?}");
 }
 

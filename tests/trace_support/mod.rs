@@ -220,12 +220,7 @@ pub fn trace(args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
 
 /// The uprobe_events lines of the tracer with this pid.
 pub fn events_of(tracer_pid: u32) -> Vec<String> {
-    let group = format!("stapsdt_{tracer_pid}/");
-    test_support::uprobe_events()
-        .lines()
-        .filter(|l| l.contains(&group))
-        .map(String::from)
-        .collect()
+    test_support::tracer_uprobe_events(tracer_pid)
 }
 
 /// Parse `--json` lines.
