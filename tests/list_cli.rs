@@ -332,3 +332,17 @@ fn permission_errors_name_the_file_and_the_rest_goes_on() {
     );
     assert!(stdout.contains("demo:guarded"), "{stdout}");
 }
+
+#[test]
+fn list_tapsets_shows_the_installed_runtimes() {
+    let tapsets = Command::new(BIN).arg("tapsets").output().unwrap();
+    let (code, stdout, stderr) = list(&["--tapsets"]);
+    assert_eq!(code, tapsets.status.code().unwrap_or(-1), "{stderr}");
+    assert_eq!(stdout, String::from_utf8_lossy(&tapsets.stdout));
+    if std::path::Path::new("/usr/bin/python3.11").exists() {
+        assert!(stdout.contains("python.function.entry"), "{stdout}");
+    }
+    let (code, _, stderr) = list(&["--tapsets", "/bin/ls"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}

@@ -53,6 +53,11 @@ pub struct ListArgs {
     /// Show the source file and line of each location (DWARF, also separate debug files).
     #[arg(long)]
     source: bool,
+
+    /// Show the runtimes installed here (Python, Java, Perl) and the named events
+    /// their probes offer (the same as `stap-sdt tapsets`).
+    #[arg(long, conflicts_with_all = ["inputs", "pids", "json", "regex", "source"])]
+    tapsets: bool,
 }
 
 /// How probes are chosen.
@@ -89,6 +94,9 @@ struct ErrorEntry {
 }
 
 pub fn run(args: ListArgs) -> Result<ExitCode, String> {
+    if args.tapsets {
+        return crate::runtime::tapsets::run(crate::runtime::tapsets::TapsetsArgs::installed());
+    }
     let (paths, selector_texts) = inputs::split_paths_and_selectors(&args.inputs);
     if paths.is_empty() && args.pids.is_empty() {
         return Err(

@@ -29,6 +29,17 @@ pub struct TapsetsArgs {
     paths: Vec<std::path::PathBuf>,
 }
 
+impl TapsetsArgs {
+    /// Every installed runtime, events without their fields (`list --tapsets`).
+    pub fn installed() -> TapsetsArgs {
+        TapsetsArgs {
+            language: None,
+            verbose: false,
+            paths: Vec::new(),
+        }
+    }
+}
+
 fn describe(decode: Decode, def: &ProbeDef) -> String {
     match decode {
         Decode::CStr => "string".into(),
