@@ -39,12 +39,20 @@ row() { # label base_cpu_us command...
     'BEGIN {printf "%-44s %9.2f %9.2f %8.1fx\n", l, w/1000, c/1000, c/b}'
 }
 
+# The first row of a table: measured once, and its CPU time is the base of the ratios.
+base_row() {
+  local label=$1; shift
+  local wall
+  read -r wall base < <(measure "$runs" "$@")
+  awk -v l="$label" -v w="$wall" -v c="$base" \
+    'BEGIN {printf "%-44s %9.2f %9.2f %8.1fx\n", l, w/1000, c/1000, 1}'
+}
+
 command -v perf >/dev/null 2>&1 || { echo "needs perf (Debian: linux-perf)"; exit 1; }
 
 echo "== one object: $jvm ($(stat -c %s "$jvm") bytes), $runs runs each"
 header
-read -r _ base < <(measure "$runs" "$bin" list --json "$jvm")
-row "stap-sdt list --json (all args decoded)" "$base" "$bin" list --json "$jvm"
+base_row "stap-sdt list --json (all args decoded)" "$bin" list --json "$jvm"
 row "stap-sdt list -v (text, args decoded)" "$base" "$bin" list -v "$jvm"
 row "readelf -n" "$base" readelf -n "$jvm"
 row "bpftrace -l 'usdt:...:*'" "$base" bpftrace -l "usdt:$jvm:*"
@@ -55,9 +63,8 @@ scan_runs=$(( runs < 5 ? runs : 5 ))
 echo
 echo "== whole system: /usr ($(find /usr -type f | wc -l) files), $scan_runs runs each"
 header
-read -r _ base < <(measure "$scan_runs" "$bin" list --json /usr)
 runs=$scan_runs
-row "stap-sdt list --json /usr" "$base" "$bin" list --json /usr
+base_row "stap-sdt list --json /usr" "$bin" list --json /usr
 readelf_all() { find /usr -type f -print0 | xargs -0 readelf -n; }
 export -f readelf_all
 row "find /usr -type f | xargs readelf -n" "$base" bash -c readelf_all
