@@ -7,13 +7,13 @@ pub mod events;
 pub mod flow;
 pub mod tapsets;
 
+use crate::trace::scope::ProcessScope;
 use crate::trace::{child, signals};
 use clap::Args;
 use lang_bindings::{discover, jdk, NamedEvent, Runtime, RuntimeObject, Tracer};
 use stapsdt_reader::filter::Glob;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use uprobe_engine::Target;
 
 /// Which runtime, and whose processes.
 #[derive(Args, Debug)]
@@ -22,20 +22,10 @@ pub struct Scope {
     #[arg(short = 'l', long = "language", value_name = "LANG")]
     language: String,
 
-    /// Trace this process (found: its executable or the mapped
-    /// libpython*.so / libjvm.so / libperl.so carrying the probes).
-    #[arg(
-        short = 'p',
-        long = "pid",
-        value_name = "PID",
-        conflicts_with = "command"
-    )]
-    pid: Option<u32>,
-
-    /// Run this command (through /bin/sh) traced from its first instruction;
-    /// stop when it exits.
-    #[arg(short = 'c', long = "command", value_name = "CMD")]
-    command: Option<String>,
+    /// -p PID (found: its executable or the mapped libpython*.so /
+    /// libjvm.so / libperl.so carrying the probes), -c CMD, or every process.
+    #[command(flatten)]
+    processes: ProcessScope,
 
     /// Stop after SECONDS.
     #[arg(short = 'd', long, value_name = "SECONDS")]
@@ -51,15 +41,14 @@ pub struct Scope {
 pub struct Run {
     tracer: Tracer,
     child: Option<child::HeldChild>,
-    pid: Option<u32>,
-    command: Option<String>,
+    processes: ProcessScope,
     deadline: Option<Instant>,
 }
 
 impl Scope {
     /// The objects to attach to, as the scope designates them.
     fn objects(&self, runtime: Runtime) -> Result<Vec<RuntimeObject>, String> {
-        match (self.pid, &self.command) {
+        match (self.processes.pid, &self.processes.command) {
             (Some(pid), _) => discover::in_process(runtime, pid),
             (None, Some(command)) => discover::for_command(runtime, command),
             (None, None) => {
@@ -83,16 +72,7 @@ impl Scope {
         let runtime = Runtime::from_name(&self.language)?;
         let objects = self.objects(runtime)?;
         signals::install();
-        let child = self
-            .command
-            .as_deref()
-            .map(child::HeldChild::spawn)
-            .transpose()?;
-        let target = match (self.pid, &child) {
-            (Some(pid), _) => Target::Process(pid),
-            (None, Some(c)) => Target::Process(c.pid()),
-            (None, None) => Target::AllProcesses,
-        };
+        let (child, target) = self.processes.start()?;
         let globs: Vec<Glob> = wanted.iter().map(|w| Glob::new(w)).collect();
         let (mut tracer, warnings) = Tracer::attach(target, &objects, &globs, self.buffer_pages)?;
         for warning in warnings {
@@ -102,14 +82,13 @@ impl Scope {
         let mut run = Run {
             tracer,
             child,
-            pid: self.pid,
-            command: self.command.clone(),
+            processes: self.processes.clone(),
             deadline: self
                 .duration
                 .map(|s| Instant::now() + Duration::from_secs_f64(s)),
         };
         run.warn_gated_flags();
-        let scope = match (self.pid, &self.command) {
+        let scope = match (self.processes.pid, &self.processes.command) {
             (Some(pid), _) => format!("process {pid}"),
             (None, Some(c)) => format!("`{c}`"),
             (None, None) => "every process".into(),
@@ -142,7 +121,7 @@ impl Run {
         let Some(jdk) = self.tracer.jdk() else {
             return;
         };
-        let options = match (self.pid, &self.command) {
+        let options = match (self.processes.pid, &self.processes.command) {
             (Some(pid), _) => jdk::process_options(pid),
             (None, Some(c)) => c.clone(),
             (None, None) => return,
@@ -169,8 +148,8 @@ impl Run {
             if let Some(c) = &mut self.child {
                 exit_code = c.exit_code();
                 stop |= exit_code.is_some();
-            } else if let Some(pid) = self.pid {
-                stop |= !alive(pid);
+            } else if let Some(pid) = self.processes.pid {
+                stop |= !crate::trace::scope::process_alive(pid);
             }
             if stop {
                 self.tracer.finish(&mut handler);
@@ -192,7 +171,7 @@ impl Run {
         for line in advice {
             eprintln!("stap-sdt: {line}");
         }
-        match (exit_code, &self.command) {
+        match (exit_code, &self.processes.command) {
             (Some(code), Some(command)) => {
                 eprintln!("stap-sdt: `{command}` exited with status {code}");
                 ExitCode::from(code.clamp(0, 255) as u8)
@@ -203,13 +182,6 @@ impl Run {
 }
 
 /// Alive and not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
-        .unwrap_or(false)
-}
-
 /// The name a call view shows for a function entry or return.
 pub fn function_name(runtime: Runtime, event: &NamedEvent) -> String {
     match runtime {

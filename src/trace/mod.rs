@@ -4,6 +4,7 @@
 pub(crate) mod child;
 mod output;
 mod printf;
+pub(crate) mod scope;
 pub(crate) mod signals;
 mod summary;
 
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use uprobe_engine::{Selector, Session, SessionOptions, Target};
+use uprobe_engine::{Selector, Session, SessionOptions};
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -37,19 +38,8 @@ pub struct TraceArgs {
     #[arg(value_name = "PROBE", required = true)]
     probes: Vec<String>,
 
-    /// Trace only this process (its threads, and what it starts later).
-    #[arg(
-        short = 'p',
-        long = "pid",
-        value_name = "PID",
-        conflicts_with = "command"
-    )]
-    pid: Option<u32>,
-
-    /// Run this command (through /bin/sh) with the probes attached before its first
-    /// instruction; stop when it exits and report its exit status.
-    #[arg(short = 'c', long = "command", value_name = "CMD")]
-    command: Option<String>,
+    #[command(flatten)]
+    scope: scope::ProcessScope,
 
     /// One JSON object per line.
     #[arg(long, conflicts_with = "format")]
@@ -125,16 +115,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     };
 
     signals::install();
-    let mut child = args
-        .command
-        .as_deref()
-        .map(child::HeldChild::spawn)
-        .transpose()?;
-    let target = match (args.pid, &child) {
-        (Some(pid), _) => Target::Process(pid),
-        (None, Some(c)) => Target::Process(c.pid()),
-        (None, None) => Target::AllProcesses,
-    };
+    let (mut child, target) = args.scope.start()?;
     let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
     let mut locations = 0;
     for (selector, text) in selectors.iter().zip(&args.probes) {
@@ -191,8 +172,8 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         if let Some(c) = &mut child {
             exit_code = c.exit_code();
             stop |= exit_code.is_some();
-        } else if let Some(pid) = args.pid {
-            stop |= !process_alive(pid);
+        } else if let Some(pid) = args.scope.pid {
+            stop |= !scope::process_alive(pid);
         }
         if stop {
             // Nothing recorded from here on: the last poll takes what is left.
@@ -223,7 +204,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     if lost > 0 {
         eprintln!("stap-sdt: {lost} events lost (ring buffer full; raise --buffer-pages)");
     }
-    if let (Some(code), Some(command)) = (exit_code, &args.command) {
+    if let (Some(code), Some(command)) = (exit_code, &args.scope.command) {
         eprintln!("stap-sdt: `{command}` exited with status {code}");
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
@@ -269,12 +250,4 @@ fn totals(session: &Session) -> BTreeMap<String, u64> {
         *totals.entry(probe.label.clone()).or_insert(0) += n;
     }
     totals
-}
-
-/// Alive and not a zombie.
-fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
-        .unwrap_or(false)
 }

@@ -1,0 +1,45 @@
+//! Whose processes a tracer sees (`-p PID`, `-c CMD`, or every process):
+//! one definition for `trace` and the runtime views.
+
+use super::child::HeldChild;
+use clap::Args;
+use uprobe_engine::Target;
+
+#[derive(Args, Debug, Clone)]
+pub struct ProcessScope {
+    /// Trace only this process: its threads, and the processes it starts later.
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "PID",
+        conflicts_with = "command"
+    )]
+    pub pid: Option<u32>,
+
+    /// Run this command (through /bin/sh) with the probes attached before its first
+    /// instruction; stop when it exits and report its exit status.
+    #[arg(short = 'c', long = "command", value_name = "CMD")]
+    pub command: Option<String>,
+}
+
+impl ProcessScope {
+    /// Start the `-c` command, held before its first instruction until the
+    /// caller releases it, and name the engine's target.
+    pub fn start(&self) -> Result<(Option<HeldChild>, Target), String> {
+        let child = self.command.as_deref().map(HeldChild::spawn).transpose()?;
+        let target = match (self.pid, &child) {
+            (Some(pid), _) => Target::Process(pid),
+            (None, Some(c)) => Target::Process(c.pid()),
+            (None, None) => Target::AllProcesses,
+        };
+        Ok((child, target))
+    }
+}
+
+/// Whether `pid` is a live process (a zombie is not: it has exited).
+pub fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
