@@ -19,6 +19,7 @@
 //! [`process`] maps both to run-time addresses in a live process.
 
 pub mod args;
+pub mod cheap_site;
 mod elf;
 pub mod filter;
 pub mod note;

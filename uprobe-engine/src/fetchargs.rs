@@ -47,6 +47,9 @@ pub struct Site {
     pub file_offset: u64,
     /// A non-PIE executable: link-time addresses are run-time addresses.
     pub fixed_addresses: bool,
+    /// Bytes to add to `%rsp`-relative displacements: at a cheap site's
+    /// 5-byte nop `%rsp` is 128 below its value at the note's pc.
+    pub rsp_adjust: i64,
 }
 
 /// The fetch for `arg` at `site`; with `as_string`, the string it points to.
@@ -175,7 +178,11 @@ fn memory_fetch(memory: &Memory, site: &Site) -> Result<String, String> {
                 .symbol_address
                 .ok_or_else(|| format!("symbol `{symbol}` is not in the object's symbol tables"))?;
             let name = kernel_register(reg).ok_or_else(|| format!("register {reg} unsupported"))?;
-            Ok(format!("+{}({name})", address as i64))
+            let adjust = if name == "%sp" { site.rsp_adjust } else { 0 };
+            Ok(format!(
+                "+{}({name})",
+                (address as i64).wrapping_add(adjust)
+            ))
         }
         (Some(_), Some(symbol)) => Err(format!(
             "symbol `{symbol}` plus a register in a position-independent object: \
@@ -186,7 +193,8 @@ fn memory_fetch(memory: &Memory, site: &Site) -> Result<String, String> {
             if name == "%ip" {
                 return Err("%rip-relative operand without a symbol".into());
             }
-            Ok(format!("{:+}({name})", memory.disp))
+            let adjust = if name == "%sp" { site.rsp_adjust } else { 0 };
+            Ok(format!("{:+}({name})", memory.disp.wrapping_add(adjust)))
         }
         (None, None) if site.fixed_addresses => Ok(format!("@0x{:x}", memory.disp)),
         (None, Some(symbol)) if site.fixed_addresses => memory
@@ -213,6 +221,7 @@ mod tests {
             address: 0x1064,
             file_offset: 0x1064,
             fixed_addresses: false,
+            rsp_adjust: 0,
         }
     }
 
@@ -247,6 +256,21 @@ mod tests {
         );
         assert_eq!(one("-4@$-56", false), Fetch::Constant(-56));
         assert!(matches!(one("8@%xmm0", false), Fetch::Unsupported(_)));
+    }
+
+    #[test]
+    fn rsp_operands_move_with_a_cheap_site() {
+        let at_nop5 = Site {
+            rsp_adjust: 128,
+            ..site()
+        };
+        let args = parse_args("-4@-20(%rsp) 8@8(%rbp)", Arch::X86_64);
+        let spec = |i: usize| match fetch(&args[i], &at_nop5, false) {
+            Fetch::Kernel { spec, .. } => spec,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(spec(0), "+108(%sp):s32");
+        assert_eq!(spec(1), "+8(%bp):u64");
     }
 
     #[test]

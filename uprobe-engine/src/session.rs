@@ -7,6 +7,7 @@ use crate::perf::{self, PerfEvent, Ring, Scope};
 use crate::tracefs::{Tracefs, UprobeDefinition, UprobeEvent};
 use crate::value::{self, Value};
 use crate::{resolve, Error, Selector};
+use stapsdt_reader::cheap_site;
 use stapsdt_reader::Object;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -60,6 +61,8 @@ pub struct ProbeInfo {
     pub offset: u64,
     /// File offset of the semaphore the kernel raises while attached.
     pub semaphore_offset: Option<u64>,
+    /// Attached at a cheap site's 5-byte nop rather than at the note's pc.
+    pub cheap_site: bool,
     pub retprobe: bool,
     pub args: Vec<ArgInfo>,
 }
@@ -240,6 +243,11 @@ impl Session {
         let mut out = Vec::new();
         for object in objects {
             let fixed = object.elf_type == "exec";
+            // Only x86-64 objects can hold cheap sites; their code is read
+            // here, at attach time, never while listing.
+            let code = (object.arch == stapsdt_reader::Arch::X86_64)
+                .then(|| std::fs::File::open(&object.path).ok())
+                .flatten();
             for probe in object
                 .probes
                 .iter()
@@ -249,11 +257,16 @@ impl Session {
                     let Some(file_offset) = location.file_offset else {
                         continue;
                     };
+                    let cheap = code.as_ref().is_some_and(|file| {
+                        cheap_site::file_has_cheap_site(file, file_offset)
+                            && !location.args.iter().any(reads_rsp_itself)
+                    });
                     let site = Site {
                         arch: object.arch,
                         address: location.address,
                         file_offset,
                         fixed_addresses: fixed,
+                        rsp_adjust: if cheap { cheap_site::RSP_ADJUST } else { 0 },
                     };
                     let args = location
                         .args
@@ -276,9 +289,14 @@ impl Session {
                     out.push(ProbeInfo {
                         label: format!("{}:{}", probe.provider, probe.name),
                         path: PathBuf::from(&object.path),
-                        offset: file_offset,
+                        offset: if cheap {
+                            file_offset + cheap_site::NOP5_OFFSET
+                        } else {
+                            file_offset
+                        },
                         semaphore_offset: location.semaphore.as_ref().and_then(|s| s.file_offset),
                         retprobe: false,
+                        cheap_site: cheap,
                         args,
                     });
                 }
@@ -301,7 +319,7 @@ impl Session {
                 "{path_text}: uprobe_events cannot name a path containing white space"
             )));
         }
-        let warnings: Vec<String> = info
+        let mut warnings: Vec<String> = info
             .args
             .iter()
             .enumerate()
@@ -312,6 +330,12 @@ impl Session {
                 _ => None,
             })
             .collect();
+        if info.cheap_site {
+            warnings.push(format!(
+                "a cheap site: attached at its 5-byte nop (+{}), which the kernel optimises",
+                cheap_site::NOP5_OFFSET
+            ));
+        }
         let mut args: Vec<String> = Vec::new();
         // Counting fetches nothing: a bare uprobe is the cheapest hit.
         if !self.options.count_only {
@@ -599,6 +623,7 @@ fn function_probe(
         offset: symbol.file_offset,
         semaphore_offset: None,
         retprobe,
+        cheap_site: false,
         args,
     }
 }
@@ -667,4 +692,11 @@ mod tests {
         assert_eq!(event_name(0, "malloc%return"), "e0_malloc_return");
         assert!(event_name(1, &"x".repeat(200)).len() <= 60);
     }
+}
+
+/// An argument that is `%rsp` itself (not memory relative to it): at a cheap
+/// site's 5-byte nop its value differs, and a fetcharg cannot add 128 to a
+/// register, so such a site is probed at its pc instead.
+fn reads_rsp_itself(arg: &stapsdt_reader::Arg) -> bool {
+    matches!(&arg.operand, stapsdt_reader::Operand::Register { register } if register.canonical == "rsp")
 }
