@@ -679,6 +679,13 @@ fn raise_fd_limit() {
     }
 }
 
+/// An argument that is `%rsp` itself (not memory relative to it): at a cheap
+/// site's 5-byte nop its value differs, and a fetcharg cannot add 128 to a
+/// register, so such a site is probed at its pc instead.
+fn reads_rsp_itself(arg: &stapsdt_reader::Arg) -> bool {
+    matches!(&arg.operand, stapsdt_reader::Operand::Register { register } if register.canonical == "rsp")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -692,11 +699,4 @@ mod tests {
         assert_eq!(event_name(0, "malloc%return"), "e0_malloc_return");
         assert!(event_name(1, &"x".repeat(200)).len() <= 60);
     }
-}
-
-/// An argument that is `%rsp` itself (not memory relative to it): at a cheap
-/// site's 5-byte nop its value differs, and a fetcharg cannot add 128 to a
-/// register, so such a site is probed at its pc instead.
-fn reads_rsp_itself(arg: &stapsdt_reader::Arg) -> bool {
-    matches!(&arg.operand, stapsdt_reader::Operand::Register { register } if register.canonical == "rsp")
 }
