@@ -17,10 +17,14 @@ use std::process::ExitCode;
     long_about = "stap-sdt finds the static probes (.note.stapsdt) that programs and libraries \
 carry, decodes their arguments, and attaches to them in live processes.\n\n\
 Examples:\n  \
-stap-sdt list /usr/lib/x86_64-linux-gnu/libstdc++.so.6\n  \
-stap-sdt list -v /usr/bin/python3.11 'python:function__*'\n  \
-stap-sdt list -p 1234 --json\n  \
-stap-sdt list /usr/lib"
+stap-sdt list -v /usr/lib/x86_64-linux-gnu/libstdc++.so.6\n  \
+stap-sdt list -p 1234 'python:function__*'\n  \
+stap-sdt trace -p 1234 --format '%s %s:%d' 'python:function__entry'\n  \
+stap-sdt trace -c 'python3.11 app.py' --count 'python3.11:python:*'\n  \
+stap-sdt calls -l python -L -p 1234\n  \
+stap-sdt gdb -- --args ./server\n  \
+stap-sdt dtrace -C -h -s probes.d -o probes.h\n\n\
+Each command has --help; the README has a tour with real output."
 )]
 struct Cli {
     #[command(subcommand)]
