@@ -346,3 +346,40 @@ fn list_tapsets_shows_the_installed_runtimes() {
     assert_eq!(code, 2);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
+
+#[test]
+fn bare_library_and_program_names_are_looked_up() {
+    if !std::path::Path::new("/usr/lib/x86_64-linux-gnu/libstdc++.so.6").exists() {
+        skip(
+            "bare_library_and_program_names_are_looked_up",
+            "libstdc++ is not installed",
+        );
+        return;
+    }
+    // Run from an empty directory, so the name is not a file here.
+    let scratch = Scratch::new();
+    let out = Command::new(BIN)
+        .current_dir(scratch.path())
+        .args(["list", "--json", "libstdc++.so.6", "libstdcxx:throw"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = report["objects"][0]["path"].as_str().unwrap();
+    assert!(path.ends_with("/libstdc++.so.6"), "{path}");
+    assert_eq!(probe_names(&report), ["libstdcxx:throw"]);
+    let out = Command::new(BIN)
+        .current_dir(scratch.path())
+        .args(["list", "no-such-library.so.9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "stap-sdt: no-such-library.so.9: No such file or directory (os error 2)"
+    );
+}

@@ -39,7 +39,8 @@ pub fn read_all(paths: &[String], pids: &[u32], options: &ReadOptions) -> Found 
         read_any: false,
     };
     for path in paths {
-        let p = Path::new(path);
+        let resolved = resolve_name(path, pids.first().copied());
+        let p = resolved.as_deref().unwrap_or(Path::new(path));
         if p.is_dir() {
             found.read_any |= walk(p, options, &mut found);
         } else {
@@ -66,6 +67,16 @@ pub fn read_all(paths: &[String], pids: &[u32], options: &ReadOptions) -> Found 
         }
     }
     found
+}
+
+/// A bare name that is not a file here (`libpython3.11.so`, `python3.11`) is
+/// looked up as `stap-sdt trace` does: in the process's maps (with `-p`), the
+/// loader cache, the library directories and `PATH`.
+fn resolve_name(input: &str, pid: Option<u32>) -> Option<PathBuf> {
+    if input.contains('/') || Path::new(input).symlink_metadata().is_ok() {
+        return None;
+    }
+    uprobe_engine::resolve::object_path(input, pid).ok()
 }
 
 /// Read every ELF file and archive below `dir`. Symbolic links are not
