@@ -6,6 +6,9 @@
 
 use uprobe_engine::Value;
 
+/// The widest field `--format` accepts.
+const MAX_WIDTH: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Text(String),
@@ -63,7 +66,15 @@ impl Template {
                         match f {
                             '-' => left = true,
                             '0' if width == 0 => zero = true,
-                            '0'..='9' => width = width * 10 + f.to_digit(10).unwrap() as usize,
+                            '0'..='9' => {
+                                width = width * 10 + (f as usize - '0' as usize);
+                                // A field wider than a page is a typo, not a layout.
+                                if width > MAX_WIDTH {
+                                    return Err(format!(
+                                        "--format `{text}`: field width over {MAX_WIDTH}"
+                                    ));
+                                }
+                            }
                             _ => break,
                         }
                         chars.next();
@@ -215,6 +226,13 @@ mod tests {
         let args = [Value::Signed(5), Value::Str("k".into()), Value::Unsigned(9)];
         assert_eq!(t.render(&args), "k=5 9");
         assert!(Template::parse("%13$d").is_err());
+    }
+
+    #[test]
+    fn absurd_widths_are_errors_not_allocations() {
+        let err = Template::parse("%99999999999999999999999d").unwrap_err();
+        assert!(err.contains("field width over 4096"), "{err}");
+        assert!(Template::parse("%4096d").is_ok());
     }
 
     #[test]
