@@ -57,7 +57,8 @@ pub fn object_at(runtime: Runtime, path: &Path) -> Option<RuntimeObject> {
 /// The objects of process `pid` that carry the runtime's probes.
 pub fn in_process(runtime: Runtime, pid: u32) -> Result<Vec<RuntimeObject>, String> {
     let (objects, _unreadable) = stapsdt_reader::process::read_process(pid, &Default::default())
-        .map_err(|e| format!("pid {pid}: {e}"))?;
+        // The reader's error already names the pid.
+        .map_err(|e| e.to_string())?;
     let found: Vec<RuntimeObject> = objects
         .into_iter()
         .filter(|o| carries(runtime, o))
