@@ -383,3 +383,41 @@ fn bare_library_and_program_names_are_looked_up() {
         "stap-sdt: no-such-library.so.9: No such file or directory (os error 2)"
     );
 }
+
+/// A note written by hand, with an argument no x86 assembler syntax allows.
+const ODD_NOTE: &str = r#"
+__asm__(".pushsection .note.stapsdt,\"?\",\"note\"\n"
+        ".balign 4\n.4byte 992f-991f, 994f-993f, 3\n"
+        "991: .asciz \"stapsdt\"\n992: .balign 4\n"
+        "993: .8byte 0, 0, 0\n.asciz \"odd\"\n.asciz \"probe\"\n.asciz \"8@%rdi 8@%bogus -4@$5\"\n"
+        "994: .balign 4\n.popsection\n");
+int main(void) { return 0; }
+"#;
+
+#[test]
+fn an_argument_that_does_not_parse_is_kept_and_named() {
+    if require("an_argument_that_does_not_parse_is_kept_and_named", "gcc").is_none() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let program = scratch.compile("gcc", "odd.c", ODD_NOTE, "odd", &[]);
+    let path = program.to_str().unwrap();
+    let (code, stdout, _) = list(&[path]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("args: 8@%rdi 8@%bogus -4@$5"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "warning: arg1: cannot parse argument `8@%bogus`: unknown x86_64 register `%bogus`"
+        ),
+        "{stdout}"
+    );
+    let report = json(&[path]);
+    let args = &report["objects"][0]["probes"][0]["locations"][0]["args"];
+    assert_eq!(args[0]["operand"]["kind"], "register");
+    assert_eq!(args[1]["operand"]["kind"], "unparsed");
+    assert_eq!(args[1]["size"], 8);
+    assert_eq!(
+        args[2]["operand"],
+        serde_json::json!({"kind": "immediate", "value": 5})
+    );
+}

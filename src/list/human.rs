@@ -70,6 +70,12 @@ fn write_location(out: &mut impl Write, loc: &Location, verbose: bool) -> io::Re
         writeln!(out)?;
     } else {
         writeln!(out, " args: {}", loc.args_raw)?;
+        // Without -v an argument that did not parse would pass unnoticed.
+        for (i, arg) in loc.args.iter().enumerate() {
+            if let Operand::Unparsed { reason } = &arg.operand {
+                writeln!(out, "      warning: arg{i}: {reason}")?;
+            }
+        }
     }
     Ok(())
 }
