@@ -48,6 +48,32 @@ fn probe<'a>(object: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no probe {name} in {object}"))
 }
 
+/// Start a demo program (directly or through a wrapper like `unshare`) and
+/// read the semaphore address it prints; it runs until its stdin closes.
+fn start_waiting(cmd: &mut Command) -> (std::process::Child, u64) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let printed = u64::from_str_radix(line.trim().trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("the demo printed {line:?}: {e}"));
+    (child, printed)
+}
+
+/// Root and `tool` are there, or the test says why it does not run.
+fn root_with(test: &str, tool: &str, why: &str) -> bool {
+    if !test_support::is_root() || require(test, tool).is_none() {
+        skip(test, why);
+        return false;
+    }
+    true
+}
+
 fn list(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).arg("list").args(args).output().unwrap();
     (
@@ -205,18 +231,10 @@ fn process_listing_gives_run_time_addresses() {
         skip(test, "sys/sdt.h missing");
         return;
     };
-    let mut child = Command::new(&program)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let printed = u64::from_str_radix(line.trim().trim_start_matches("0x"), 16).unwrap();
+    let (mut child, printed) = start_waiting(&mut Command::new(&program));
     let pid = child.id().to_string();
     let report = json(&["-p", &pid, "demo:*"]);
+    let (_, human, _) = list(&["-p", &pid, "demo:guarded"]);
     drop(child.stdin.take());
     child.wait().unwrap();
 
@@ -239,20 +257,20 @@ fn process_listing_gives_run_time_addresses() {
         loc["runtime_address"].as_u64().unwrap(),
         loc["address"].as_u64().unwrap().wrapping_add(bias)
     );
-    if require(test, "readelf").is_some() {
-        let (_, human, _) = list(&["-p", &pid]);
-        assert!(human.is_empty() || human.contains("[pid"), "{human}");
-    }
+    // The text form shows the process and both run-time addresses.
+    let sem_at = format!("at {printed:#x}");
+    assert!(human.contains(&format!("[pid {pid}]")), "{human}");
+    assert!(human.contains(&sem_at), "{human}");
 }
 
 #[test]
 fn process_in_another_mount_namespace_is_read_through_its_root() {
     let test = "process_in_another_mount_namespace_is_read_through_its_root";
-    if !test_support::is_root() || require(test, "unshare").is_none() {
-        skip(
-            test,
-            "needs root and unshare(1) to make a private mount namespace",
-        );
+    if !root_with(
+        test,
+        "unshare",
+        "needs root and unshare(1) to make a private mount namespace",
+    ) {
         return;
     }
     let scratch = Scratch::new();
@@ -269,16 +287,14 @@ fn process_in_another_mount_namespace_is_read_through_its_root() {
         h = hidden.display(),
         p = program.display()
     );
-    let mut child = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, printed) = start_waiting(Command::new("unshare").args([
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
     let inside = hidden.join("inside");
     assert!(!inside.exists(), "the tmpfs leaked into our namespace");
     let report = json(&["-p", &child.id().to_string(), "demo:guarded"]);
@@ -286,7 +302,6 @@ fn process_in_another_mount_namespace_is_read_through_its_root() {
     assert!(child.wait().unwrap().success());
     let object = &report["objects"][0];
     assert_eq!(object["path"], inside.to_str().unwrap());
-    let printed = u64::from_str_radix(line.trim().trim_start_matches("0x"), 16).unwrap();
     assert_eq!(
         probe(object, "guarded")["locations"][0]["semaphore"]["runtime_address"].as_u64(),
         Some(printed)
@@ -296,11 +311,11 @@ fn process_in_another_mount_namespace_is_read_through_its_root() {
 #[test]
 fn permission_errors_name_the_file_and_the_rest_goes_on() {
     let test = "permission_errors_name_the_file_and_the_rest_goes_on";
-    if !test_support::is_root() || require(test, "setpriv").is_none() {
-        skip(
-            test,
-            "needs root and setpriv(1) to run as an unprivileged user",
-        );
+    if !root_with(
+        test,
+        "setpriv",
+        "needs root and setpriv(1) to run as an unprivileged user",
+    ) {
         return;
     }
     let scratch = Scratch::new();
