@@ -8,6 +8,7 @@
 mod gdb_common;
 
 use gdb_common::*;
+use test_support::bounded::BoundedOutput;
 
 const DEMO_C: &str = include_str!("gdb_fixtures/demo.c");
 
@@ -396,7 +397,7 @@ fn stap_sdt_gdb_without_a_plugin_says_where_it_looked() {
             "--",
             "-batch",
         ])
-        .output()
+        .bounded_output()
         .expect("run stap-sdt gdb");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -183,7 +183,11 @@ fn attach_and_leave(test: &str, leave: &[&str]) {
     commands.extend(leave.iter().map(|c| c.to_string()));
     let output = run_gdb(&scratch, &commands, &program, &[]);
     std::fs::write(&stop_file, "").unwrap();
-    let status = child.wait().expect("wait for the attachee");
+    let status = test_support::bounded::wait_within(
+        &mut child,
+        test_support::bounded::EXIT_LIMIT,
+        "the attachee",
+    );
     let program_output = read_log();
     assert!(status.success(), "{program_output}\n{output}");
     assert_eq!(value(&marked(&output), "beat", &output), "1", "{output}");

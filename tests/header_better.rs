@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::bounded::BoundedOutput;
 use test_support::tracefs::UprobeEvent;
 use test_support::{is_root, require, skip, system_sdt_include, uprobe_events, Scratch};
 
@@ -301,7 +302,10 @@ const REDZONE: &str = include_str!("fixtures/header/redzone.c");
 
 /// Run `exe 5000` and return its checksum line.
 fn checksum(exe: &Path) -> String {
-    let out = Command::new(exe).arg("5000").output().expect("run fixture");
+    let out = Command::new(exe)
+        .arg("5000")
+        .bounded_output()
+        .expect("run fixture");
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -9,6 +9,7 @@ mod header_support;
 use header_support::{list_json, locations, our_include};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use test_support::bounded::BoundedOutput;
 use test_support::{is_root, require, run, skip, uprobe_events, Scratch};
 
 const FIXTURE: &str = include_str!("fixtures/header/values.c");
@@ -326,7 +327,7 @@ impl Drop for PerfProbe<'_> {
         let _ = Command::new(self.perf)
             .env("HOME", self.home)
             .args(["probe", "-q", "-d", self.event])
-            .output();
+            .bounded_output();
     }
 }
 

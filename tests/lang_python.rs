@@ -223,10 +223,25 @@ fn pid_scope_sees_only_that_process() {
     for child in [&mut other, &mut traced] {
         writeln!(child.stdin.as_mut().unwrap()).unwrap();
     }
-    assert!(other.wait().unwrap().success());
-    assert!(traced.wait().unwrap().success());
+    assert!(test_support::bounded::wait_within(
+        &mut other,
+        test_support::bounded::EXIT_LIMIT,
+        "untraced python"
+    )
+    .success());
+    assert!(test_support::bounded::wait_within(
+        &mut traced,
+        test_support::bounded::EXIT_LIMIT,
+        "traced python"
+    )
+    .success());
     let tracer_pid = tracer.id();
-    assert!(tracer.wait().unwrap().success());
+    assert!(test_support::bounded::wait_within(
+        &mut tracer,
+        test_support::bounded::EXIT_LIMIT,
+        "stap-sdt calls"
+    )
+    .success());
     let out = stdout.rest().join("\n");
     assert_eq!(calls_of(&out, &format!("{script}:f")), 3, "{out}");
     assert_eq!(calls_of(&out, &format!("{script}:g")), 7, "{out}");
@@ -307,10 +322,20 @@ fn semaphores_raised_while_tracing_and_restored_after() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
     let tracer_pid = tracer.id();
-    assert!(tracer.wait().unwrap().success());
+    assert!(test_support::bounded::wait_within(
+        &mut tracer,
+        test_support::bounded::EXIT_LIMIT,
+        "stap-sdt calls"
+    )
+    .success());
     assert_eq!((read(line), read(entry)), (0, 0));
     assert_no_events_of(tracer_pid);
     use std::io::Write;
     writeln!(child.stdin.as_mut().unwrap()).unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(test_support::bounded::wait_within(
+        &mut child,
+        test_support::bounded::EXIT_LIMIT,
+        "python"
+    )
+    .success());
 }

@@ -3,6 +3,7 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use test_support::bounded::BoundedOutput;
 use test_support::{require, skip, system_sdt_include, Scratch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stap-sdt");
@@ -75,7 +76,11 @@ fn root_with(test: &str, tool: &str, why: &str) -> bool {
 }
 
 fn list(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).arg("list").args(args).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("list")
+        .args(args)
+        .bounded_output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -236,7 +241,11 @@ fn process_listing_gives_run_time_addresses() {
     let report = json(&["-p", &pid, "demo:*"]);
     let (_, human, _) = list(&["-p", &pid, "demo:guarded"]);
     drop(child.stdin.take());
-    child.wait().unwrap();
+    test_support::bounded::wait_within(
+        &mut child,
+        test_support::bounded::EXIT_LIMIT,
+        "demo program",
+    );
 
     let objects = report["objects"].as_array().unwrap();
     assert_eq!(
@@ -299,7 +308,12 @@ fn process_in_another_mount_namespace_is_read_through_its_root() {
     assert!(!inside.exists(), "the tmpfs leaked into our namespace");
     let report = json(&["-p", &child.id().to_string(), "demo:guarded"]);
     drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    assert!(test_support::bounded::wait_within(
+        &mut child,
+        test_support::bounded::EXIT_LIMIT,
+        "demo program"
+    )
+    .success());
     let object = &report["objects"][0];
     assert_eq!(object["path"], inside.to_str().unwrap());
     assert_eq!(
@@ -333,7 +347,7 @@ fn permission_errors_name_the_file_and_the_rest_goes_on() {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&bin)
         .args(["list", locked.to_str().unwrap(), program.to_str().unwrap()])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -350,7 +364,7 @@ fn permission_errors_name_the_file_and_the_rest_goes_on() {
 
 #[test]
 fn list_tapsets_shows_the_installed_runtimes() {
-    let tapsets = Command::new(BIN).arg("tapsets").output().unwrap();
+    let tapsets = Command::new(BIN).arg("tapsets").bounded_output().unwrap();
     let (code, stdout, stderr) = list(&["--tapsets"]);
     assert_eq!(code, tapsets.status.code().unwrap_or(-1), "{stderr}");
     assert_eq!(stdout, String::from_utf8_lossy(&tapsets.stdout));
@@ -376,7 +390,7 @@ fn bare_library_and_program_names_are_looked_up() {
     let out = Command::new(BIN)
         .current_dir(scratch.path())
         .args(["list", "--json", "libstdc++.so.6", "libstdcxx:throw"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert!(
         out.status.success(),
@@ -390,7 +404,7 @@ fn bare_library_and_program_names_are_looked_up() {
     let out = Command::new(BIN)
         .current_dir(scratch.path())
         .args(["list", "no-such-library.so.9"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use std::process::Command;
+use test_support::bounded::BoundedOutput;
 use test_support::{require, skip, system_sdt_include, Scratch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stap-sdt");
@@ -25,7 +26,7 @@ fn lines(
     if let Some(dirs) = debug_dirs {
         cmd.env("STAP_SDT_DEBUG_DIRS", dirs);
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.bounded_output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -107,7 +108,7 @@ fn source_lines_from_own_dwarf_and_separate_debug_files() {
     let out = Command::new(BIN)
         .args(["list", "--json"])
         .arg(&prog)
-        .output()
+        .bounded_output()
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = report["objects"][0]["build_id"]

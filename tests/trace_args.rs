@@ -2,6 +2,7 @@
 
 mod trace_support;
 
+use test_support::bounded::BoundedOutput;
 use test_support::Scratch;
 use trace_support::*;
 
@@ -11,7 +12,7 @@ fn operand_kinds(fx: &std::path::Path) -> Vec<String> {
         .args(["list", "--json"])
         .arg(fx)
         .arg("fixture:forms")
-        .output()
+        .bounded_output()
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     doc["objects"][0]["probes"][0]["locations"][0]["args"]

@@ -4,6 +4,7 @@
 
 mod trace_support;
 
+use test_support::bounded::BoundedOutput;
 use test_support::Scratch;
 use trace_support::{json_lines, prerequisites, trace};
 
@@ -37,7 +38,7 @@ fn cheap_site_is_attached_at_its_nop5_with_rsp_operands_adjusted() {
 
     let listed = std::process::Command::new(env!("CARGO_BIN_EXE_stap-sdt"))
         .args(["list", program])
-        .output()
+        .bounded_output()
         .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(

@@ -4,6 +4,7 @@
 mod trace_support;
 
 use std::process::Command;
+use test_support::bounded::BoundedOutput;
 use test_support::Scratch;
 use trace_support::*;
 
@@ -84,7 +85,7 @@ fn without_privileges_one_sentence_says_what_is_needed() {
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(&bin)
         .args(["trace", "/bin/true:fn:main"])
-        .output()
+        .bounded_output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");

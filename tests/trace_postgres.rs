@@ -21,7 +21,16 @@ impl Drop for Postmaster {
     fn drop(&mut self) {
         // SIGINT: PostgreSQL's fast shutdown.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            test_support::bounded::wait_within(
+                &mut self.child,
+                test_support::bounded::EXIT_LIMIT,
+                "postgres after SIGINT",
+            );
+        } else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

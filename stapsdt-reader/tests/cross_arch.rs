@@ -2,6 +2,7 @@
 //! argument of every architecture decodes, and the notes agree with readelf.
 
 use stapsdt_reader::{read_path, Arch, Operand};
+use test_support::bounded::BoundedOutput;
 use test_support::readelf::readelf_notes;
 use test_support::{require, skip, system_sdt_include, Scratch};
 
@@ -144,7 +145,7 @@ fn static_archive_members_are_named_like_readelf() {
     );
     let readelf = std::process::Command::new("readelf")
         .args(["-n", &lib])
-        .output()
+        .bounded_output()
         .unwrap();
     let text = String::from_utf8_lossy(&readelf.stdout);
     assert!(text.contains(&format!("File: {lib}(a.o)")), "{text}");

@@ -5,6 +5,7 @@ use stapsdt_reader::{read_path, Object, Operand};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use test_support::bounded::BoundedOutput;
 use test_support::readelf::{readelf_notes, NoteKey};
 use test_support::{require, skip};
 
@@ -141,7 +142,7 @@ fn postgres_symbolic_arguments_resolve_to_their_symbols() {
     // The same address `nm` gives for the symbol.
     let nm = Command::new("nm")
         .args(["-D", "--defined-only", path])
-        .output();
+        .bounded_output();
     let expected = nm.ok().and_then(|o| {
         String::from_utf8_lossy(&o.stdout)
             .lines()

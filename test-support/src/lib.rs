@@ -4,7 +4,10 @@
 //! attaches builds its own copy of its fixture in a private [`Scratch`]
 //! directory and never shares it.
 
+pub mod bounded;
 pub mod readelf;
+
+use bounded::BoundedOutput;
 pub mod tracefs;
 
 use std::path::{Path, PathBuf};
@@ -107,7 +110,7 @@ impl Scratch {
             .arg(&src)
             .arg("-o")
             .arg(&out)
-            .output()
+            .bounded_output()
             .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
         assert!(
             result.status.success(),
@@ -118,9 +121,10 @@ impl Scratch {
     }
 }
 
-/// Run a command and return its output; panics if it cannot be started.
+/// Run a command and return its output; panics if it cannot be started or
+/// does not end within [`bounded::TOOL_LIMIT`].
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
+    bounded::output_within(cmd, bounded::TOOL_LIMIT)
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 

@@ -1,5 +1,6 @@
 //! `readelf -n` as the reference for what the notes of a file hold.
 
+use crate::bounded::BoundedOutput;
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -10,7 +11,7 @@ pub type NoteKey = (String, String, u64, u64, u64, String);
 pub fn readelf_notes(path: &str) -> BTreeMap<NoteKey, usize> {
     let out = Command::new("readelf")
         .args(["-n", "-W", path])
-        .output()
+        .bounded_output()
         .expect("run readelf");
     assert!(out.status.success(), "readelf -n {path} failed");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use test_support::Scratch;
 
 pub const STAP_SDT: &str = env!("CARGO_BIN_EXE_stap-sdt");
@@ -127,18 +127,7 @@ fn wait_bounded(mut command: Command, limit: Duration) {
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait for GDB").is_some() {
-            return;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("GDB did not finish in {limit:?}: {command:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    test_support::bounded::wait_within(&mut child, limit, &format!("GDB ({command:?})"));
 }
 
 /// Commands from a mix of single commands and `show` groups.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use test_support::bounded::BoundedOutput;
 
 /// `-I` this directory makes `#include <sys/sdt.h>` find our header.
 pub fn our_include() -> PathBuf {
@@ -19,7 +20,7 @@ pub fn list_json(path: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_stap-sdt"))
         .args(["list", "--json"])
         .arg(path)
-        .output()
+        .bounded_output()
         .expect("run stap-sdt list");
     assert!(
         out.status.success(),

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
+use test_support::bounded::BoundedOutput;
+use test_support::bounded::{wait_within, EXIT_LIMIT};
 use test_support::Scratch;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stap-sdt");
@@ -132,7 +134,7 @@ impl Target {
     /// Close stdin and wait.
     pub fn finish(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
-        self.child.wait().unwrap()
+        wait_within(&mut self.child, EXIT_LIMIT, "fixture")
     }
 }
 
@@ -181,7 +183,7 @@ impl Tracer {
 
     /// Wait for the tracer to end; (exit code, stdout lines, stderr lines).
     pub fn wait(mut self) -> (Option<i32>, Vec<String>, Vec<String>) {
-        let status = self.child.wait().unwrap();
+        let status = wait_within(&mut self.child, EXIT_LIMIT, "stap-sdt trace");
         let out = std::mem::replace(&mut self.stdout, Lines::new(std::io::empty())).rest();
         let err = std::mem::replace(&mut self.stderr, Lines::new(std::io::empty())).rest();
         (status.code(), out, err)
@@ -196,8 +198,20 @@ impl Tracer {
 impl Drop for Tracer {
     /// A failing test still detaches cleanly (SIGTERM, not SIGKILL).
     fn drop(&mut self) {
-        self.signal(libc::SIGTERM);
-        let _ = self.child.wait();
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal(libc::SIGTERM);
+            if !std::thread::panicking() {
+                wait_within(&mut self.child, EXIT_LIMIT, "stap-sdt trace after SIGTERM");
+            } else {
+                // Already failing: end it without a second panic.
+                let deadline = Instant::now() + EXIT_LIMIT;
+                while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
     }
 }
 
@@ -207,7 +221,7 @@ pub fn trace(args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
         .arg("trace")
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .bounded_output()
         .expect("run stap-sdt trace");
     let lines = |b: &[u8]| {
         String::from_utf8_lossy(b)
@@ -241,7 +255,7 @@ pub fn semaphore_address(pid: u32, provider: &str, name: &str) -> u64 {
             &pid.to_string(),
             &format!("{provider}:{name}"),
         ])
-        .output()
+        .bounded_output()
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     doc["objects"]

@@ -44,7 +44,12 @@ fn run_released(program: &std::path::Path, session: &mut Session) -> u32 {
     assert_eq!(line, "ready\n");
     session.start().unwrap();
     writeln!(child.stdin.take().unwrap(), "go").unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(test_support::bounded::wait_within(
+        &mut child,
+        test_support::bounded::EXIT_LIMIT,
+        "fixture"
+    )
+    .success());
     child.id()
 }
 
