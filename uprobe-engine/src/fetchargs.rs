@@ -6,9 +6,12 @@
 //! register plus a constant (`+16(%bp)`, nested for strings), memory at an
 //! address relative to the probed object (`@+OFFSET`), an absolute address
 //! (`@ADDR`, for non-PIE executables). It cannot add two registers, so
-//! `disp(%base,%index,scale)` is reported as unfetchable rather than read
-//! wrongly. Constants need no fetch at all: they are decoded here.
+//! `disp(%base,%index,scale)` and the like are fetched by a BPF program
+//! instead ([`crate::bpf`]); what neither can read is reported as
+//! unfetchable rather than read wrongly. Constants need no fetch at all:
+//! they are decoded here.
 
+use crate::bpf::{self, BpfArg};
 use stapsdt_reader::{Arch, Arg, Memory, Operand, Register};
 
 /// How a value is to be read out of the record and shown.
@@ -31,6 +34,8 @@ pub enum ValueKind {
 pub enum Fetch {
     /// By the kernel: `fetcharg:type` for the uprobe definition.
     Kernel { spec: String, kind: ValueKind },
+    /// By a BPF program run at the hit (fetchargs cannot express it).
+    Bpf(BpfArg),
     /// A constant operand: known without fetching.
     Constant(i64),
     /// The kernel cannot fetch it; the reason names the operand.
@@ -50,6 +55,9 @@ pub struct Site {
     /// Bytes to add to `%rsp`-relative displacements: at a cheap site's
     /// 5-byte nop `%rsp` is 128 below its value at the note's pc.
     pub rsp_adjust: i64,
+    /// Bytes from the note's pc to the attached instruction (a cheap
+    /// site's 5-byte nop): what `%ip` holds at the hit, less the pc.
+    pub ip_adjust: i64,
 }
 
 /// The fetch for `arg` at `site`; with `as_string`, the string it points to.
@@ -90,7 +98,18 @@ pub fn fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
     };
     let location = match location {
         Ok(l) => l,
-        Err(why) => return Fetch::Unsupported(format!("`{}`: {why}", arg.raw)),
+        Err(why) => {
+            return match bpf::locate(arg, site, as_string) {
+                Ok(located) => Fetch::Bpf(located),
+                Err(bpf_why) if bpf_why == why => {
+                    Fetch::Unsupported(format!("`{}`: {why}", arg.raw))
+                }
+                Err(bpf_why) => Fetch::Unsupported(format!(
+                    "`{}`: {why}; nor by a BPF program: {bpf_why}",
+                    arg.raw
+                )),
+            }
+        }
     };
     let spec = match kind {
         ValueKind::Str => format!("+0({}):string", strip_type(&location)),
@@ -222,6 +241,7 @@ mod tests {
             file_offset: 0x1064,
             fixed_addresses: false,
             rsp_adjust: 0,
+            ip_adjust: 0,
         }
     }
 
@@ -251,9 +271,7 @@ mod tests {
         assert_eq!(kernel("8@16(%rbp)"), "+16(%bp):u64");
         assert_eq!(kernel("-4@-20(%rsp)"), "-20(%sp):s32");
         assert_eq!(kernel("4@(%rdi)"), "+0(%di):u32");
-        assert!(
-            matches!(one("8@8(%rax,%rbx,8)", false), Fetch::Unsupported(r) if r.contains("index"))
-        );
+        assert!(matches!(one("8@8(%rax,%rbx,8)", false), Fetch::Bpf(_)));
         assert_eq!(one("-4@$-56", false), Fetch::Constant(-56));
         assert!(matches!(one("8@%xmm0", false), Fetch::Unsupported(_)));
     }
@@ -313,9 +331,7 @@ mod tests {
             panic!()
         };
         m.symbol_address = Some(0x404040);
-        assert!(
-            matches!(fetch(&indexed[0], &s, false), Fetch::Unsupported(r) if r.contains("position-independent"))
-        );
+        assert!(matches!(fetch(&indexed[0], &s, false), Fetch::Bpf(_)));
         s.fixed_addresses = true;
         assert!(
             matches!(fetch(&indexed[0], &s, false), Fetch::Kernel { spec, .. } if spec == "+4210752(%ax):u64")
@@ -326,9 +342,7 @@ mod tests {
         assert!(
             matches!(fetch(&on_stack[0], &s32, false), Fetch::Kernel { spec, .. } if spec == "+12(%sp):u32")
         );
-        assert!(
-            matches!(fetch(&on_stack[0], &s32, true), Fetch::Unsupported(r) if r.contains("32-bit pointer"))
-        );
+        assert!(matches!(fetch(&on_stack[0], &s32, true), Fetch::Bpf(_)));
         let unresolved = parse_args("-4@nowhere(%rip)", Arch::X86_64);
         assert!(
             matches!(fetch(&unresolved[0], &s, false), Fetch::Unsupported(r) if r.contains("nowhere"))

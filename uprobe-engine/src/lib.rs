@@ -24,6 +24,7 @@
 //! with SIGKILL leaves its tracefs events behind; the next [`Session`]
 //! removes those of dead tracers (they are grouped by the tracer's pid).
 
+pub mod bpf;
 mod error;
 pub mod fetchargs;
 pub mod format;

@@ -42,15 +42,41 @@ fn base_attr() -> sys::bindings::perf_event_attr {
     attr
 }
 
+/// Every hit sampled with its raw record, thread, time and CPU (the layout
+/// [`Ring`] parses), the reader woken per `wakeup_bytes`.
+fn sampled(attr: &mut sys::bindings::perf_event_attr, wakeup_bytes: u32) {
+    attr.__bindgen_anon_1.sample_period = 1;
+    attr.sample_type = (sys::bindings::PERF_SAMPLE_RAW
+        | sys::bindings::PERF_SAMPLE_TID
+        | sys::bindings::PERF_SAMPLE_TIME
+        | sys::bindings::PERF_SAMPLE_CPU) as u64;
+    attr.set_watermark(1);
+    attr.__bindgen_anon_2.wakeup_watermark = wakeup_bytes;
+    // Timestamps on CLOCK_MONOTONIC so they can be turned into wall-clock time.
+    attr.set_use_clockid(1);
+    attr.clockid = libc::CLOCK_MONOTONIC;
+}
+
 fn open(attr: &mut sys::bindings::perf_event_attr, scope: Scope) -> Result<PerfEvent, Error> {
     let (pid, cpu) = scope.pid_cpu();
     if matches!(scope, Scope::Thread { .. }) {
         // New threads and children of the traced process are followed.
         attr.set_inherit(1);
     }
+    open_at(attr, pid, cpu)
+}
+
+fn open_at(attr: &sys::bindings::perf_event_attr, pid: i32, cpu: i32) -> Result<PerfEvent, Error> {
+    let mut attr = *attr;
     // SAFETY: attr is initialised and outlives the call.
     let fd = unsafe {
-        sys::perf_event_open(attr, pid, cpu, -1, sys::bindings::PERF_FLAG_FD_CLOEXEC as _)
+        sys::perf_event_open(
+            &mut attr,
+            pid,
+            cpu,
+            -1,
+            sys::bindings::PERF_FLAG_FD_CLOEXEC as _,
+        )
     };
     if fd < 0 {
         return Err(Error::os(
@@ -76,17 +102,29 @@ impl PerfEvent {
         let mut attr = base_attr();
         attr.type_ = sys::bindings::PERF_TYPE_TRACEPOINT;
         attr.config = id;
-        attr.__bindgen_anon_1.sample_period = 1;
-        attr.sample_type = (sys::bindings::PERF_SAMPLE_RAW
-            | sys::bindings::PERF_SAMPLE_TID
-            | sys::bindings::PERF_SAMPLE_TIME
-            | sys::bindings::PERF_SAMPLE_CPU) as u64;
-        attr.set_watermark(1);
-        attr.__bindgen_anon_2.wakeup_watermark = wakeup_bytes;
-        // Timestamps on CLOCK_MONOTONIC so they can be turned into wall-clock time.
-        attr.set_use_clockid(1);
-        attr.clockid = libc::CLOCK_MONOTONIC;
+        sampled(&mut attr, wakeup_bytes);
         open(&mut attr, scope)
+    }
+
+    /// A CPU's bpf-output event: the records BPF programs send with
+    /// `bpf_perf_event_output`, sampled like [`tracepoint`](Self::tracepoint)'s.
+    pub fn bpf_output(cpu: i32, wakeup_bytes: u32) -> Result<PerfEvent, Error> {
+        let mut attr = base_attr();
+        attr.type_ = sys::bindings::PERF_TYPE_SOFTWARE;
+        attr.config = u64::from(sys::bindings::PERF_COUNT_SW_BPF_OUTPUT);
+        sampled(&mut attr, wakeup_bytes);
+        open(&mut attr, Scope::Cpu(cpu))
+    }
+
+    /// A tracepoint event that only carries a BPF program: never enabled,
+    /// never inherited, on `pid` (any CPU) or system-wide on CPU 0. Opening
+    /// it is enough for the uprobe to consider that scope.
+    pub fn program_host(id: u64, pid: Option<u32>) -> Result<PerfEvent, Error> {
+        let mut attr = base_attr();
+        attr.type_ = sys::bindings::PERF_TYPE_TRACEPOINT;
+        attr.config = id;
+        let (pid, cpu) = pid.map_or((-1, 0), |p| (p as i32, -1));
+        open_at(&attr, pid, cpu)
     }
 
     /// A tracepoint that only counts its hits.

@@ -1,6 +1,7 @@
 //! The public API: a session attaches selectors to a target, then delivers
 //! events (or counts) until it is dropped.
 
+use crate::bpf::{self, program, sys as bpf_sys, BpfArg};
 use crate::fetchargs::{self, Fetch, Site, ValueKind};
 use crate::format::Field;
 use crate::perf::{self, PerfEvent, Ring, Scope};
@@ -49,6 +50,9 @@ pub struct ArgInfo {
     pub fetch: Fetch,
     signed: bool,
     bytes: u8,
+    /// Uprobe fetchargs cannot express it: the probe's arguments are all
+    /// fetched by a BPF program.
+    needs_bpf: bool,
 }
 
 /// One attached probe location.
@@ -92,12 +96,32 @@ pub struct Event<'a> {
 
 struct Attached {
     info: ProbeInfo,
+    /// The program that builds this probe's records, if it needs one.
+    /// Declared (so dropped) before `_event`: tracefs refuses to remove an
+    /// event while a perf event (here the program's host) is open on it.
+    bpf: Option<BpfProbe>,
     /// Held for its Drop, which removes it from tracefs.
     _event: UprobeEvent,
     /// Its tracepoint id.
     id: u64,
     fields: Vec<Option<Field>>,
     comm: Option<Field>,
+}
+
+struct BpfProbe {
+    program: bpf_sys::Program,
+    /// The per-CPU buffer the program builds records in; it holds a
+    /// reference of its own, kept here to say who owns it.
+    _scratch: bpf_sys::Map,
+    /// The perf event the program is attached through: once for the
+    /// tracefs event, it then runs on every hit of any of its perf events.
+    /// A dedicated event that is never inherited: an inherited copy of the
+    /// event holding the program detaches it from the tracepoint when the
+    /// child that inherited it exits (seen: a traced shell's `echo` ending
+    /// left later hits unfetched).
+    host: Option<PerfEvent>,
+    /// Bit i: argument i's memory could not be read at the hit.
+    faults: Field,
 }
 
 /// An attachment session. Dropping it closes every perf event (which
@@ -108,6 +132,11 @@ pub struct Session {
     followers: Vec<PerfEvent>,
     counters: Vec<(usize, PerfEvent)>,
     probes: Vec<Attached>,
+    /// The perf event array the BPF programs write records to (one
+    /// bpf-output event per CPU, whose rings are in `rings`); dropped after
+    /// the programs that use it.
+    bpf_output: Option<bpf_sys::Map>,
+    bpf_output_cpus: HashSet<i32>,
     tracefs: Tracefs,
     group: String,
     target: Target,
@@ -140,6 +169,8 @@ impl Session {
             followers: Vec::new(),
             counters: Vec::new(),
             probes: Vec::new(),
+            bpf_output: None,
+            bpf_output_cpus: HashSet::new(),
             tracefs,
             group: Tracefs::new_group(),
             target,
@@ -267,8 +298,13 @@ impl Session {
                         file_offset,
                         fixed_addresses: fixed,
                         rsp_adjust: if cheap { cheap_site::RSP_ADJUST } else { 0 },
+                        ip_adjust: if cheap {
+                            cheap_site::NOP5_OFFSET as i64
+                        } else {
+                            0
+                        },
                     };
-                    let args = location
+                    let mut args: Vec<ArgInfo> = location
                         .args
                         .iter()
                         .enumerate()
@@ -280,12 +316,26 @@ impl Session {
                             };
                             ArgInfo {
                                 raw: arg.raw.clone(),
+                                needs_bpf: matches!(fetch, Fetch::Bpf(_)),
                                 fetch,
                                 signed: arg.signed,
                                 bytes: arg.size.clamp(1, 8),
                             }
                         })
                         .collect();
+                    if args.iter().any(|a| a.needs_bpf) {
+                        // One record per hit: a program that fetches one
+                        // argument fetches them all.
+                        for (i, (arg, info)) in location.args.iter().zip(&mut args).enumerate() {
+                            if let Fetch::Kernel { .. } = info.fetch {
+                                let as_string = self.options.strings.contains(&i);
+                                info.fetch = match bpf::locate(arg, &site, as_string) {
+                                    Ok(located) => Fetch::Bpf(located),
+                                    Err(why) => Fetch::Unsupported(format!("`{}`: {why}", arg.raw)),
+                                };
+                            }
+                        }
+                    }
                     out.push(ProbeInfo {
                         label: format!("{}:{}", probe.provider, probe.name),
                         path: PathBuf::from(&object.path),
@@ -330,6 +380,20 @@ impl Session {
                 _ => None,
             })
             .collect();
+        let by_bpf: Vec<String> = info
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.needs_bpf)
+            .map(|(i, a)| format!("arg{i} `{}`", a.raw))
+            .collect();
+        let uses_bpf = !by_bpf.is_empty() && !self.options.count_only;
+        if uses_bpf {
+            warnings.push(format!(
+                "arguments fetched by a BPF program: uprobe fetchargs cannot express {}",
+                by_bpf.join(", ")
+            ));
+        }
         if info.cheap_site {
             warnings.push(format!(
                 "a cheap site: attached at its 5-byte nop (+{}), which the kernel optimises",
@@ -338,7 +402,7 @@ impl Session {
         }
         let mut args: Vec<String> = Vec::new();
         // Counting fetches nothing: a bare uprobe is the cheapest hit.
-        if !self.options.count_only {
+        if !self.options.count_only && !uses_bpf {
             for (i, a) in info.args.iter().enumerate() {
                 if let Fetch::Kernel { spec, .. } = &a.fetch {
                     args.push(format!("a{i}={spec}"));
@@ -358,13 +422,21 @@ impl Session {
             args,
         };
         let event = self.tracefs.add_uprobe(&definition)?;
-        let format = event.format()?;
         let id = event.id()?;
-        let attached = Attached {
-            fields: (0..info.args.len())
+        let (fields, comm, bpf) = if uses_bpf {
+            let (layout, probe) = self.bpf_probe(&info, id)?;
+            (layout.args, Some(layout.comm), Some(probe))
+        } else {
+            let format = event.format()?;
+            let fields = (0..info.args.len())
                 .map(|i| format.field(&format!("a{i}")).cloned())
-                .collect(),
-            comm: format.field("_comm").cloned(),
+                .collect();
+            (fields, format.field("_comm").cloned(), None)
+        };
+        let attached = Attached {
+            fields,
+            comm,
+            bpf,
             info,
             _event: event,
             id,
@@ -380,6 +452,56 @@ impl Session {
         Ok(report)
     }
 
+    /// Load the program that builds the records of the probe whose tracefs
+    /// event has tracepoint id `id`.
+    fn bpf_probe(
+        &mut self,
+        info: &ProbeInfo,
+        id: u64,
+    ) -> Result<(program::Layout, BpfProbe), Error> {
+        let located: Vec<Option<&BpfArg>> = info
+            .args
+            .iter()
+            .map(|a| match &a.fetch {
+                Fetch::Bpf(located) => Some(located),
+                _ => None,
+            })
+            .collect();
+        let layout = program::layout(&located);
+        let output = match &self.bpf_output {
+            Some(map) => map,
+            None => {
+                let slots = perf::online_cpus().into_iter().max().unwrap_or(0) + 1;
+                self.bpf_output
+                    .insert(bpf_sys::Map::perf_event_array(slots as u32)?)
+            }
+        };
+        let scratch = bpf_sys::Map::per_cpu_buffer(layout.size as u32)?;
+        // Tracepoint ids are the u16 `common_type` of every record.
+        let insns = program::program(id as u16, &located, &layout, scratch.fd(), output.fd());
+        let program = bpf_sys::Program::load_kprobe(&insns, &format!("stapsdt_{id}")).map_err(
+            |e| match e {
+                Error::Kernel(why) => Error::Kernel(format!(
+                    "{} ({}:0x{:x}): {why}",
+                    info.label,
+                    info.path.display(),
+                    info.offset
+                )),
+                other => other,
+            },
+        )?;
+        let faults = layout.faults.clone();
+        Ok((
+            layout,
+            BpfProbe {
+                program,
+                _scratch: scratch,
+                host: None,
+                faults,
+            },
+        ))
+    }
+
     /// The attached locations.
     pub fn probes(&self) -> impl Iterator<Item = &ProbeInfo> {
         self.probes.iter().map(|a| &a.info)
@@ -392,6 +514,14 @@ impl Session {
             return Err(Error::Input("nothing attached".into()));
         }
         self.started = true;
+        let pid = self.pid();
+        for probe in &mut self.probes {
+            if let Some(bpf) = &mut probe.bpf {
+                let host = PerfEvent::program_host(probe.id, pid)?;
+                bpf.program.attach_to(host.raw_fd())?;
+                bpf.host = Some(host);
+            }
+        }
         let cpus = perf::online_cpus();
         match self.target {
             Target::AllProcesses => {
@@ -456,9 +586,11 @@ impl Session {
             0 => 1024,
             n => n.next_power_of_two(),
         };
+        // The first ring of a CPU holds its tracepoint records (the
+        // bpf-output ring of the CPU, if any, is made after it).
         let mut ring_index = self.rings.iter().position(|r| r.cpu == cpu);
+        let wakeup = (pages * perf::page_size() / 4) as u32;
         for probe in &self.probes {
-            let wakeup = (pages * perf::page_size() / 4) as u32;
             let event = PerfEvent::tracepoint(probe.id, scope, wakeup)?;
             match ring_index {
                 Some(i) => {
@@ -469,6 +601,13 @@ impl Session {
                     self.rings.push(Ring::new(event, pages, cpu)?);
                     ring_index = Some(self.rings.len() - 1);
                 }
+            }
+        }
+        if let Some(output) = &self.bpf_output {
+            if self.bpf_output_cpus.insert(cpu) {
+                let event = PerfEvent::bpf_output(cpu, wakeup)?;
+                output.set_perf_event(cpu as u32, event.raw_fd())?;
+                self.rings.push(Ring::new(event, pages, cpu)?);
             }
         }
         Ok(())
@@ -518,6 +657,14 @@ impl Session {
                                 )
                             }),
                     );
+                    if let Some(bpf) = &probe.bpf {
+                        let faults = bpf.faults.read_u64(sample.raw).unwrap_or(0);
+                        for (i, value) in args.iter_mut().enumerate().take(32) {
+                            if faults >> i & 1 == 1 {
+                                *value = Value::Fault;
+                            }
+                        }
+                    }
                     let event = Event {
                         time_ns: (i128::from(sample.time) + offset).max(0) as u128,
                         pid: sample.pid,
@@ -604,6 +751,7 @@ fn function_probe(
         },
         signed: false,
         bytes: 8,
+        needs_bpf: false,
     };
     let args = if retprobe {
         vec![raw_u64("retval", fetchargs::RETURN_VALUE)]

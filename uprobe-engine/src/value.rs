@@ -1,5 +1,6 @@
 //! Argument values as delivered to handlers, decoded from raw records.
 
+use crate::bpf::BpfArg;
 use crate::fetchargs::{Fetch, ValueKind};
 use crate::format::Field;
 use std::fmt;
@@ -69,7 +70,7 @@ pub fn decode(
     match fetch {
         Fetch::Constant(v) => integer(*v as u64, bytes, signed),
         Fetch::Unsupported(_) => Value::Unavailable,
-        Fetch::Kernel { kind, .. } => {
+        Fetch::Kernel { kind, .. } | Fetch::Bpf(BpfArg { kind, .. }) => {
             let Some(field) = field else {
                 return Value::Unavailable;
             };

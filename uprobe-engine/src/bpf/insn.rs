@@ -1,0 +1,210 @@
+//! Encoding eBPF instructions: just the handful the argument programs use.
+//!
+//! Each instruction is 8 bytes: opcode, dst/src register nibbles, a signed
+//! 16-bit offset and a signed 32-bit immediate (a 64-bit immediate load
+//! takes two slots). The names follow the kernel's `BPF_*` macros.
+
+/// One instruction slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct Insn {
+    code: u8,
+    regs: u8,
+    off: i16,
+    imm: i32,
+}
+
+/// A register: r0 return value, r1-r5 helper arguments (clobbered by
+/// calls), r6-r9 preserved across calls, r10 the read-only frame pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reg(pub u8);
+
+pub const R0: Reg = Reg(0);
+pub const R1: Reg = Reg(1);
+pub const R2: Reg = Reg(2);
+pub const R3: Reg = Reg(3);
+pub const R4: Reg = Reg(4);
+pub const R5: Reg = Reg(5);
+pub const R6: Reg = Reg(6);
+pub const R7: Reg = Reg(7);
+pub const R8: Reg = Reg(8);
+pub const R10: Reg = Reg(10);
+
+// Instruction classes.
+const LD: u8 = 0x00;
+const LDX: u8 = 0x01;
+const ST: u8 = 0x02;
+const STX: u8 = 0x03;
+const ALU: u8 = 0x04;
+const JMP: u8 = 0x05;
+const ALU64: u8 = 0x07;
+// Sizes.
+const W: u8 = 0x00;
+const DW: u8 = 0x18;
+// Modes.
+const IMM: u8 = 0x00;
+const MEM: u8 = 0x60;
+// Sources.
+const K: u8 = 0x00;
+const X: u8 = 0x08;
+// ALU operations.
+const ADD: u8 = 0x00;
+const OR: u8 = 0x40;
+const LSH: u8 = 0x60;
+const RSH: u8 = 0x70;
+const MOV: u8 = 0xb0;
+// Jumps.
+const JEQ: u8 = 0x10;
+const JSGT: u8 = 0x60;
+const CALL: u8 = 0x80;
+const EXIT: u8 = 0x90;
+
+/// `src_reg` of a 64-bit immediate load that names a map by its fd.
+const PSEUDO_MAP_FD: u8 = 1;
+
+fn insn(code: u8, dst: Reg, src: Reg, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: (src.0 << 4) | (dst.0 & 0x0f),
+        off,
+        imm,
+    }
+}
+
+/// `dst = src` (64-bit).
+pub fn mov(dst: Reg, src: Reg) -> Insn {
+    insn(ALU64 | MOV | X, dst, src, 0, 0)
+}
+
+/// `dst = imm` (sign-extended to 64 bits).
+pub fn mov_imm(dst: Reg, imm: i32) -> Insn {
+    insn(ALU64 | MOV | K, dst, R0, 0, imm)
+}
+
+/// `dst = (u32)dst`: keep the low half, zero the high one.
+pub fn zero_extend32(dst: Reg) -> Insn {
+    insn(ALU | MOV | X, dst, dst, 0, 0)
+}
+
+pub fn add(dst: Reg, src: Reg) -> Insn {
+    insn(ALU64 | ADD | X, dst, src, 0, 0)
+}
+
+pub fn add_imm(dst: Reg, imm: i32) -> Insn {
+    insn(ALU64 | ADD | K, dst, R0, 0, imm)
+}
+
+pub fn or_imm(dst: Reg, imm: i32) -> Insn {
+    insn(ALU64 | OR | K, dst, R0, 0, imm)
+}
+
+pub fn lsh_imm(dst: Reg, bits: i32) -> Insn {
+    insn(ALU64 | LSH | K, dst, R0, 0, bits)
+}
+
+pub fn rsh_imm(dst: Reg, bits: i32) -> Insn {
+    insn(ALU64 | RSH | K, dst, R0, 0, bits)
+}
+
+/// `dst = imm64`: two slots.
+pub fn load_imm64(dst: Reg, value: u64) -> [Insn; 2] {
+    [
+        insn(LD | DW | IMM, dst, R0, 0, value as u32 as i32),
+        insn(0, R0, R0, 0, (value >> 32) as u32 as i32),
+    ]
+}
+
+/// `dst = &map` for the map with this fd: two slots.
+pub fn load_map(dst: Reg, map_fd: i32) -> [Insn; 2] {
+    [
+        insn(LD | DW | IMM, dst, Reg(PSEUDO_MAP_FD), 0, map_fd),
+        insn(0, R0, R0, 0, 0),
+    ]
+}
+
+/// `dst = *(u64 *)(src + off)`.
+pub fn load64(dst: Reg, src: Reg, off: i16) -> Insn {
+    insn(LDX | DW | MEM, dst, src, off, 0)
+}
+
+/// `*(u64 *)(dst + off) = src`.
+pub fn store64(dst: Reg, off: i16, src: Reg) -> Insn {
+    insn(STX | DW | MEM, dst, src, off, 0)
+}
+
+/// `*(u32 *)(dst + off) = src`.
+pub fn store32(dst: Reg, off: i16, src: Reg) -> Insn {
+    insn(STX | W | MEM, dst, src, off, 0)
+}
+
+/// `*(u64 *)(dst + off) = imm` (sign-extended).
+pub fn store64_imm(dst: Reg, off: i16, imm: i32) -> Insn {
+    insn(ST | DW | MEM, dst, R0, off, imm)
+}
+
+/// `*(u32 *)(dst + off) = imm`.
+pub fn store32_imm(dst: Reg, off: i16, imm: i32) -> Insn {
+    insn(ST | W | MEM, dst, R0, off, imm)
+}
+
+/// `if dst == imm goto +off`.
+pub fn jump_if_eq(dst: Reg, imm: i32, off: i16) -> Insn {
+    insn(JMP | JEQ | K, dst, R0, off, imm)
+}
+
+/// `if (s64)dst > imm goto +off`.
+pub fn jump_if_sgt(dst: Reg, imm: i32, off: i16) -> Insn {
+    insn(JMP | JSGT | K, dst, R0, off, imm)
+}
+
+/// Call a kernel helper by its number.
+pub fn call(helper: i32) -> Insn {
+    insn(JMP | CALL, R0, R0, 0, helper)
+}
+
+pub fn exit() -> Insn {
+    insn(JMP | EXIT, R0, R0, 0, 0)
+}
+
+/// Helper numbers (`enum bpf_func_id`, stable kernel ABI).
+pub mod helper {
+    pub const MAP_LOOKUP_ELEM: i32 = 1;
+    pub const GET_CURRENT_COMM: i32 = 16;
+    pub const PERF_EVENT_OUTPUT: i32 = 25;
+    pub const PROBE_READ_USER: i32 = 112;
+    pub const PROBE_READ_USER_STR: i32 = 114;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(i: Insn) -> [u8; 8] {
+        // SAFETY: Insn is repr(C), 8 bytes of plain integers.
+        unsafe { std::mem::transmute(i) }
+    }
+
+    #[test]
+    fn encodings_match_the_kernel_macros() {
+        // BPF_MOV64_REG(BPF_REG_6, BPF_REG_1) = bf 16 00 00 00 00 00 00
+        assert_eq!(bytes(mov(R6, R1)), [0xbf, 0x16, 0, 0, 0, 0, 0, 0]);
+        // BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_6, 80) = 79 61 50 00 ...
+        assert_eq!(bytes(load64(R1, R6, 80)), [0x79, 0x61, 80, 0, 0, 0, 0, 0]);
+        // BPF_EXIT_INSN() = 95 00 ...
+        assert_eq!(bytes(exit()), [0x95, 0, 0, 0, 0, 0, 0, 0]);
+        // BPF_ST_MEM(BPF_W, BPF_REG_10, -4, 0) = 62 0a fc ff 00 00 00 00
+        assert_eq!(
+            bytes(store32_imm(R10, -4, 0)),
+            [0x62, 0x0a, 0xfc, 0xff, 0, 0, 0, 0]
+        );
+        // BPF_LD_MAP_FD(BPF_REG_1, 7) = 18 11 00 00 07 00 00 00, 00 ...
+        let [a, b] = load_map(R1, 7);
+        assert_eq!(bytes(a), [0x18, 0x11, 0, 0, 7, 0, 0, 0]);
+        assert_eq!(bytes(b), [0; 8]);
+        // The high half of a 64-bit immediate goes to the second slot.
+        let [lo, hi] = load_imm64(R3, 0x1_0000_0002);
+        assert_eq!((lo.imm, hi.imm), (2, 1));
+        // BPF_ALU32_REG(BPF_MOV, r3, r3) = bc 33 ...
+        assert_eq!(bytes(zero_extend32(R3)), [0xbc, 0x33, 0, 0, 0, 0, 0, 0]);
+    }
+}

@@ -1,0 +1,305 @@
+//! The record a BPF-fetched probe emits, and the program that builds it.
+//!
+//! Record layout (8-byte slots, like a tracefs record so that the same
+//! field decoder reads both):
+//!
+//! | offset        | what                                                   |
+//! |---------------|--------------------------------------------------------|
+//! | 0             | u16 tracepoint id of the probe's own tracefs event     |
+//! | 4             | u32 bit i set: argument i's memory could not be read   |
+//! | 8             | u32 `__data_loc` of the command name                   |
+//! | 16 + 8·i      | argument i: its value, or a `__data_loc` for a string  |
+//! | 16 + 8·n      | the command name, 16 bytes                             |
+//! | then          | one [`STRING_BYTES`] area per string argument          |
+//!
+//! The program builds the record in a per-CPU map value (the BPF stack is
+//! only 512 bytes) and sends it to this CPU's slot of a perf event array.
+
+use super::insn::{self, helper, Insn, Reg, R0, R1, R10, R2, R3, R4, R5, R6, R7, R8};
+use super::{Address, BpfArg, Location, Saved};
+use crate::fetchargs::ValueKind;
+use crate::format::Field;
+
+/// The longest string read at a hit, with its NUL.
+pub const STRING_BYTES: usize = 256;
+const COMM_BYTES: usize = 16;
+const HEADER: usize = 16;
+/// Offset of the fault bits.
+const FAULTS: i16 = 4;
+const COMM_LOC: usize = 8;
+
+/// Where each part of the record is.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Bytes of the record.
+    pub size: usize,
+    /// One field per argument; `None` for those not fetched (constants).
+    pub args: Vec<Option<Field>>,
+    pub comm: Field,
+    /// The u32 of fault bits.
+    pub faults: Field,
+    /// Offset of each string argument's text area.
+    strings: Vec<Option<usize>>,
+}
+
+fn field(name: String, offset: usize, size: usize, data_loc: bool) -> Field {
+    Field {
+        name,
+        offset,
+        size,
+        signed: false,
+        data_loc,
+    }
+}
+
+/// The layout of a record for these arguments (`None`: not fetched).
+pub fn layout(args: &[Option<&BpfArg>]) -> Layout {
+    let comm_at = HEADER + 8 * args.len();
+    let mut next_string = comm_at + COMM_BYTES;
+    let mut strings = Vec::new();
+    let mut fields = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        let is_string = arg.is_some_and(|a| a.kind == ValueKind::Str);
+        strings.push(is_string.then(|| {
+            let at = next_string;
+            next_string += STRING_BYTES;
+            at
+        }));
+        fields.push(arg.map(|_| field(format!("a{i}"), HEADER + 8 * i, 8, is_string)));
+        if is_string {
+            if let Some(Some(f)) = fields.last_mut() {
+                f.size = 4;
+            }
+        }
+    }
+    Layout {
+        size: next_string.next_multiple_of(8),
+        args: fields,
+        comm: field("_comm".into(), COMM_LOC, 4, true),
+        faults: field("_faults".into(), FAULTS as usize, 4, false),
+        strings,
+    }
+}
+
+/// Instructions with forward jumps to the common exit patched at the end.
+struct Builder {
+    insns: Vec<Insn>,
+    /// Jumps to patch: (instruction index, register tested for zero).
+    to_exit: Vec<(usize, Reg)>,
+}
+
+impl Builder {
+    fn push(&mut self, i: Insn) {
+        self.insns.push(i);
+    }
+
+    fn extend(&mut self, is: impl IntoIterator<Item = Insn>) {
+        self.insns.extend(is);
+    }
+
+    /// `r = saved register`, without its high half when only the low one is named.
+    fn load_saved(&mut self, r: Reg, reg: Saved) {
+        self.push(insn::load64(r, R6, reg.slot));
+        if reg.low32 {
+            self.push(insn::zero_extend32(r));
+        }
+    }
+
+    /// `R3 = address`. Clobbers R4.
+    fn address(&mut self, a: &Address) {
+        match a.base {
+            Some(base) => self.load_saved(R3, base),
+            None => self.push(insn::mov_imm(R3, 0)),
+        }
+        if let Some((index, shift)) = a.index {
+            self.load_saved(R4, index);
+            if shift > 0 {
+                self.push(insn::lsh_imm(R4, i32::from(shift)));
+            }
+            self.push(insn::add(R3, R4));
+        }
+        match i32::try_from(a.disp) {
+            Ok(0) => {}
+            Ok(d) => self.push(insn::add_imm(R3, d)),
+            Err(_) => {
+                self.extend(insn::load_imm64(R4, a.disp as u64));
+                self.push(insn::add(R3, R4));
+            }
+        }
+        if a.wrap32 {
+            self.push(insn::zero_extend32(R3));
+        }
+    }
+
+    /// Read `bytes` at the address in R3 into the record at `at`
+    /// (zeroed first); on failure set fault bit `bit`.
+    fn read_user(&mut self, at: usize, bytes: u8, bit: usize) {
+        self.push(insn::store64_imm(R7, at as i16, 0));
+        self.push(insn::mov(R1, R7));
+        self.push(insn::add_imm(R1, at as i32));
+        self.push(insn::mov_imm(R2, i32::from(bytes)));
+        self.push(insn::call(helper::PROBE_READ_USER));
+        if bit < 32 {
+            self.push(insn::jump_if_eq(R0, 0, 1));
+            self.push(insn::or_imm(R8, (1u32 << bit) as i32));
+        }
+    }
+
+    fn jump_to_exit_if_zero(&mut self, r: Reg) {
+        self.to_exit.push((self.insns.len(), r));
+        self.push(insn::jump_if_eq(r, 0, 0));
+    }
+
+    fn finish(mut self) -> Vec<Insn> {
+        let exit_at = self.insns.len();
+        self.push(insn::mov_imm(R0, 0));
+        self.push(insn::exit());
+        for (at, r) in self.to_exit {
+            self.insns[at] = insn::jump_if_eq(r, 0, (exit_at - at - 1) as i16);
+        }
+        self.insns
+    }
+}
+
+/// The program for a probe whose tracefs event has id `id`.
+pub fn program(
+    id: u16,
+    args: &[Option<&BpfArg>],
+    layout: &Layout,
+    scratch_fd: i32,
+    output_fd: i32,
+) -> Vec<Insn> {
+    let mut b = Builder {
+        insns: Vec::new(),
+        to_exit: Vec::new(),
+    };
+    // R6 = the saved registers; R7 = this CPU's record; R8 = fault bits.
+    b.push(insn::mov(R6, R1));
+    b.push(insn::store32_imm(R10, -4, 0));
+    b.push(insn::mov(R2, R10));
+    b.push(insn::add_imm(R2, -4));
+    b.extend(insn::load_map(R1, scratch_fd));
+    b.push(insn::call(helper::MAP_LOOKUP_ELEM));
+    b.jump_to_exit_if_zero(R0);
+    b.push(insn::mov(R7, R0));
+    b.push(insn::mov_imm(R8, 0));
+    b.push(insn::store64_imm(R7, 0, i32::from(id)));
+
+    let comm_at = HEADER + 8 * args.len();
+    b.push(insn::mov(R1, R7));
+    b.push(insn::add_imm(R1, comm_at as i32));
+    b.push(insn::mov_imm(R2, COMM_BYTES as i32));
+    b.push(insn::call(helper::GET_CURRENT_COMM));
+    b.push(insn::store64_imm(
+        R7,
+        COMM_LOC as i16,
+        ((COMM_BYTES << 16) | comm_at) as i32,
+    ));
+
+    for (i, arg) in args.iter().enumerate() {
+        let Some(arg) = arg else { continue };
+        let slot = HEADER + 8 * i;
+        let string_at = layout.strings[i];
+        // Integers and floats: the value into the slot. Strings: the
+        // pointer into R3 (via the slot when it is held in memory).
+        match &arg.location {
+            Location::Register { reg, shift } => {
+                b.load_saved(R3, *reg);
+                if *shift > 0 {
+                    b.push(insn::rsh_imm(R3, i32::from(*shift)));
+                }
+                if string_at.is_none() {
+                    b.push(insn::store64(R7, slot as i16, R3));
+                }
+            }
+            Location::Memory(address) => {
+                b.address(address);
+                b.read_user(slot, arg.bytes, i);
+                if string_at.is_some() {
+                    b.push(insn::load64(R3, R7, slot as i16));
+                }
+            }
+            Location::Constant(value) => b.extend(insn::load_imm64(R3, *value as u64)),
+        }
+        if let Some(text_at) = string_at {
+            // data_loc = length (with the NUL; 0 when unreadable) << 16 | offset.
+            b.push(insn::mov(R1, R7));
+            b.push(insn::add_imm(R1, text_at as i32));
+            b.push(insn::mov_imm(R2, STRING_BYTES as i32));
+            b.push(insn::call(helper::PROBE_READ_USER_STR));
+            b.push(insn::jump_if_sgt(R0, 0, 1));
+            b.push(insn::mov_imm(R0, 0));
+            b.push(insn::lsh_imm(R0, 16));
+            b.push(insn::or_imm(R0, text_at as i32));
+            b.push(insn::store64(R7, slot as i16, R0));
+        }
+    }
+    b.push(insn::store32(R7, FAULTS, R8));
+    b.push(insn::mov(R1, R6));
+    b.extend(insn::load_map(R2, output_fd));
+    // BPF_F_CURRENT_CPU: this CPU's slot.
+    b.extend(insn::load_imm64(R3, 0xffff_ffff));
+    b.push(insn::mov(R4, R7));
+    b.push(insn::mov_imm(R5, layout.size as i32));
+    b.push(insn::call(helper::PERF_EVENT_OUTPUT));
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int_arg() -> BpfArg {
+        BpfArg {
+            location: Location::Register {
+                reg: Saved {
+                    slot: 80,
+                    low32: false,
+                },
+                shift: 0,
+            },
+            kind: ValueKind::Int {
+                bytes: 8,
+                signed: true,
+            },
+            bytes: 8,
+        }
+    }
+
+    #[test]
+    fn strings_get_their_own_areas_after_the_command_name() {
+        let int = int_arg();
+        let string = BpfArg {
+            kind: ValueKind::Str,
+            ..int_arg()
+        };
+        let l = layout(&[Some(&int), None, Some(&string), Some(&string)]);
+        let a = |i: usize| l.args[i].clone();
+        assert_eq!(a(0).map(|f| (f.offset, f.data_loc)), Some((16, false)));
+        assert!(a(1).is_none());
+        assert_eq!(
+            a(2).map(|f| (f.offset, f.size, f.data_loc)),
+            Some((32, 4, true))
+        );
+        // Command name at 16 + 4*8 = 48; strings at 64 and 64 + 256.
+        assert_eq!(
+            l.strings,
+            vec![None, None, Some(64), Some(64 + STRING_BYTES)]
+        );
+        assert_eq!(l.size, 64 + 2 * STRING_BYTES);
+    }
+
+    #[test]
+    fn the_lookup_failure_jumps_to_the_exit() {
+        let int = int_arg();
+        let l = layout(&[Some(&int)]);
+        let p = program(7, &[Some(&int)], &l, 3, 4);
+        // The last two instructions return 0, and the null check lands there.
+        assert_eq!(p[p.len() - 1], insn::exit());
+        assert_eq!(p[p.len() - 2], insn::mov_imm(R0, 0));
+        let check = p
+            .iter()
+            .position(|i| *i == insn::jump_if_eq(R0, 0, (p.len() - 2 - 8) as i16));
+        assert_eq!(check, Some(7));
+    }
+}
