@@ -60,6 +60,21 @@ pub struct Site {
     pub ip_adjust: i64,
 }
 
+#[cfg(test)]
+impl Site {
+    /// A PIE's probe at 0x1064, for unit tests.
+    pub(crate) fn example() -> Site {
+        Site {
+            arch: Arch::X86_64,
+            address: 0x1064,
+            file_offset: 0x1064,
+            fixed_addresses: false,
+            rsp_adjust: 0,
+            ip_adjust: 0,
+        }
+    }
+}
+
 /// The fetch for `arg` at `site`; with `as_string`, the string it points to.
 pub fn fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
     if !matches!(site.arch, Arch::X86_64 | Arch::I386) {
@@ -235,14 +250,7 @@ mod tests {
     use stapsdt_reader::parse_args;
 
     fn site() -> Site {
-        Site {
-            arch: Arch::X86_64,
-            address: 0x1064,
-            file_offset: 0x1064,
-            fixed_addresses: false,
-            rsp_adjust: 0,
-            ip_adjust: 0,
-        }
+        Site::example()
     }
 
     fn one(spec: &str, as_string: bool) -> Fetch {

@@ -225,14 +225,7 @@ mod tests {
     use stapsdt_reader::parse_args;
 
     fn site() -> Site {
-        Site {
-            arch: Arch::X86_64,
-            address: 0x1064,
-            file_offset: 0x1064,
-            fixed_addresses: false,
-            rsp_adjust: 0,
-            ip_adjust: 0,
-        }
+        Site::example()
     }
 
     fn located(spec: &str, site: &Site) -> Result<BpfArg, String> {
