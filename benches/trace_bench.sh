@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Per-hit cost of `stap-sdt trace` beside bpftrace and perf, on one C program
-# firing an SDT probe (1-byte NOP site, <sys/sdt.h>) HITS times, and the time
+# firing an SDT probe (1-byte NOP site, <sys/sdt.h>) HITS times (also one with
+# base+index*scale arguments, which stap-sdt fetches with BPF), and the time
 # to attach to and detach from every hotspot probe of libjvm.so.
 #
 # usage (as root): benches/trace_bench.sh [HITS] [REPEATS] [--no-jvm]
@@ -31,12 +32,22 @@ cat >"$work/bench_target.c" <<'C'
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+long table[8] = {1, -2, 3, -4, 5, -6, 7, -8};
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
+    /* "indexed": a probe whose arguments are base+index*scale operands,
+     * which stap-sdt fetches with a BPF program. */
+    int indexed = argc > 2;
+    long *volatile t = table;
+    long *tab = t;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++)
-        DTRACE_PROBE2(bench, hit, i, n - i);
+    if (indexed)
+        for (long i = 0; i < n; i++)
+            DTRACE_PROBE2(bench, indexed, tab[i & 7], tab[(i + 3) & 7]);
+    else
+        for (long i = 0; i < n; i++)
+            DTRACE_PROBE2(bench, hit, i, n - i);
     clock_gettime(CLOCK_MONOTONIC, &b);
     fprintf(stderr, "loop_ns %lld\n",
             (long long)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)));
@@ -95,6 +106,16 @@ run ours_json sh -c "'$SDT' trace --json -c '$T $HITS' '$T:bench:hit' >/dev/null
 run bpftrace_printf sh -c "bpftrace -e 'usdt:$T:bench:hit { printf(\"%d %d\\n\", arg0, arg1); }' -c '$T $HITS' >/dev/null"
 run perf_record perf record -q -o "$work/perf.data" -e probe_bench_target:args -- "$T" "$HITS"
 
+# Index-form arguments: ours through a BPF program, bpftrace's own.
+"$SDT" list --json "$T" bench:indexed | python3 -c '
+import json, sys
+args = json.load(sys.stdin)["objects"][0]["probes"][0]["locations"][0]["args"]
+if not all(a["operand"].get("index") for a in args):
+    sys.exit("bench:indexed: the compiler did not emit index-form operands: %s" % [a["raw"] for a in args])'
+run untraced_idx "$T" "$HITS" indexed
+run ours_json_idx sh -c "'$SDT' trace --json -c '$T $HITS indexed' '$T:bench:indexed' >/dev/null"
+run bpftrace_printf_idx sh -c "bpftrace -e 'usdt:$T:bench:indexed { printf(\"%d %d\\n\", arg0, arg1); }' -c '$T $HITS indexed' >/dev/null"
+
 base=${BEST[untraced]}
 floor=$(per_hit "${BEST[perf_count]}" "$base")
 printf '\n%-34s %12s %10s\n' "mode" "ns/hit" "vs floor"
@@ -108,9 +129,17 @@ for mode in ours_json bpftrace_printf perf_record; do
     h=$(per_hit "${BEST[$mode]}" "$base")
     printf '%-34s %12s %14s\n' "$mode" "$h" "$(ratio "$h" "$ours_json")"
 done
+base_idx=${BEST[untraced_idx]}
+ours_idx=$(per_hit "${BEST[ours_json_idx]}" "$base_idx")
+printf '\n%-34s %12s %14s\n' "mode (2 index-form args)" "ns/hit" "vs ours --json"
+for mode in ours_json_idx bpftrace_printf_idx; do
+    h=$(per_hit "${BEST[$mode]}" "$base_idx")
+    printf '%-34s %12s %14s\n' "$mode" "$h" "$(ratio "$h" "$ours_idx")"
+done
 echo
 echo "lost events:"
 echo "  ours_json:       $(grep -h 'events lost' "$work/err.ours_json" || echo 'none reported (0)')"
+echo "  ours_json_idx:   $(grep -h 'events lost' "$work/err.ours_json_idx" || echo 'none reported (0)')"
 echo "  bpftrace_printf: $(grep -hi 'lost' "$work/err.bpftrace_printf" || echo 'none reported')"
 echo "  perf_record:     $(perf report -i "$work/perf.data" --stats 2>/dev/null | grep -i 'LOST' | head -2 | tr -s ' ' || true)$(perf script -i "$work/perf.data" 2>/dev/null | grep -c 'probe_bench_target:args') samples of $HITS"
 

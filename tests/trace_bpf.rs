@@ -251,3 +251,37 @@ fn a_child_that_exits_first_leaves_the_program_attached() {
         assert_eq!(e["comm"], "ix");
     }
 }
+
+/// `--no-bpf`: uprobe fetchargs only. What they can express still arrives
+/// (a failed or refused program takes the same way back); index forms are
+/// named at attach time and unavailable.
+#[test]
+fn without_bpf_the_other_arguments_still_arrive() {
+    let test = "without_bpf_the_other_arguments_still_arrive";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let probe = format!("{}:fixture:forms", fx.display());
+    let cmd = format!("echo go | {} forms 2 >/dev/null", fx.display());
+    let (code, out, err) = trace(&["--json", "--no-bpf", "--str", "1,6", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("arg4 cannot be fetched")
+            && l.contains("cannot add two registers")
+            && l.contains("--no-bpf")),
+        "{err:?}"
+    );
+    assert!(!err.iter().any(|l| l.contains("fetched by a BPF program")));
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 2, "{out:?}");
+    for (i, e) in events.iter().enumerate() {
+        let args = e["args"].as_array().unwrap();
+        assert_eq!(args[0], -1000 - i as i64);
+        assert_eq!(args[1], "hello probe");
+        assert_eq!(args[3], -123456);
+        assert!(args[4].is_null(), "{e}");
+        assert_eq!(args[6], "widget");
+    }
+}

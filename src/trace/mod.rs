@@ -72,6 +72,11 @@ pub struct TraceArgs {
     /// Ring buffer pages per CPU (a power of two).
     #[arg(long, value_name = "PAGES", default_value_t = 1024)]
     buffer_pages: usize,
+
+    /// Fetch with uprobe fetchargs only, no BPF program: arguments they cannot
+    /// express (base+index*scale operands) are shown unavailable.
+    #[arg(long)]
+    no_bpf: bool,
 }
 
 fn arg_number(text: &str) -> Result<usize, String> {
@@ -112,6 +117,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         only_args: hist_arg.map(|n| vec![n]),
         count_only: args.count,
         ring_pages: args.buffer_pages,
+        no_bpf: args.no_bpf,
     };
 
     signals::install();

@@ -76,12 +76,29 @@ impl Site {
 }
 
 /// The fetch for `arg` at `site`; with `as_string`, the string it points to.
+/// Uprobe fetchargs where they can express it, else a BPF program.
 pub fn fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
+    match kernel_fetch(arg, site, as_string) {
+        Fetch::Unsupported(why) => match bpf::locate(arg, site, as_string) {
+            Ok(located) => Fetch::Bpf(located),
+            Err(bpf_why) if why == unsupported(arg, &bpf_why) => Fetch::Unsupported(why),
+            Err(bpf_why) => Fetch::Unsupported(format!("{why}; nor by a BPF program: {bpf_why}")),
+        },
+        fetch => fetch,
+    }
+}
+
+/// The reason an argument is not fetched, naming it.
+fn unsupported(arg: &Arg, why: &str) -> String {
+    format!("`{}`: {why}", arg.raw)
+}
+
+/// The fetch for `arg` by uprobe fetchargs alone.
+pub fn kernel_fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
     if !matches!(site.arch, Arch::X86_64 | Arch::I386) {
-        return Fetch::Unsupported(format!(
-            "`{}`: fetching {} operands is not implemented",
-            arg.raw,
-            site.arch.name()
+        return Fetch::Unsupported(unsupported(
+            arg,
+            &format!("fetching {} operands is not implemented", site.arch.name()),
         ));
     }
     let bytes = arg.size.clamp(1, 8);
@@ -113,18 +130,7 @@ pub fn fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
     };
     let location = match location {
         Ok(l) => l,
-        Err(why) => {
-            return match bpf::locate(arg, site, as_string) {
-                Ok(located) => Fetch::Bpf(located),
-                Err(bpf_why) if bpf_why == why => {
-                    Fetch::Unsupported(format!("`{}`: {why}", arg.raw))
-                }
-                Err(bpf_why) => Fetch::Unsupported(format!(
-                    "`{}`: {why}; nor by a BPF program: {bpf_why}",
-                    arg.raw
-                )),
-            }
-        }
+        Err(why) => return Fetch::Unsupported(unsupported(arg, &why)),
     };
     let spec = match kind {
         ValueKind::Str => format!("+0({}):string", strip_type(&location)),

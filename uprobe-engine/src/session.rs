@@ -40,6 +40,9 @@ pub struct SessionOptions {
     pub count_only: bool,
     /// Data pages of each per-CPU ring buffer (a power of two); 0 means 1024.
     pub ring_pages: usize,
+    /// Fetch with uprobe fetchargs only: arguments they cannot express
+    /// (which a BPF program would fetch) are delivered as unavailable.
+    pub no_bpf: bool,
 }
 
 /// One argument of a probe and how it is fetched.
@@ -53,6 +56,9 @@ pub struct ArgInfo {
     /// Uprobe fetchargs cannot express it: the probe's arguments are all
     /// fetched by a BPF program.
     needs_bpf: bool,
+    /// For an argument fetched by BPF: its fetch by uprobe fetchargs alone,
+    /// used when BPF is refused or not wanted.
+    fallback: Option<Fetch>,
 }
 
 /// One attached probe location.
@@ -69,6 +75,27 @@ pub struct ProbeInfo {
     pub cheap_site: bool,
     pub retprobe: bool,
     pub args: Vec<ArgInfo>,
+}
+
+impl ProbeInfo {
+    fn uses_bpf(&self) -> bool {
+        self.args.iter().any(|a| a.needs_bpf)
+    }
+
+    /// Back to uprobe fetchargs alone; what needed BPF becomes
+    /// unavailable, saying `why`.
+    fn without_bpf(&mut self, why: &str) {
+        for arg in &mut self.args {
+            let Some(fallback) = arg.fallback.take() else {
+                continue;
+            };
+            arg.fetch = match fallback {
+                Fetch::Unsupported(reason) => Fetch::Unsupported(format!("{reason} ({why})")),
+                fetch => fetch,
+            };
+            arg.needs_bpf = false;
+        }
+    }
 }
 
 /// What attaching one location found worth saying (unfetchable arguments).
@@ -314,9 +341,14 @@ impl Session {
                             } else {
                                 Fetch::Unsupported("not requested".into())
                             };
+                            let needs_bpf = matches!(fetch, Fetch::Bpf(_));
                             ArgInfo {
                                 raw: arg.raw.clone(),
-                                needs_bpf: matches!(fetch, Fetch::Bpf(_)),
+                                needs_bpf,
+                                fallback: needs_bpf.then(|| {
+                                    let as_string = self.options.strings.contains(&i);
+                                    fetchargs::kernel_fetch(arg, &site, as_string)
+                                }),
                                 fetch,
                                 signed: arg.signed,
                                 bytes: arg.size.clamp(1, 8),
@@ -329,14 +361,15 @@ impl Session {
                         for (i, (arg, info)) in location.args.iter().zip(&mut args).enumerate() {
                             if let Fetch::Kernel { .. } = info.fetch {
                                 let as_string = self.options.strings.contains(&i);
-                                info.fetch = match bpf::locate(arg, &site, as_string) {
+                                let located = match bpf::locate(arg, &site, as_string) {
                                     Ok(located) => Fetch::Bpf(located),
                                     Err(why) => Fetch::Unsupported(format!("`{}`: {why}", arg.raw)),
                                 };
+                                info.fallback = Some(std::mem::replace(&mut info.fetch, located));
                             }
                         }
                     }
-                    out.push(ProbeInfo {
+                    let mut info = ProbeInfo {
                         label: format!("{}:{}", probe.provider, probe.name),
                         path: PathBuf::from(&object.path),
                         offset: if cheap {
@@ -348,7 +381,11 @@ impl Session {
                         retprobe: false,
                         cheap_site: cheap,
                         args,
-                    });
+                    };
+                    if self.options.no_bpf {
+                        info.without_bpf("BPF not used: --no-bpf");
+                    }
+                    out.push(info);
                 }
             }
         }
@@ -362,47 +399,85 @@ impl Session {
             .is_none_or(|only| only.contains(&index))
     }
 
-    fn add(&mut self, info: ProbeInfo) -> Result<AttachReport, Error> {
+    fn add(&mut self, mut info: ProbeInfo) -> Result<AttachReport, Error> {
         let path_text = info.path.display().to_string();
         if path_text.contains(char::is_whitespace) {
             return Err(Error::Unsupported(format!(
                 "{path_text}: uprobe_events cannot name a path containing white space"
             )));
         }
-        let mut warnings: Vec<String> = info
-            .args
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| match &a.fetch {
-                Fetch::Unsupported(why) if why != "not requested" => {
-                    Some(format!("arg{i} cannot be fetched by the kernel: {why}"))
+        let mut warnings = Vec::new();
+        let mut attached = None;
+        // Counting fetches nothing: a bare uprobe is the cheapest hit.
+        if info.uses_bpf() && !self.options.count_only {
+            let by_bpf: Vec<String> = info
+                .args
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.needs_bpf)
+                .map(|(i, a)| format!("arg{i} `{}`", a.raw))
+                .collect();
+            match self.attach_with_bpf(&info) {
+                Ok(with_bpf) => {
+                    warnings.push(format!(
+                        "arguments fetched by a BPF program: uprobe fetchargs cannot express {}",
+                        by_bpf.join(", ")
+                    ));
+                    attached = Some(with_bpf);
                 }
-                _ => None,
-            })
-            .collect();
-        let by_bpf: Vec<String> = info
-            .args
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.needs_bpf)
-            .map(|(i, a)| format!("arg{i} `{}`", a.raw))
-            .collect();
-        let uses_bpf = !by_bpf.is_empty() && !self.options.count_only;
-        if uses_bpf {
-            warnings.push(format!(
-                "arguments fetched by a BPF program: uprobe fetchargs cannot express {}",
-                by_bpf.join(", ")
-            ));
+                // Without the program the other arguments are still worth having.
+                Err(e) => info.without_bpf(&format!("the BPF program was refused: {e}")),
+            }
         }
+        warnings.splice(
+            0..0,
+            info.args
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| match &a.fetch {
+                    Fetch::Unsupported(why) if why != "not requested" => {
+                        Some(format!("arg{i} cannot be fetched by the kernel: {why}"))
+                    }
+                    _ => None,
+                }),
+        );
         if info.cheap_site {
             warnings.push(format!(
                 "a cheap site: attached at its 5-byte nop (+{}), which the kernel optimises",
                 cheap_site::NOP5_OFFSET
             ));
         }
+        let attached = match attached {
+            Some(a) => a,
+            None => self.attach_with_fetchargs(info)?,
+        };
+        self.by_id.insert(attached.id, self.probes.len());
+        let report = AttachReport {
+            label: attached.info.label.clone(),
+            path: attached.info.path.clone(),
+            offset: attached.info.offset,
+            warnings,
+        };
+        self.probes.push(attached);
+        Ok(report)
+    }
+
+    fn definition(&self, info: &ProbeInfo, args: Vec<String>) -> UprobeDefinition {
+        UprobeDefinition {
+            group: self.group.clone(),
+            name: event_name(self.probes.len(), &info.label),
+            path: info.path.clone(),
+            offset: info.offset,
+            ref_ctr_offset: info.semaphore_offset,
+            retprobe: info.retprobe,
+            args,
+        }
+    }
+
+    /// A tracefs event whose fetchargs fill the record.
+    fn attach_with_fetchargs(&mut self, info: ProbeInfo) -> Result<Attached, Error> {
         let mut args: Vec<String> = Vec::new();
-        // Counting fetches nothing: a bare uprobe is the cheapest hit.
-        if !self.options.count_only && !uses_bpf {
+        if !self.options.count_only {
             for (i, a) in info.args.iter().enumerate() {
                 if let Fetch::Kernel { spec, .. } = &a.fetch {
                     args.push(format!("a{i}={spec}"));
@@ -412,44 +487,37 @@ impl Session {
                 args.push("_comm=$comm".into());
             }
         }
-        let definition = UprobeDefinition {
-            group: self.group.clone(),
-            name: event_name(self.probes.len(), &info.label),
-            path: info.path.clone(),
-            offset: info.offset,
-            ref_ctr_offset: info.semaphore_offset,
-            retprobe: info.retprobe,
-            args,
-        };
-        let event = self.tracefs.add_uprobe(&definition)?;
+        let event = self.tracefs.add_uprobe(&self.definition(&info, args))?;
         let id = event.id()?;
-        let (fields, comm, bpf) = if uses_bpf {
-            let (layout, probe) = self.bpf_probe(&info, id)?;
-            (layout.args, Some(layout.comm), Some(probe))
-        } else {
-            let format = event.format()?;
-            let fields = (0..info.args.len())
+        let format = event.format()?;
+        Ok(Attached {
+            fields: (0..info.args.len())
                 .map(|i| format.field(&format!("a{i}")).cloned())
-                .collect();
-            (fields, format.field("_comm").cloned(), None)
-        };
-        let attached = Attached {
-            fields,
-            comm,
-            bpf,
+                .collect(),
+            comm: format.field("_comm").cloned(),
+            bpf: None,
             info,
             _event: event,
             id,
-        };
-        self.by_id.insert(id, self.probes.len());
-        let report = AttachReport {
-            label: attached.info.label.clone(),
-            path: attached.info.path.clone(),
-            offset: attached.info.offset,
-            warnings,
-        };
-        self.probes.push(attached);
-        Ok(report)
+        })
+    }
+
+    /// A tracefs event without fetchargs, and the program that builds its
+    /// records instead. Dropping the result on failure removes the event.
+    fn attach_with_bpf(&mut self, info: &ProbeInfo) -> Result<Attached, Error> {
+        let event = self
+            .tracefs
+            .add_uprobe(&self.definition(info, Vec::new()))?;
+        let id = event.id()?;
+        let (layout, probe) = self.bpf_probe(info, id)?;
+        Ok(Attached {
+            fields: layout.args,
+            comm: Some(layout.comm),
+            bpf: Some(probe),
+            info: info.clone(),
+            _event: event,
+            id,
+        })
     }
 
     /// Load the program that builds the records of the probe whose tracefs
@@ -752,6 +820,7 @@ fn function_probe(
         signed: false,
         bytes: 8,
         needs_bpf: false,
+        fallback: None,
     };
     let args = if retprobe {
         vec![raw_u64("retval", fetchargs::RETURN_VALUE)]
