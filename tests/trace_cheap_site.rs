@@ -25,25 +25,41 @@ int main(int argc, char **argv) {
 }
 "#;
 
-#[test]
-fn cheap_site_is_attached_at_its_nop5_with_rsp_operands_adjusted() {
-    let test = "cheap_site_is_attached_at_its_nop5_with_rsp_operands_adjusted";
+/// A stack array indexed: `(%rsp,%reg,4)`, which a BPF program reads,
+/// with the same 128-byte correction.
+const INDEXED: &str = r#"
+#define STAP_SDT_CHEAP_SITE 1
+#define STAP_SDT_ARG_CONSTRAINT nor
+#include <sys/sdt.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 3;
+  volatile int table[4] = {11, 22, 33, 44};
+  for (int i = 0; i < n; i++)
+    STAP_PROBE2(cheap, hit, i, table[i & 3]);
+  return 0;
+}
+"#;
+
+/// Build `source` with our `sdt.h`, check its note has `operand`, trace
+/// `cheap:hit` over 5 hits: the two arguments of each hit.
+fn traced_at_cheap_site(test: &str, source: &str, operand: &str) -> Option<Vec<(i64, i64)>> {
     if !prerequisites(test) {
-        return;
+        return None;
     }
     let include = format!("-I{}/sdt-header/include", env!("CARGO_MANIFEST_DIR"));
     let scratch = Scratch::new();
-    let program = scratch.compile("gcc", "cheap.c", PROGRAM, "cheap", &["-O2", &include]);
+    let program = scratch.compile("gcc", "cheap.c", source, "cheap", &["-O2", &include]);
     let program = program.to_str().unwrap();
 
     let listed = std::process::Command::new(env!("CARGO_BIN_EXE_stap-sdt"))
-        .args(["list", program])
+        .args(["list", "--json", program])
         .bounded_output()
         .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(
-        listed.contains("(%rsp)"),
-        "the fixture must pass an %rsp-relative operand: {listed}"
+        listed.contains(operand),
+        "the fixture must pass an operand like {operand}: {listed}"
     );
 
     let (code, out, err) = trace(&[
@@ -58,14 +74,39 @@ fn cheap_site_is_attached_at_its_nop5_with_rsp_operands_adjusted() {
             .any(|l| l.contains("a cheap site: attached at its 5-byte nop (+6)")),
         "{err:?}"
     );
-    let values: Vec<(i64, i64)> = json_lines(&out)
-        .iter()
-        .map(|e| {
-            (
-                e["args"][0].as_i64().unwrap(),
-                e["args"][1].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    Some(
+        json_lines(&out)
+            .iter()
+            .map(|e| {
+                (
+                    e["args"][0].as_i64().unwrap(),
+                    e["args"][1].as_i64().unwrap(),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn cheap_site_is_attached_at_its_nop5_with_rsp_operands_adjusted() {
+    let test = "cheap_site_is_attached_at_its_nop5_with_rsp_operands_adjusted";
+    let Some(values) = traced_at_cheap_site(test, PROGRAM, "(%rsp)") else {
+        return;
+    };
     assert_eq!(values, (0..5).map(|i| (i, i * 7 + 1)).collect::<Vec<_>>());
+}
+
+#[test]
+fn index_form_on_the_stack_at_a_cheap_site() {
+    let test = "index_form_on_the_stack_at_a_cheap_site";
+    let Some(values) = traced_at_cheap_site(test, INDEXED, "(%rsp,%") else {
+        return;
+    };
+    let table = [11, 22, 33, 44];
+    assert_eq!(
+        values,
+        (0..5)
+            .map(|i| (i, table[i as usize & 3]))
+            .collect::<Vec<_>>()
+    );
 }
