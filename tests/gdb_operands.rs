@@ -162,3 +162,55 @@ fn i386_static_program() {
     );
     assert!(output.contains("done"), "{output}");
 }
+
+/// Symbols with registers: i386 PIC's `sym@GOTOFF(%base,%index,4)` (the
+/// base register holds the GOT, so it is not added again) and plain
+/// `(%base,%index,scale)` forms, at -O2.
+#[test]
+fn i386_got_relative_and_index_forms() {
+    let test = "i386_got_relative_and_index_forms";
+    if !have_gdb(test) {
+        return;
+    }
+    let Some(cc) = test_support::require(test, "i686-linux-gnu-gcc") else {
+        return;
+    };
+    let Some(include) = test_support::system_sdt_include() else {
+        test_support::skip(test, "no sys/sdt.h (systemtap-sdt-dev)");
+        return;
+    };
+    let scratch = test_support::Scratch::new();
+    let program = scratch.compile(
+        cc.to_str().unwrap(),
+        "index_forms.c",
+        include_str!("fixtures/index_forms.c"),
+        "ix32",
+        &["-O2", "-static", "-idirafter", include.to_str().unwrap()],
+    );
+    let commands = commands![
+        "sdt-break idx:hit if $_probe_arg1 == 2000",
+        "run < /dev/null",
+        show("short", "$_probe_arg1"),
+        show("global", "$_probe_arg3"),
+        show("name", "(char *)$_probe_arg4"),
+        show("gname", "(char *)$_probe_arg6"),
+        "info probe-args",
+        "continue",
+    ];
+    let output = run_gdb(&scratch, &commands, &program, &[]);
+    let values = marked(&output);
+    assert!(
+        output.contains("gtable@GOTOFF"),
+        "the fixture must use @GOTOFF: {output}"
+    );
+    assert_eq!(value(&values, "short", &output), "2000", "{output}");
+    assert_eq!(value(&values, "global", &output), "-200", "{output}");
+    assert!(
+        value(&values, "name", &output).ends_with("\"beta\""),
+        "{output}"
+    );
+    assert!(
+        value(&values, "gname", &output).ends_with("\"one\""),
+        "{output}"
+    );
+}

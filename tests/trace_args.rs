@@ -176,3 +176,66 @@ int main(void) {
         assert_eq!(e["args"][1], "thirty-two");
     }
 }
+
+/// i386 position-independent code reaches globals through the GOT pointer
+/// it keeps in a register: `sym@GOTOFF(%reg)`. The value comes from
+/// fetchargs (`+(sym - GOT)(%reg)`); the string behind a 32-bit pointer in
+/// memory from a BPF program, or is named unavailable with `--no-bpf`.
+#[test]
+fn i386_pic_globals_through_the_got() {
+    let test = "i386_pic_globals_through_the_got";
+    if !prerequisites(test) {
+        return;
+    }
+    let Some(gcc) = test_support::require(test, "i686-linux-gnu-gcc") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let include = test_support::system_sdt_include().unwrap();
+    let source = r#"
+#include <sys/sdt.h>
+volatile int counter = 41;
+const char *volatile label = "got-relative";
+int main(void) {
+    for (int i = 0; i < 2; i++) {
+        counter++;
+        DTRACE_PROBE2(got, hit, counter, label);
+    }
+    return 0;
+}
+"#;
+    let program = scratch.compile(
+        gcc.to_str().unwrap(),
+        "got.c",
+        source,
+        "got32",
+        &[
+            "-O2",
+            "-static-pie",
+            "-idirafter",
+            include.to_str().unwrap(),
+        ],
+    );
+    let probe = format!("{}:got:hit", program.display());
+    let cmd = program.display().to_string();
+    let (code, out, err) = trace(&["--json", "--str", "1", "--no-bpf", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    assert!(
+        !err.iter().any(|l| l.contains("arg0")),
+        "arg0 `counter@GOTOFF(%reg)` is a fetcharg: {err:?}"
+    );
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 2, "{out:?} {err:?}");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["args"][0], 42 + i as i64);
+        assert!(e["args"][1].is_null());
+    }
+    let (code, out, err) = trace(&["--json", "--str", "1", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let events = json_lines(&out);
+    assert_eq!(events.len(), 2, "{out:?} {err:?}");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["args"][0], 42 + i as i64);
+        assert_eq!(e["args"][1], "got-relative");
+    }
+}

@@ -106,8 +106,10 @@ fn index_forms_in_a_32_bit_program() {
         assert_eq!(args[0], [-1, 2, -3][i]);
         assert_eq!(args[1], [-1000, 2000, -3000][i]);
         assert_eq!(args[2], [-2_000_000_000i64, 6, -7][i]);
+        assert_eq!(args[3], [100, -200, 300][i], "sym@GOTOFF(%reg,%reg,4)");
         assert_eq!(args[4], ["alpha", "beta", "gamma"][i]);
         assert!(args[5].is_null());
+        assert_eq!(args[6], ["zero", "one", "two"][i], "through the GOT");
     }
 }
 

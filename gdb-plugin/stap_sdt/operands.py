@@ -48,7 +48,15 @@ def address_of(memory, frame, site):
     if memory.get("symbol"):
         if memory.get("symbol_address") is not None:
             # The reader resolved `symbol + disp` to a link-time address.
-            return memory["symbol_address"] + site.bias
+            address = memory["symbol_address"] + site.bias
+            base = memory.get("base")
+            # `sym(%reg)` adds the register; `sym(%rip)` and i386's
+            # `sym@GOTOFF(%ebx)` (the register holds the GOT) do not.
+            if base and base["canonical"] not in ("rip", "eip") and not memory.get("got_address"):
+                address += _register(frame, base)[0]
+            if memory.get("index"):
+                address += _register(frame, memory["index"])[0] * memory.get("scale", 1)
+            return address & _mask(site.bits)
         # Not in the object's symbol tables (stripped?): ask GDB's symbols.
         symbol = gdb.lookup_global_symbol(memory["symbol"]) or gdb.lookup_static_symbol(
             memory["symbol"]

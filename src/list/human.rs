@@ -111,10 +111,16 @@ fn address(mem: &Memory) -> String {
             || "not found in the symbol tables".to_string(),
             |a| format!("{a:#x}"),
         );
-        let via = match &mem.base {
+        let mut via = match &mem.base {
+            Some(base) if mem.got_address.is_some() => {
+                format!(", through register {} holding the GOT", reg(base))
+            }
             Some(base) if base.canonical != "rip" => format!(", plus register {}", reg(base)),
             _ => String::new(),
         };
+        if let Some(index) = &mem.index {
+            via.push_str(&format!(", plus {}*{}", reg(index), mem.scale));
+        }
         return format!("symbol {symbol}{offset} ({at}){via}");
     }
     let mut text = String::from("[");

@@ -28,7 +28,8 @@ runtime_address?}|null, args_raw, args:[{raw, size, signed, float, operand}], \
 runtime_address?, source?}]}]}], errors:[{input, message}]}. An operand is \
 {kind:\"register\", register:{name, canonical, dwarf, bits, shift}}, \
 {kind:\"immediate\", value}, {kind:\"memory\", base, index, scale, disp, symbol, \
-symbol_address} or {kind:\"unparsed\", reason}. See the README for details.")]
+symbol_address, symbol_file_offset, got_address? (i386 sym@GOTOFF)} or \
+{kind:\"unparsed\", reason}. See the README for details.")]
 pub struct ListArgs {
     /// ELF files, static archives or directories to read, then optional probe selectors.
     #[arg(value_name = "PATH|SELECTOR")]

@@ -203,7 +203,7 @@ fn read_elf<H: FileHeader<Endian = Endianness>>(data: &[u8], name: &str) -> Resu
     }
 
     let mut probes = builder.probes;
-    resolve_symbols::<H>(&mut probes, &sections, endian, data);
+    resolve_symbols::<H>(&mut probes, &sections, &segments, endian, data);
     Ok(Object {
         path: name.to_string(),
         arch,
@@ -341,31 +341,62 @@ impl<'data> ProbeBuilder<'data> {
     }
 }
 
-/// Fill in `symbol_address` of every `sym(%rip)`-style operand.
+/// The suffix of an i386 GOT-relative symbol reference.
+const GOTOFF: &str = "@GOTOFF";
+/// The symbol at the GOT, which i386 PIC code keeps in a register.
+const GOT_SYMBOL: &str = "_GLOBAL_OFFSET_TABLE_";
+
+/// Fill in `symbol_address` (and its file offset) of every `sym(%rip)`-style
+/// operand, and the GOT's address for `sym@GOTOFF` ones.
 fn resolve_symbols<'data, H: FileHeader<Endian = Endianness>>(
     probes: &mut [Probe],
     sections: &object::read::elf::SectionTable<'data, H, &'data [u8]>,
+    segments: &Segments,
     endian: Endianness,
     data: &'data [u8],
 ) {
     let mut wanted: Vec<String> = Vec::new();
     for_each_symbolic(probes, |symbol| {
-        if !wanted.iter().any(|w| w == symbol) {
-            wanted.push(symbol.to_string());
+        let mut want = |name: &str| {
+            if !wanted.iter().any(|w| w == name) {
+                wanted.push(name.to_string());
+            }
+        };
+        want(symbol.strip_suffix(GOTOFF).unwrap_or(symbol));
+        if symbol.ends_with(GOTOFF) {
+            want(GOT_SYMBOL);
         }
     });
     if wanted.is_empty() {
         return;
     }
     let found = symbols::resolve(&wanted, sections, endian, data);
+    // A stripped object has no `_GLOBAL_OFFSET_TABLE_`; it is the start of `.got.plt`.
+    let got = found.get(GOT_SYMBOL).copied().or_else(|| {
+        sections
+            .section_by_name(endian, b".got.plt")
+            .map(|(_, s)| s.sh_addr(endian).into())
+    });
     for probe in probes.iter_mut() {
         for location in &mut probe.locations {
             for arg in &mut location.args {
-                if let Operand::Memory(mem) = &mut arg.operand {
-                    if let Some(value) = mem.symbol.as_ref().and_then(|s| found.get(s)) {
-                        mem.symbol_address = Some(value.wrapping_add(mem.disp as u64));
-                    }
+                let Operand::Memory(mem) = &mut arg.operand else {
+                    continue;
+                };
+                let Some(symbol) = mem.symbol.as_deref() else {
+                    continue;
+                };
+                let got_relative = symbol.ends_with(GOTOFF);
+                let Some(value) = found.get(symbol.strip_suffix(GOTOFF).unwrap_or(symbol)) else {
+                    continue;
+                };
+                if got_relative {
+                    let Some(got) = got else { continue };
+                    mem.got_address = Some(got);
                 }
+                let address = value.wrapping_add(mem.disp as u64);
+                mem.symbol_address = Some(address);
+                mem.symbol_file_offset = segments.file_offset(address);
             }
         }
     }

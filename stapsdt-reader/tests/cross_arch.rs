@@ -11,15 +11,30 @@ use test_support::{require, skip, system_sdt_include, Scratch};
 const SOURCE: &str = r#"
 #include <sys/sdt.h>
 long g; int arr[10];
+static int sarr[4] = {1, 2, 3, 4};
 struct s { int a; long b; };
 int f(int a, long b, char c, struct s *p, int i, double d, float fl) {
   volatile int local = a * 3;
   STAP_PROBE8(t, p1, a, b, c, p->b, arr[i], local, 5, g);
   STAP_PROBE3(t, p2, d, fl, -7);
   STAP_PROBE2(t, p3, (short)a, (unsigned char)c);
+  STAP_PROBE1(t, p4, sarr[i & 3]);
   return a;
 }
 "#;
+
+/// Symbol values as `readelf -s` prints them.
+fn symbol_values(path: &std::path::Path) -> std::collections::HashMap<String, u64> {
+    let out = test_support::run(std::process::Command::new("readelf").arg("-sW").arg(path));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let value = u64::from_str_radix(fields.get(1)?, 16).ok()?;
+            Some((fields.get(7)?.to_string(), value))
+        })
+        .collect()
+}
 
 #[test]
 fn cross_compiled_objects_decode_fully() {
@@ -64,7 +79,7 @@ fn cross_compiled_objects_decode_fully() {
                 object.diagnostics
             );
             let names: Vec<&str> = object.probes.iter().map(|p| p.name.as_str()).collect();
-            assert_eq!(names, ["p1", "p2", "p3"], "{what}");
+            assert_eq!(names, ["p1", "p2", "p3", "p4"], "{what}");
             let mut ours = std::collections::BTreeMap::new();
             for probe in &object.probes {
                 for loc in &probe.locations {
@@ -90,6 +105,21 @@ fn cross_compiled_objects_decode_fully() {
             assert_eq!(p2[2].operand, Operand::Immediate { value: -7 }, "{what}");
             assert!(p2[0].float && p2[0].size == 8, "{what}: {:?}", p2[0]);
             assert!(p2[1].float && p2[1].size == 4, "{what}: {:?}", p2[1]);
+            // i386 PIC reaches the static array through its GOT pointer:
+            // `sarr@GOTOFF(%reg,%reg,4)`, resolved with the GOT's address.
+            if (arch, opt) == (Arch::I386, "-O2") {
+                let Operand::Memory(m) = &object.probes[3].locations[0].args[0].operand else {
+                    panic!("{what}: p4 is not in memory");
+                };
+                assert_eq!(m.symbol.as_deref(), Some("sarr@GOTOFF"), "{what}");
+                let symbols = symbol_values(&path);
+                assert_eq!(m.symbol_address, symbols.get("sarr").copied(), "{what}");
+                assert_eq!(
+                    m.got_address,
+                    symbols.get("_GLOBAL_OFFSET_TABLE_").copied(),
+                    "{what}"
+                );
+            }
             built += 1;
         }
     }

@@ -200,6 +200,12 @@ fn memory_fetch(memory: &Memory, site: &Site) -> Result<String, String> {
         );
     }
     let base = memory.base.as_ref().map(|b| b.canonical);
+    if let (Some(reg), Some(got), Some(address)) = (base, memory.got_address, memory.symbol_address)
+    {
+        // `sym@GOTOFF(%ebx)`: the register holds the GOT's run-time address.
+        let name = kernel_register(reg).ok_or_else(|| format!("register {reg} unsupported"))?;
+        return Ok(format!("{:+}({name})", address.wrapping_sub(got) as i64));
+    }
     match (base, &memory.symbol) {
         (Some("rip" | "eip"), Some(symbol)) => {
             let address = memory

@@ -117,12 +117,18 @@ pub struct Memory {
     pub scale: u8,
     /// Signed displacement in bytes (for `sym+off(%rip)`, the `off`).
     pub disp: i64,
-    /// Symbol of a `sym(%rip)` or `sym+off(%rip)` operand.
+    /// Symbol of a `sym(%rip)` or `sym+off(%rip)` operand (as written, so
+    /// `arr@GOTOFF` for i386 PIC code).
     pub symbol: Option<String>,
     /// Link-time address of `symbol + disp`, when the symbol was found in the object.
     pub symbol_address: Option<u64>,
     /// File offset of `symbol + disp` (what the kernel's `@+OFFSET` fetcharg takes).
     pub symbol_file_offset: Option<u64>,
+    /// For `sym@GOTOFF(%reg)` (i386 PIC): the link-time address of the GOT
+    /// (`_GLOBAL_OFFSET_TABLE_`), which the base register holds at run time;
+    /// the operand is then at `base + (symbol_address - got_address) + index * scale`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub got_address: Option<u64>,
 }
 
 impl Memory {
@@ -135,6 +141,7 @@ impl Memory {
             symbol: None,
             symbol_address: None,
             symbol_file_offset: None,
+            got_address: None,
         }
     }
 }

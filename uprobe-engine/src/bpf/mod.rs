@@ -173,7 +173,10 @@ fn address(memory: &Memory, site: &Site, wrap32: bool) -> Result<Address, String
         None => None,
     };
     let mut disp = memory.disp;
-    if let Some(symbol) = &memory.symbol {
+    if let (Some(got), Some(address), Some(_)) = (memory.got_address, memory.symbol_address, base) {
+        // `sym@GOTOFF(%ebx,...)`: the base register holds the GOT's run-time address.
+        disp = address.wrapping_sub(got) as i64;
+    } else if let Some(symbol) = &memory.symbol {
         let symbol_address = memory
             .symbol_address
             .ok_or_else(|| format!("symbol `{symbol}` is not in the object's symbol tables"))?;
