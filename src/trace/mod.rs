@@ -152,7 +152,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     }
 
     let style = if args.json {
-        Style::Json
+        Style::Json(Default::default())
     } else if let Some(t) = template {
         Style::Template(t)
     } else {
@@ -237,7 +237,7 @@ impl<W: Write> Sink<W> {
                     .add(v);
             }
         } else if !self.write_failed
-            && output::write_event(&mut self.out, &self.style, event).is_err()
+            && output::write_event(&mut self.out, &mut self.style, event).is_err()
         {
             self.write_failed = true;
         }

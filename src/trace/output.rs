@@ -6,8 +6,38 @@ use uprobe_engine::{Event, Value};
 
 pub enum Style {
     Human,
-    Json,
+    Json(JsonProbes),
     Template(Template),
+}
+
+/// Per probe, the constant middle of its JSON lines
+/// (`,"probe":"…","path":"…","args":[`), escaped once rather than per hit.
+#[derive(Default)]
+pub struct JsonProbes {
+    fragments: Vec<Option<Vec<u8>>>,
+}
+
+impl JsonProbes {
+    fn fragment(&mut self, probe: &uprobe_engine::ProbeInfo) -> &[u8] {
+        if self.fragments.len() <= probe.index {
+            self.fragments.resize(probe.index + 1, None);
+        }
+        self.fragments[probe.index].get_or_insert_with(|| {
+            let mut text = b",\"probe\":".to_vec();
+            // Writing to a Vec cannot fail.
+            let _ = json_str(&mut text, &probe.label);
+            text.extend_from_slice(b",\"path\":");
+            let _ = json_str(&mut text, &probe.path.to_string_lossy());
+            text.extend_from_slice(b",\"args\":[");
+            text
+        })
+    }
+}
+
+/// An integer in decimal, without `fmt`'s machinery (this runs for every
+/// number of every hit).
+fn int(out: &mut impl Write, value: impl itoa::Integer) -> std::io::Result<()> {
+    out.write_all(itoa::Buffer::new().format(value).as_bytes())
 }
 
 /// `HH:MM:SS.micro` (UTC) of a wall-clock time in nanoseconds.
@@ -30,8 +60,8 @@ fn json_str(out: &mut impl Write, text: &str) -> std::io::Result<()> {
 
 fn json_value(out: &mut impl Write, value: &Value) -> std::io::Result<()> {
     match value {
-        Value::Signed(v) => write!(out, "{v}"),
-        Value::Unsigned(v) => write!(out, "{v}"),
+        Value::Signed(v) => int(out, *v),
+        Value::Unsigned(v) => int(out, *v),
         Value::Float(v) if v.is_finite() => write!(out, "{v}"),
         Value::Str(s) => json_str(out, s),
         Value::Float(_) | Value::Unavailable | Value::Fault => out.write_all(b"null"),
@@ -40,18 +70,18 @@ fn json_value(out: &mut impl Write, value: &Value) -> std::io::Result<()> {
 
 /// One JSON object per hit, written field by field: this runs once per
 /// hit, so it builds no intermediate document.
-fn write_json(out: &mut impl Write, event: &Event) -> std::io::Result<()> {
-    write!(
-        out,
-        "{{\"time_ns\":{},\"pid\":{},\"tid\":{},\"cpu\":{},\"comm\":",
-        event.time_ns, event.pid, event.tid, event.cpu
-    )?;
+fn write_json(out: &mut impl Write, probes: &mut JsonProbes, event: &Event) -> std::io::Result<()> {
+    out.write_all(b"{\"time_ns\":")?;
+    int(out, event.time_ns)?;
+    out.write_all(b",\"pid\":")?;
+    int(out, event.pid)?;
+    out.write_all(b",\"tid\":")?;
+    int(out, event.tid)?;
+    out.write_all(b",\"cpu\":")?;
+    int(out, event.cpu)?;
+    out.write_all(b",\"comm\":")?;
     json_str(out, event.comm)?;
-    out.write_all(b",\"probe\":")?;
-    json_str(out, &event.probe.label)?;
-    out.write_all(b",\"path\":")?;
-    json_str(out, &event.probe.path.to_string_lossy())?;
-    out.write_all(b",\"args\":[")?;
+    out.write_all(probes.fragment(event.probe))?;
     for (i, value) in event.args.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
@@ -61,7 +91,7 @@ fn write_json(out: &mut impl Write, event: &Event) -> std::io::Result<()> {
     out.write_all(b"]}\n")
 }
 
-pub fn write_event(out: &mut impl Write, style: &Style, event: &Event) -> std::io::Result<()> {
+pub fn write_event(out: &mut impl Write, style: &mut Style, event: &Event) -> std::io::Result<()> {
     match style {
         Style::Human => {
             write!(
@@ -78,7 +108,7 @@ pub fn write_event(out: &mut impl Write, style: &Style, event: &Event) -> std::i
             }
             writeln!(out)
         }
-        Style::Json => write_json(out, event),
+        Style::Json(probes) => write_json(out, probes, event),
         Style::Template(t) => writeln!(out, "{}", t.render(&event.args)),
     }
 }

@@ -10,7 +10,7 @@ use crate::value::{self, Value};
 use crate::{resolve, Error, Selector};
 use stapsdt_reader::cheap_site;
 use stapsdt_reader::Object;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// Whose hits are seen.
@@ -64,6 +64,8 @@ pub struct ArgInfo {
 /// One attached probe location.
 #[derive(Debug, Clone)]
 pub struct ProbeInfo {
+    /// Position in the session's probes (for per-probe tables of callers).
+    pub index: usize,
     /// `provider:name` for SDT probes, `SYMBOL` or `SYMBOL%return` for functions.
     pub label: String,
     pub path: PathBuf,
@@ -168,7 +170,9 @@ pub struct Session {
     group: String,
     target: Target,
     options: SessionOptions,
-    by_id: HashMap<u64, usize>,
+    /// Probe index + 1 by tracepoint id (the u16 at the start of every
+    /// record; 0: not ours): a lookup per record, so no hashing.
+    by_id: Vec<u32>,
     /// PERF_RECORD_LOST totals seen so far.
     lost: u64,
     /// Records handed to handlers.
@@ -202,7 +206,7 @@ impl Session {
             group: Tracefs::new_group(),
             target,
             options,
-            by_id: HashMap::new(),
+            by_id: Vec::new(),
             lost: 0,
             delivered: 0,
             stopped: false,
@@ -370,6 +374,7 @@ impl Session {
                         }
                     }
                     let mut info = ProbeInfo {
+                        index: 0,
                         label: format!("{}:{}", probe.provider, probe.name),
                         path: PathBuf::from(&object.path),
                         offset: if cheap {
@@ -400,6 +405,7 @@ impl Session {
     }
 
     fn add(&mut self, mut info: ProbeInfo) -> Result<AttachReport, Error> {
+        info.index = self.probes.len();
         let path_text = info.path.display().to_string();
         if path_text.contains(char::is_whitespace) {
             return Err(Error::Unsupported(format!(
@@ -451,7 +457,11 @@ impl Session {
             Some(a) => a,
             None => self.attach_with_fetchargs(info)?,
         };
-        self.by_id.insert(attached.id, self.probes.len());
+        let id = attached.id as usize;
+        if self.by_id.len() <= id {
+            self.by_id.resize(id + 1, 0);
+        }
+        self.by_id[id] = self.probes.len() as u32 + 1;
         let report = AttachReport {
             label: attached.info.label.clone(),
             path: attached.info.path.clone(),
@@ -704,8 +714,9 @@ impl Session {
                     let Some(&[a, b]) = sample.raw.get(0..2) else {
                         return;
                     };
-                    let Some(&index) = by_id.get(&u64::from(u16::from_ne_bytes([a, b]))) else {
-                        return;
+                    let index = match by_id.get(usize::from(u16::from_ne_bytes([a, b]))) {
+                        Some(&i) if i > 0 => i as usize - 1,
+                        _ => return,
                     };
                     let probe = &probes[index];
                     args.clear();
@@ -831,6 +842,7 @@ fn function_probe(
             .collect()
     };
     ProbeInfo {
+        index: 0,
         label: if retprobe {
             format!("{}%return", symbol.name)
         } else {
