@@ -44,6 +44,7 @@ const DW: u8 = 0x18;
 // Modes.
 const IMM: u8 = 0x00;
 const MEM: u8 = 0x60;
+const ATOMIC: u8 = 0xc0;
 // Sources.
 const K: u8 = 0x00;
 const X: u8 = 0x08;
@@ -137,6 +138,11 @@ pub fn store32(dst: Reg, off: i16, src: Reg) -> Insn {
     insn(STX | W | MEM, dst, src, off, 0)
 }
 
+/// `lock *(u64 *)(dst + off) += src`.
+pub fn atomic_add64(dst: Reg, off: i16, src: Reg) -> Insn {
+    insn(STX | DW | ATOMIC, dst, src, off, i32::from(ADD))
+}
+
 /// `*(u64 *)(dst + off) = imm` (sign-extended).
 pub fn store64_imm(dst: Reg, off: i16, imm: i32) -> Insn {
     insn(ST | DW | MEM, dst, R0, off, imm)
@@ -204,6 +210,11 @@ mod tests {
         // The high half of a 64-bit immediate goes to the second slot.
         let [lo, hi] = load_imm64(R3, 0x1_0000_0002);
         assert_eq!((lo.imm, hi.imm), (2, 1));
+        // BPF_ATOMIC_OP(BPF_DW, BPF_ADD, r0, r1, 0) = db 10 00 00 00 00 00 00
+        assert_eq!(
+            bytes(atomic_add64(R0, 0, R1)),
+            [0xdb, 0x10, 0, 0, 0, 0, 0, 0]
+        );
         // BPF_ALU32_REG(BPF_MOV, r3, r3) = bc 33 ...
         assert_eq!(bytes(zero_extend32(R3)), [0xbc, 0x33, 0, 0, 0, 0, 0, 0]);
     }

@@ -162,13 +162,19 @@ impl Builder {
 }
 
 /// The program for a probe whose tracefs event has id `id`.
-pub fn program(
-    id: u16,
-    args: &[Option<&BpfArg>],
-    layout: &Layout,
-    scratch_fd: i32,
-    output_fd: i32,
-) -> Vec<Insn> {
+/// The maps a program uses, by file descriptor.
+#[derive(Debug, Clone, Copy)]
+pub struct Maps {
+    /// Per-CPU buffer of at least [`Layout::size`] bytes.
+    pub scratch: i32,
+    /// Perf event array of the CPUs' bpf-output events.
+    pub output: i32,
+    /// Per-CPU u64 counting hits: records emitted and lost alike, so that
+    /// hits minus records delivered is exactly the number lost.
+    pub hits: i32,
+}
+
+pub fn program(id: u16, args: &[Option<&BpfArg>], layout: &Layout, maps: Maps) -> Vec<Insn> {
     let mut b = Builder {
         insns: Vec::new(),
         to_exit: Vec::new(),
@@ -178,7 +184,14 @@ pub fn program(
     b.push(insn::store32_imm(R10, -4, 0));
     b.push(insn::mov(R2, R10));
     b.push(insn::add_imm(R2, -4));
-    b.extend(insn::load_map(R1, scratch_fd));
+    b.extend(insn::load_map(R1, maps.hits));
+    b.push(insn::call(helper::MAP_LOOKUP_ELEM));
+    b.jump_to_exit_if_zero(R0);
+    b.push(insn::mov_imm(R1, 1));
+    b.push(insn::atomic_add64(R0, 0, R1));
+    b.push(insn::mov(R2, R10));
+    b.push(insn::add_imm(R2, -4));
+    b.extend(insn::load_map(R1, maps.scratch));
     b.push(insn::call(helper::MAP_LOOKUP_ELEM));
     b.jump_to_exit_if_zero(R0);
     b.push(insn::mov(R7, R0));
@@ -236,7 +249,7 @@ pub fn program(
     }
     b.push(insn::store32(R7, FAULTS, R8));
     b.push(insn::mov(R1, R6));
-    b.extend(insn::load_map(R2, output_fd));
+    b.extend(insn::load_map(R2, maps.output));
     // BPF_F_CURRENT_CPU: this CPU's slot.
     b.extend(insn::load_imm64(R3, 0xffff_ffff));
     b.push(insn::mov(R4, R7));
@@ -293,13 +306,20 @@ mod tests {
     fn the_lookup_failure_jumps_to_the_exit() {
         let int = int_arg();
         let l = layout(&[Some(&int)]);
-        let p = program(7, &[Some(&int)], &l, 3, 4);
-        // The last two instructions return 0, and the null check lands there.
+        let maps = Maps {
+            scratch: 3,
+            output: 4,
+            hits: 5,
+        };
+        let p = program(7, &[Some(&int)], &l, maps);
+        // The last two instructions return 0, and both null checks land there.
         assert_eq!(p[p.len() - 1], insn::exit());
         assert_eq!(p[p.len() - 2], insn::mov_imm(R0, 0));
-        let check = p
-            .iter()
-            .position(|i| *i == insn::jump_if_eq(R0, 0, (p.len() - 2 - 8) as i16));
-        assert_eq!(check, Some(7));
+        for at in [7, 15] {
+            assert_eq!(
+                p[at],
+                insn::jump_if_eq(R0, 0, (p.len() - 2 - at - 1) as i16)
+            );
+        }
     }
 }

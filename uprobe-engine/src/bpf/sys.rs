@@ -8,6 +8,7 @@ use crate::Error;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const MAP_CREATE: libc::c_long = 0;
+const MAP_LOOKUP_ELEM: libc::c_long = 1;
 const MAP_UPDATE_ELEM: libc::c_long = 2;
 const PROG_LOAD: libc::c_long = 5;
 
@@ -65,6 +66,21 @@ fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<libc::c_long> {
     }
 }
 
+/// How many CPUs the kernel may ever bring up (per-CPU map values come in
+/// that many slots).
+fn possible_cpus() -> usize {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    text.trim()
+        .split(',')
+        .filter_map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            Some(b.parse::<usize>().ok()? + 1).filter(|_| a.parse::<usize>().is_ok())
+        })
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
 fn owned(fd: libc::c_long) -> OwnedFd {
     // SAFETY: a descriptor the kernel just returned, owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
@@ -97,6 +113,27 @@ impl Map {
     /// the BPF stack holds only 512 bytes).
     pub fn per_cpu_buffer(value_bytes: u32) -> Result<Map, Error> {
         Map::create(MAP_TYPE_PERCPU_ARRAY, 4, value_bytes, 1, "stapsdt_rec")
+    }
+
+    /// One u64 per CPU, for counting.
+    pub fn per_cpu_counter() -> Result<Map, Error> {
+        Map::create(MAP_TYPE_PERCPU_ARRAY, 4, 8, 1, "stapsdt_hits")
+    }
+
+    /// The sum over all CPUs of a [`per_cpu_counter`](Self::per_cpu_counter).
+    pub fn per_cpu_sum(&self) -> u64 {
+        // The kernel copies one 8-byte slot per possible CPU.
+        let cpus = possible_cpus();
+        let mut values = vec![0u64; cpus];
+        let key = 0u32;
+        let mut attr = Attr::new();
+        attr.put_u32(0, self.fd.as_raw_fd() as u32)
+            .put_u64(8, &key as *const u32 as u64)
+            .put_u64(16, values.as_mut_ptr() as u64);
+        match bpf(MAP_LOOKUP_ELEM, &mut attr) {
+            Ok(_) => values.iter().sum(),
+            Err(_) => 0,
+        }
     }
 
     /// Put the perf event `event_fd` in slot `cpu`.
