@@ -205,3 +205,59 @@ fn beside_bpftrace_on_the_same_probe() {
     target.send("quit");
     assert!(target.finish().success());
 }
+
+/// Ctrl-C while hundreds of locations are being attached (the kernel takes
+/// tens of seconds for libjvm's) stops attaching, detaches what was
+/// attached, and says how far it got.
+#[test]
+fn sigint_while_attaching_stops_and_detaches() {
+    let test = "sigint_while_attaching_stops_and_detaches";
+    if !prerequisites(test) {
+        return;
+    }
+    let libjvm = std::path::Path::new("/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so");
+    if !libjvm.exists() {
+        test_support::skip(test, "OpenJDK 17 is not installed (.ci/run installs it)");
+        return;
+    }
+    // A private copy: uprobes are keyed by inode, and other tests run java.
+    let scratch = Scratch::new();
+    let copy = scratch.join("libjvm.so");
+    std::fs::copy(libjvm, &copy).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .arg("trace")
+        .arg(format!("{}:hotspot*:*", copy.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = Lines::new(child.stderr.take().unwrap());
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while events_of(pid).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no uprobe events appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let status = test_support::bounded::wait_within(
+        &mut child,
+        std::time::Duration::from_secs(120),
+        "stap-sdt trace after SIGINT",
+    );
+    let line = stderr.wait_for("interrupted while attaching");
+    let attached: usize = line
+        .split("after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    eprintln!("{line}");
+    assert!(line.contains(" of 529 locations"), "{line}");
+    assert!(attached < 529, "{line}");
+    assert!(!status.success(), "nothing was traced: not a success");
+    assert!(events_of(pid).is_empty(), "its events were removed");
+}

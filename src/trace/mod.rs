@@ -123,6 +123,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     signals::install();
     let (mut child, target) = args.scope.start()?;
     let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+    session.stop_attaching_when(|| signals::received().is_some());
     let mut locations = 0;
     for (selector, text) in selectors.iter().zip(&args.probes) {
         let reports = session

@@ -13,6 +13,9 @@ pub enum Error {
     Unsupported(String),
     /// Bad input (a selector, a path, a process).
     Input(String),
+    /// [`Session::stop_attaching_when`](crate::Session::stop_attaching_when)'s
+    /// check said stop, after this many locations of the selector.
+    Interrupted { attached: usize, of: usize },
 }
 
 impl Error {
@@ -38,6 +41,11 @@ impl fmt::Display for Error {
             ),
             Error::Os { what, error } => write!(f, "{what}: {error}"),
             Error::Kernel(m) | Error::Unsupported(m) | Error::Input(m) => f.write_str(m),
+            Error::Interrupted { attached, of } => write!(
+                f,
+                "interrupted while attaching, after {attached} of {of} locations; \
+                 all detached again"
+            ),
         }
     }
 }

@@ -183,6 +183,7 @@ pub struct Session {
     clock_offset_ns: i128,
     traced_tids: HashSet<i32>,
     started: bool,
+    stop_attaching: Option<fn() -> bool>,
 }
 
 impl Session {
@@ -216,6 +217,7 @@ impl Session {
             clock_offset_ns: realtime_minus_monotonic(),
             traced_tids: HashSet::new(),
             started: false,
+            stop_attaching: None,
         })
     }
 
@@ -224,6 +226,14 @@ impl Session {
             Target::Process(pid) => Some(pid),
             Target::AllProcesses => None,
         }
+    }
+
+    /// Have [`attach`](Self::attach) check `stop` before each location and
+    /// give up when it says so: attaching hundreds of locations takes the
+    /// kernel tens of seconds, and a Ctrl-C should not wait for them all.
+    /// What was attached is released when the session is dropped.
+    pub fn stop_attaching_when(&mut self, stop: fn() -> bool) {
+        self.stop_attaching = Some(stop);
     }
 
     /// Attach every location `selector` designates. Fails when nothing matches.
@@ -294,7 +304,14 @@ impl Session {
             }
         };
         let mut reports = Vec::new();
+        let of = probes.len();
         for info in probes {
+            if self.stop_attaching.is_some_and(|stop| stop()) {
+                return Err(Error::Interrupted {
+                    attached: reports.len(),
+                    of,
+                });
+            }
             reports.push(self.add(info)?);
         }
         Ok(reports)
