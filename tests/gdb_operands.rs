@@ -114,28 +114,34 @@ const DEMO_C: &str = include_str!("gdb_fixtures/demo.c");
 
 /// A 32-bit (i386) static program: `%ebp`-relative operands, 4-byte `long`,
 /// semaphores, and a condition.
-#[test]
-fn i386_static_program() {
-    let test = "i386_static_program";
+/// `source` built statically by the i386 cross compiler with `flags`, or
+/// None after a printed skip (no GDB, compiler or sys/sdt.h).
+fn i386_program(
+    test: &str,
+    source: &str,
+    flags: &[&str],
+) -> Option<(test_support::Scratch, std::path::PathBuf)> {
     if !have_gdb(test) {
-        return;
+        return None;
     }
-    let Some(cc) = test_support::require(test, "i686-linux-gnu-gcc") else {
-        return;
-    };
+    let cc = test_support::require(test, "i686-linux-gnu-gcc")?;
     let Some(include) = test_support::system_sdt_include() else {
         test_support::skip(test, "no sys/sdt.h (systemtap-sdt-dev)");
-        return;
+        return None;
     };
     let scratch = test_support::Scratch::new();
-    let include_arg = format!("-I{}", include.display());
-    let program = scratch.compile(
-        cc.to_str().unwrap(),
-        "demo.c",
-        DEMO_C,
-        "demo32",
-        &["-O0", "-g", "-static", &include_arg],
-    );
+    let mut args = flags.to_vec();
+    args.extend(["-static", "-idirafter", include.to_str().unwrap()]);
+    let program = scratch.compile(cc.to_str().unwrap(), "t32.c", source, "t32", &args);
+    Some((scratch, program))
+}
+
+#[test]
+fn i386_static_program() {
+    let Some((scratch, program)) = i386_program("i386_static_program", DEMO_C, &["-O0", "-g"])
+    else {
+        return;
+    };
     let commands = commands![
         "sdt-break demo:tick if $_probe_arg0 == 3",
         "sdt-break demo:guarded if $_probe_arg0 == 4",
@@ -168,25 +174,13 @@ fn i386_static_program() {
 /// `(%base,%index,scale)` forms, at -O2.
 #[test]
 fn i386_got_relative_and_index_forms() {
-    let test = "i386_got_relative_and_index_forms";
-    if !have_gdb(test) {
-        return;
-    }
-    let Some(cc) = test_support::require(test, "i686-linux-gnu-gcc") else {
-        return;
-    };
-    let Some(include) = test_support::system_sdt_include() else {
-        test_support::skip(test, "no sys/sdt.h (systemtap-sdt-dev)");
-        return;
-    };
-    let scratch = test_support::Scratch::new();
-    let program = scratch.compile(
-        cc.to_str().unwrap(),
-        "index_forms.c",
+    let Some((scratch, program)) = i386_program(
+        "i386_got_relative_and_index_forms",
         include_str!("fixtures/index_forms.c"),
-        "ix32",
-        &["-O2", "-static", "-idirafter", include.to_str().unwrap()],
-    );
+        &["-O2"],
+    ) else {
+        return;
+    };
     let commands = commands![
         "sdt-break idx:hit if $_probe_arg1 == 2000",
         "run < /dev/null",

@@ -130,19 +130,29 @@ fn function_entry_and_return() {
     assert_eq!(returns[0]["args"][0], 0, "main returned 0");
 }
 
+/// `source` built by the i386 cross compiler at -O2 with `link` (`-static`,
+/// `-static-pie`), or None after a printed skip.
+fn build_i386(test: &str, source: &str, link: &str) -> Option<(Scratch, std::path::PathBuf)> {
+    if !prerequisites(test) {
+        return None;
+    }
+    let gcc = test_support::require(test, "i686-linux-gnu-gcc")?;
+    let scratch = Scratch::new();
+    let include = test_support::system_sdt_include().unwrap();
+    let program = scratch.compile(
+        gcc.to_str().unwrap(),
+        "t32.c",
+        source,
+        "t32",
+        &["-O2", link, "-idirafter", include.to_str().unwrap()],
+    );
+    Some((scratch, program))
+}
+
 /// A 32-bit (i386) program on the 64-bit kernel: its registers are the
 /// low halves of the saved 64-bit ones.
 #[test]
 fn i386_program_registers_and_strings() {
-    let test = "i386_program_registers_and_strings";
-    if !prerequisites(test) {
-        return;
-    }
-    let Some(gcc) = test_support::require(test, "i686-linux-gnu-gcc") else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let include = test_support::system_sdt_include().unwrap();
     let source = r#"
 #include <sys/sdt.h>
 int main(void) {
@@ -158,13 +168,11 @@ int main(void) {
     return 0;
 }
 "#;
-    let program = scratch.compile(
-        gcc.to_str().unwrap(),
-        "t32.c",
-        source,
-        "t32",
-        &["-O2", "-static", "-idirafter", include.to_str().unwrap()],
-    );
+    let Some((_scratch, program)) =
+        build_i386("i386_program_registers_and_strings", source, "-static")
+    else {
+        return;
+    };
     let probe = format!("{}:compat:hit", program.display());
     let cmd = program.display().to_string();
     let (code, out, err) = trace(&["--json", "--str", "1", "-c", &cmd, &probe]);
@@ -183,15 +191,6 @@ int main(void) {
 /// memory from a BPF program, or is named unavailable with `--no-bpf`.
 #[test]
 fn i386_pic_globals_through_the_got() {
-    let test = "i386_pic_globals_through_the_got";
-    if !prerequisites(test) {
-        return;
-    }
-    let Some(gcc) = test_support::require(test, "i686-linux-gnu-gcc") else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let include = test_support::system_sdt_include().unwrap();
     let source = r#"
 #include <sys/sdt.h>
 volatile int counter = 41;
@@ -204,18 +203,11 @@ int main(void) {
     return 0;
 }
 "#;
-    let program = scratch.compile(
-        gcc.to_str().unwrap(),
-        "got.c",
-        source,
-        "got32",
-        &[
-            "-O2",
-            "-static-pie",
-            "-idirafter",
-            include.to_str().unwrap(),
-        ],
-    );
+    let Some((_scratch, program)) =
+        build_i386("i386_pic_globals_through_the_got", source, "-static-pie")
+    else {
+        return;
+    };
     let probe = format!("{}:got:hit", program.display());
     let cmd = program.display().to_string();
     let (code, out, err) = trace(&["--json", "--str", "1", "--no-bpf", "-c", &cmd, &probe]);

@@ -93,6 +93,22 @@ fn unsupported(arg: &Arg, why: &str) -> String {
     format!("`{}`: {why}", arg.raw)
 }
 
+/// How `arg`'s value is delivered: as the string it points to, a float's
+/// bits, or an integer of its size and sign.
+pub(crate) fn value_kind(arg: &Arg, as_string: bool) -> ValueKind {
+    let bytes = arg.size.clamp(1, 8);
+    if as_string {
+        ValueKind::Str
+    } else if arg.float {
+        ValueKind::Float { bytes }
+    } else {
+        ValueKind::Int {
+            bytes,
+            signed: arg.signed,
+        }
+    }
+}
+
 /// The fetch for `arg` by uprobe fetchargs alone.
 pub fn kernel_fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
     if !matches!(site.arch, Arch::X86_64 | Arch::I386) {
@@ -102,16 +118,7 @@ pub fn kernel_fetch(arg: &Arg, site: &Site, as_string: bool) -> Fetch {
         ));
     }
     let bytes = arg.size.clamp(1, 8);
-    let kind = if as_string {
-        ValueKind::Str
-    } else if arg.float {
-        ValueKind::Float { bytes }
-    } else {
-        ValueKind::Int {
-            bytes,
-            signed: arg.signed,
-        }
-    };
+    let kind = value_kind(arg, as_string);
     let location = match &arg.operand {
         Operand::Immediate { value } if !as_string => return Fetch::Constant(*value),
         Operand::Immediate { value } if site.fixed_addresses => Ok(format!("@0x{value:x}")),

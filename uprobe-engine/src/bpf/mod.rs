@@ -17,7 +17,7 @@ mod insn;
 pub mod program;
 pub mod sys;
 
-use crate::fetchargs::{Site, ValueKind};
+use crate::fetchargs::{value_kind, Site, ValueKind};
 use stapsdt_reader::{Arch, Arg, Memory, Operand, Register};
 
 /// A register as saved at the hit: its byte offset in x86-64 `struct
@@ -110,16 +110,7 @@ pub fn locate(arg: &Arg, site: &Site, as_string: bool) -> Result<BpfArg, String>
     }
     let wrap32 = site.arch == Arch::I386;
     let bytes = arg.size.clamp(1, 8);
-    let kind = if as_string {
-        ValueKind::Str
-    } else if arg.float {
-        ValueKind::Float { bytes }
-    } else {
-        ValueKind::Int {
-            bytes,
-            signed: arg.signed,
-        }
-    };
+    let kind = value_kind(arg, as_string);
     let location = match &arg.operand {
         Operand::Register { register } => {
             if as_string && register.shift != 0 {
