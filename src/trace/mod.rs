@@ -24,9 +24,11 @@ PATH:fn:SYMBOL, PATH:fn:SYMBOL%return, uprobe:PATH:SYMBOL, uretprobe:PATH:SYMBOL
 name (libpython3.11.so, libc.so.6) found in the process's maps, the loader cache or PATH.
 
 Each line: time (UTC), pid, tid, command, probe, arguments (arg0..arg11) fetched by the \
-kernel at the hit. An argument whose operand the kernel cannot fetch is named at attach time \
-and shown as <unavailable>. Function probes show the six argument registers (entry) or the \
-return value.
+kernel at the hit: by a BPF program built for the probe (every x86 operand form, including \
+base+index*scale), or by uprobe fetchargs for probes with string arguments and with --no-bpf. \
+An argument whose operand cannot be fetched is named at attach time and shown as \
+<unavailable>; memory that cannot be read at the hit is <fault>. Function probes show the six \
+argument registers (entry) or the return value.
 
 Examples:
   stap-sdt trace -p 1234 'python:function__entry' --str 0 --str 1
