@@ -593,7 +593,7 @@ impl Session {
                 _ => None,
             })
             .collect();
-        let layout = program::layout(&located);
+        let layout = program::layout(&located).map_err(Error::Unsupported)?;
         if self.bpf_output.is_none() {
             let slots = perf::online_cpus().into_iter().max().unwrap_or(0) + 1;
             self.bpf_output = Some(bpf_sys::Map::perf_event_array(slots as u32)?);

@@ -20,6 +20,10 @@ use super::{Address, BpfArg, Location, Saved};
 use crate::fetchargs::ValueKind;
 use crate::format::Field;
 
+/// The largest record a program builds: its offsets are 16-bit (store
+/// offsets are signed, `__data_loc` offsets unsigned).
+pub const MAX_RECORD: usize = 32 * 1024;
+
 /// The longest string read at a hit, with its NUL.
 pub const STRING_BYTES: usize = 256;
 const COMM_BYTES: usize = 16;
@@ -52,8 +56,9 @@ fn field(name: String, offset: usize, size: usize, data_loc: bool) -> Field {
     }
 }
 
-/// The layout of a record for these arguments (`None`: not fetched).
-pub fn layout(args: &[Option<&BpfArg>]) -> Layout {
+/// The layout of a record for these arguments (`None`: not fetched), or
+/// why there is none (too large for the program's 16-bit offsets).
+pub fn layout(args: &[Option<&BpfArg>]) -> Result<Layout, String> {
     let comm_at = HEADER + 8 * args.len();
     let mut next_string = comm_at + COMM_BYTES;
     let mut strings = Vec::new();
@@ -72,13 +77,20 @@ pub fn layout(args: &[Option<&BpfArg>]) -> Layout {
             }
         }
     }
-    Layout {
-        size: next_string.next_multiple_of(8),
+    let size = next_string.next_multiple_of(8);
+    if size > MAX_RECORD {
+        return Err(format!(
+            "{} arguments make a {size}-byte record; a program builds at most {MAX_RECORD}",
+            args.len()
+        ));
+    }
+    Ok(Layout {
+        size,
         args: fields,
         comm: field("_comm".into(), COMM_LOC, 4, true),
         faults: field("_faults".into(), FAULTS as usize, 4, false),
         strings,
-    }
+    })
 }
 
 /// Instructions with forward jumps to the common exit patched at the end.
@@ -286,7 +298,7 @@ mod tests {
             kind: ValueKind::Str,
             ..int_arg()
         };
-        let l = layout(&[Some(&int), None, Some(&string), Some(&string)]);
+        let l = layout(&[Some(&int), None, Some(&string), Some(&string)]).unwrap();
         let a = |i: usize| l.args[i].clone();
         assert_eq!(a(0).map(|f| (f.offset, f.data_loc)), Some((16, false)));
         assert!(a(1).is_none());
@@ -303,9 +315,21 @@ mod tests {
     }
 
     #[test]
+    fn records_beyond_16_bit_offsets_are_refused() {
+        let string = BpfArg {
+            kind: ValueKind::Str,
+            ..int_arg()
+        };
+        let many = vec![Some(&string); 200];
+        let err = layout(&many).unwrap_err();
+        assert!(err.contains("200 arguments"), "{err}");
+        assert!(layout(&many[..100]).is_ok());
+    }
+
+    #[test]
     fn the_lookup_failure_jumps_to_the_exit() {
         let int = int_arg();
-        let l = layout(&[Some(&int)]);
+        let l = layout(&[Some(&int)]).unwrap();
         let maps = Maps {
             scratch: 3,
             output: 4,
