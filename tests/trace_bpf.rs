@@ -287,3 +287,63 @@ fn without_bpf_the_other_arguments_still_arrive() {
         assert_eq!(args[6], "widget");
     }
 }
+
+/// Strings through the program (here behind an index-form pointer, which
+/// only the program reads): up to 4095 characters and the NUL, an empty
+/// one, and a NULL pointer as a fault; each record carries only the bytes
+/// read, so a short string costs what it is long.
+#[test]
+fn strings_of_every_length_through_the_program() {
+    let test = "strings_of_every_length_through_the_program";
+    if !prerequisites(test) {
+        return;
+    }
+    let include = test_support::system_sdt_include().expect("sys/sdt.h");
+    let scratch = Scratch::new();
+    let source = r#"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sdt.h>
+__attribute__((noinline, noipa)) void hit(char **texts, long i) {
+    STAP_PROBE2(text, hit, texts[i], i);
+}
+int main(void) {
+    char *texts[4];
+    texts[0] = strdup("short");
+    texts[1] = malloc(5001);
+    memset(texts[1], 'x', 5000);
+    texts[1][5000] = 0;
+    texts[2] = strdup("");
+    texts[3] = 0;
+    for (long i = 0; i < 4; i++)
+        hit(texts, i);
+    return 0;
+}
+"#;
+    let program = scratch.compile(
+        "gcc",
+        "text.c",
+        source,
+        "text",
+        &["-O2", "-idirafter", include.to_str().unwrap()],
+    );
+    let probe = format!("{}:text:hit", program.display());
+    let cmd = program.display().to_string();
+    let (code, out, err) = trace(&["--json", "--str", "0", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("fetched by a BPF program")),
+        "the string is behind an index-form operand: {err:?}"
+    );
+    let texts: Vec<serde_json::Value> = json_lines(&out)
+        .iter()
+        .map(|e| e["args"][0].clone())
+        .collect();
+    assert_eq!(texts.len(), 4, "{err:?}");
+    assert_eq!(texts[0], "short");
+    let long = texts[1].as_str().unwrap();
+    assert_eq!(long.len(), 4095, "cut where the kernel's string limit is");
+    assert!(long.bytes().all(|b| b == b'x'));
+    assert_eq!(texts[2], "");
+    assert!(texts[3].is_null(), "a NULL pointer is a fault");
+}

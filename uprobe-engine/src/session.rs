@@ -381,10 +381,11 @@ impl Session {
                         .collect();
                     // A BPF program fetches all of a probe's arguments:
                     // where fetchargs cannot express one, and by default
-                    // where no argument is a string (then it is cheaper per
-                    // hit than fetchargs: 1471 against 1827 ns, see
-                    // docs/trace.md; strings stay with fetchargs, which
-                    // read up to 4 KiB where the program reads 255 bytes).
+                    // where no argument is a string: then it is cheaper per
+                    // hit (1471 against 1827 ns, see docs/trace.md). Strings
+                    // stay with fetchargs, whose copy may fault a page in
+                    // (a string literal the program never touched); a
+                    // program's cannot, and would show <fault>.
                     let needed = args.iter().any(|a| a.needs_bpf);
                     let preferred = !self.options.count_only
                         && !args.iter().any(|a| {

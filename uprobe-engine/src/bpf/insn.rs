@@ -28,6 +28,7 @@ pub const R5: Reg = Reg(5);
 pub const R6: Reg = Reg(6);
 pub const R7: Reg = Reg(7);
 pub const R8: Reg = Reg(8);
+pub const R9: Reg = Reg(9);
 pub const R10: Reg = Reg(10);
 
 // Instruction classes.
@@ -57,6 +58,7 @@ const MOV: u8 = 0xb0;
 // Jumps.
 const JEQ: u8 = 0x10;
 const JSGT: u8 = 0x60;
+const JLE: u8 = 0xb0;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
 
@@ -93,6 +95,10 @@ pub fn add(dst: Reg, src: Reg) -> Insn {
 
 pub fn add_imm(dst: Reg, imm: i32) -> Insn {
     insn(ALU64 | ADD | K, dst, R0, 0, imm)
+}
+
+pub fn or(dst: Reg, src: Reg) -> Insn {
+    insn(ALU64 | OR | X, dst, src, 0, 0)
 }
 
 pub fn or_imm(dst: Reg, imm: i32) -> Insn {
@@ -163,6 +169,11 @@ pub fn jump_if_sgt(dst: Reg, imm: i32, off: i16) -> Insn {
     insn(JMP | JSGT | K, dst, R0, off, imm)
 }
 
+/// `if dst <= imm goto +off` (unsigned).
+pub fn jump_if_le(dst: Reg, imm: i32, off: i16) -> Insn {
+    insn(JMP | JLE | K, dst, R0, off, imm)
+}
+
 /// Call a kernel helper by its number.
 pub fn call(helper: i32) -> Insn {
     insn(JMP | CALL, R0, R0, 0, helper)
@@ -215,6 +226,13 @@ mod tests {
             bytes(atomic_add64(R0, 0, R1)),
             [0xdb, 0x10, 0, 0, 0, 0, 0, 0]
         );
+        // BPF_JMP_IMM(BPF_JLE, r0, 4096, 1) = b5 00 01 00 00 10 00 00
+        assert_eq!(
+            bytes(jump_if_le(R0, 4096, 1)),
+            [0xb5, 0, 1, 0, 0, 0x10, 0, 0]
+        );
+        // BPF_ALU64_REG(BPF_OR, r1, r9) = 4f 91 ...
+        assert_eq!(bytes(or(R1, R9)), [0x4f, 0x91, 0, 0, 0, 0, 0, 0]);
         // BPF_ALU32_REG(BPF_MOV, r3, r3) = bc 33 ...
         assert_eq!(bytes(zero_extend32(R3)), [0xbc, 0x33, 0, 0, 0, 0, 0, 0]);
     }

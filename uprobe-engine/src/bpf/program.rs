@@ -10,22 +10,25 @@
 //! | 8             | u32 `__data_loc` of the command name                   |
 //! | 16 + 8·i      | argument i: its value, or a `__data_loc` for a string  |
 //! | 16 + 8·n      | the command name, 16 bytes                             |
-//! | then          | one [`STRING_BYTES`] area per string argument          |
+//! | then          | the strings, one after the other, each as long as read |
 //!
 //! The program builds the record in a per-CPU map value (the BPF stack is
-//! only 512 bytes) and sends it to this CPU's slot of a perf event array.
+//! only 512 bytes) with room for every string at its longest, and sends to
+//! this CPU's slot of a perf event array only the bytes it filled: a short
+//! string costs what it is long.
 
-use super::insn::{self, helper, Insn, Reg, R0, R1, R10, R2, R3, R4, R5, R6, R7, R8};
+use super::insn::{self, helper, Insn, Reg, R0, R1, R10, R2, R3, R4, R5, R6, R7, R8, R9};
 use super::{Address, BpfArg, Location, Saved};
 use crate::fetchargs::ValueKind;
 use crate::format::Field;
 
-/// The largest record a program builds: its offsets are 16-bit (store
-/// offsets are signed, `__data_loc` offsets unsigned).
-pub const MAX_RECORD: usize = 32 * 1024;
+/// The largest record a program builds: `__data_loc` offsets are 16-bit,
+/// and a perf record's size too.
+pub const MAX_RECORD: usize = 60 * 1024;
 
-/// The longest string read at a hit, with its NUL.
-pub const STRING_BYTES: usize = 256;
+/// The longest string read at a hit, with its NUL (as uprobe fetchargs:
+/// the kernel's MAX_STRING_SIZE).
+pub const STRING_BYTES: usize = 4096;
 const COMM_BYTES: usize = 16;
 const HEADER: usize = 16;
 /// Offset of the fault bits.
@@ -35,15 +38,16 @@ const COMM_LOC: usize = 8;
 /// Where each part of the record is.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    /// Bytes of the record.
+    /// Bytes of the buffer the record is built in: the fixed part and room
+    /// for every string at its longest.
     pub size: usize,
     /// One field per argument; `None` for those not fetched (constants).
     pub args: Vec<Option<Field>>,
     pub comm: Field,
     /// The u32 of fault bits.
     pub faults: Field,
-    /// Offset of each string argument's text area.
-    strings: Vec<Option<usize>>,
+    /// Where the strings start; the end of the fixed part.
+    strings_at: usize,
 }
 
 fn field(name: String, offset: usize, size: usize, data_loc: bool) -> Field {
@@ -59,25 +63,16 @@ fn field(name: String, offset: usize, size: usize, data_loc: bool) -> Field {
 /// The layout of a record for these arguments (`None`: not fetched), or
 /// why there is none (too large for the program's 16-bit offsets).
 pub fn layout(args: &[Option<&BpfArg>]) -> Result<Layout, String> {
-    let comm_at = HEADER + 8 * args.len();
-    let mut next_string = comm_at + COMM_BYTES;
-    let mut strings = Vec::new();
+    let strings_at = HEADER + 8 * args.len() + COMM_BYTES;
+    let mut string_count = 0;
     let mut fields = Vec::new();
     for (i, arg) in args.iter().enumerate() {
         let is_string = arg.is_some_and(|a| a.kind == ValueKind::Str);
-        strings.push(is_string.then(|| {
-            let at = next_string;
-            next_string += STRING_BYTES;
-            at
-        }));
-        fields.push(arg.map(|_| field(format!("a{i}"), HEADER + 8 * i, 8, is_string)));
-        if is_string {
-            if let Some(Some(f)) = fields.last_mut() {
-                f.size = 4;
-            }
-        }
+        string_count += usize::from(is_string);
+        let size = if is_string { 4 } else { 8 };
+        fields.push(arg.map(|_| field(format!("a{i}"), HEADER + 8 * i, size, is_string)));
     }
-    let size = next_string.next_multiple_of(8);
+    let size = (strings_at + string_count * STRING_BYTES).next_multiple_of(8);
     if size > MAX_RECORD {
         return Err(format!(
             "{} arguments make a {size}-byte record; a program builds at most {MAX_RECORD}",
@@ -89,7 +84,7 @@ pub fn layout(args: &[Option<&BpfArg>]) -> Result<Layout, String> {
         args: fields,
         comm: field("_comm".into(), COMM_LOC, 4, true),
         faults: field("_faults".into(), FAULTS as usize, 4, false),
-        strings,
+        strings_at,
     })
 }
 
@@ -191,7 +186,8 @@ pub fn program(id: u16, args: &[Option<&BpfArg>], layout: &Layout, maps: Maps) -
         insns: Vec::new(),
         to_exit: Vec::new(),
     };
-    // R6 = the saved registers; R7 = this CPU's record; R8 = fault bits.
+    // R6 = the saved registers; R7 = this CPU's record; R8 = fault bits;
+    // R9 = where the next string goes (the record's length so far).
     b.push(insn::mov(R6, R1));
     b.push(insn::store32_imm(R10, -4, 0));
     b.push(insn::mov(R2, R10));
@@ -208,6 +204,7 @@ pub fn program(id: u16, args: &[Option<&BpfArg>], layout: &Layout, maps: Maps) -
     b.jump_to_exit_if_zero(R0);
     b.push(insn::mov(R7, R0));
     b.push(insn::mov_imm(R8, 0));
+    b.push(insn::mov_imm(R9, layout.strings_at as i32));
     b.push(insn::store64_imm(R7, 0, i32::from(id)));
 
     let comm_at = HEADER + 8 * args.len();
@@ -224,7 +221,7 @@ pub fn program(id: u16, args: &[Option<&BpfArg>], layout: &Layout, maps: Maps) -
     for (i, arg) in args.iter().enumerate() {
         let Some(arg) = arg else { continue };
         let slot = HEADER + 8 * i;
-        let string_at = layout.strings[i];
+        let is_string = arg.kind == ValueKind::Str;
         // Integers and floats: the value into the slot. Strings: the
         // pointer into R3 (via the slot when it is held in memory).
         match &arg.location {
@@ -233,30 +230,36 @@ pub fn program(id: u16, args: &[Option<&BpfArg>], layout: &Layout, maps: Maps) -
                 if *shift > 0 {
                     b.push(insn::rsh_imm(R3, i32::from(*shift)));
                 }
-                if string_at.is_none() {
+                if !is_string {
                     b.push(insn::store64(R7, slot as i16, R3));
                 }
             }
             Location::Memory(address) => {
                 b.address(address);
                 b.read_user(slot, arg.bytes, i);
-                if string_at.is_some() {
+                if is_string {
                     b.push(insn::load64(R3, R7, slot as i16));
                 }
             }
             Location::Constant(value) => b.extend(insn::load_imm64(R3, *value as u64)),
         }
-        if let Some(text_at) = string_at {
-            // data_loc = length (with the NUL; 0 when unreadable) << 16 | offset.
+        if is_string {
+            // The text at R9; data_loc = length (with the NUL; 0 when
+            // unreadable) << 16 | R9; R9 moves past it. The clamps let the
+            // verifier bound R9 (it cannot know the helper's range).
             b.push(insn::mov(R1, R7));
-            b.push(insn::add_imm(R1, text_at as i32));
+            b.push(insn::add(R1, R9));
             b.push(insn::mov_imm(R2, STRING_BYTES as i32));
             b.push(insn::call(helper::PROBE_READ_USER_STR));
-            b.push(insn::jump_if_sgt(R0, 0, 1));
+            b.push(insn::jump_if_sgt(R0, -1, 1));
             b.push(insn::mov_imm(R0, 0));
-            b.push(insn::lsh_imm(R0, 16));
-            b.push(insn::or_imm(R0, text_at as i32));
-            b.push(insn::store64(R7, slot as i16, R0));
+            b.push(insn::jump_if_le(R0, STRING_BYTES as i32, 1));
+            b.push(insn::mov_imm(R0, STRING_BYTES as i32));
+            b.push(insn::mov(R1, R0));
+            b.push(insn::lsh_imm(R1, 16));
+            b.push(insn::or(R1, R9));
+            b.push(insn::store64(R7, slot as i16, R1));
+            b.push(insn::add(R9, R0));
         }
     }
     b.push(insn::store32(R7, FAULTS, R8));
@@ -265,7 +268,8 @@ pub fn program(id: u16, args: &[Option<&BpfArg>], layout: &Layout, maps: Maps) -
     // BPF_F_CURRENT_CPU: this CPU's slot.
     b.extend(insn::load_imm64(R3, 0xffff_ffff));
     b.push(insn::mov(R4, R7));
-    b.push(insn::mov_imm(R5, layout.size as i32));
+    // Only what was filled: the fixed part and the strings as read.
+    b.push(insn::mov(R5, R9));
     b.push(insn::call(helper::PERF_EVENT_OUTPUT));
     b.finish()
 }
@@ -292,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn strings_get_their_own_areas_after_the_command_name() {
+    fn strings_follow_the_command_name_with_room_for_each() {
         let int = int_arg();
         let string = BpfArg {
             kind: ValueKind::Str,
@@ -306,11 +310,8 @@ mod tests {
             a(2).map(|f| (f.offset, f.size, f.data_loc)),
             Some((32, 4, true))
         );
-        // Command name at 16 + 4*8 = 48; strings at 64 and 64 + 256.
-        assert_eq!(
-            l.strings,
-            vec![None, None, Some(64), Some(64 + STRING_BYTES)]
-        );
+        // Command name at 16 + 4*8 = 48; strings from 64, room for two.
+        assert_eq!(l.strings_at, 64);
         assert_eq!(l.size, 64 + 2 * STRING_BYTES);
     }
 
@@ -320,10 +321,10 @@ mod tests {
             kind: ValueKind::Str,
             ..int_arg()
         };
-        let many = vec![Some(&string); 200];
+        let many = vec![Some(&string); 16];
         let err = layout(&many).unwrap_err();
-        assert!(err.contains("200 arguments"), "{err}");
-        assert!(layout(&many[..100]).is_ok());
+        assert!(err.contains("16 arguments"), "{err}");
+        assert!(layout(&many[..12]).is_ok());
     }
 
     #[test]
