@@ -330,3 +330,40 @@ fn allocation_and_monitor_probes_with_their_flags() {
     assert_eq!(mine("hotspot.monitor.wait"), [r#"class="Alloc" timeout=5"#]);
     assert_eq!(mine("hotspot.monitor.waited"), [r#"class="Alloc""#]);
 }
+
+/// Ctrl-C while the hundreds of JNI probe locations are being attached:
+/// the view stops attaching, releases what it attached and says so.
+#[test]
+fn sigint_while_attaching_stops_the_view() {
+    let test = "sigint_while_attaching_stops_the_view";
+    let Some(java) = jdk(test, JDK17) else {
+        return;
+    };
+    let mut child = std::process::Command::new(BIN)
+        .args(["events", "-l", "java", "-c"])
+        .arg(format!("{} -version", java.display()))
+        .arg("hotspot.jni.*")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stderr = child.stderr.take().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while test_support::tracer_uprobe_events(pid).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no uprobe events appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let status =
+        test_support::bounded::wait_within(&mut child, Duration::from_secs(120), "stap-sdt events");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+    assert!(text.contains("interrupted while attaching"), "{text}");
+    assert!(!status.success(), "{text}");
+    assert_no_events_of(pid);
+}

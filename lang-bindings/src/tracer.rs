@@ -137,12 +137,15 @@ pub type Warnings = Vec<String>;
 
 impl Tracer {
     /// Attach the events of `objects` whose names match one of `wanted`.
-    /// `ring_pages`: data pages of each per-CPU ring buffer (0: the engine's default).
+    /// `ring_pages`: data pages of each per-CPU ring buffer (0: the engine's
+    /// default). `stop`: checked before each location; attaching gives up
+    /// (and what was attached is released) when it says so.
     pub fn attach(
         target: Target,
         objects: &[RuntimeObject],
         wanted: &[Glob],
         ring_pages: usize,
+        stop: fn() -> bool,
     ) -> Result<(Tracer, Warnings), String> {
         let plan = plan(objects, wanted)?;
         let mut tracer = Tracer {
@@ -166,6 +169,7 @@ impl Tracer {
                 ..Default::default()
             };
             let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+            session.stop_attaching_when(stop);
             let mut by_label = HashMap::new();
             for (object, def) in members {
                 let index = tracer.index_of(&def);
@@ -181,6 +185,7 @@ impl Tracer {
                 ..Default::default()
             };
             let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+            session.stop_attaching_when(stop);
             for (object, def) in plan.hidden {
                 attach_one(&mut session, object, &def, &mut warnings)?;
                 if !tracer.hidden_events.contains(&def.event) {

@@ -74,7 +74,10 @@ impl Scope {
         signals::install();
         let (child, target) = self.processes.start()?;
         let globs: Vec<Glob> = wanted.iter().map(|w| Glob::new(w)).collect();
-        let (mut tracer, warnings) = Tracer::attach(target, &objects, &globs, self.buffer_pages)?;
+        let (mut tracer, warnings) =
+            Tracer::attach(target, &objects, &globs, self.buffer_pages, || {
+                signals::received().is_some()
+            })?;
         for warning in warnings {
             eprintln!("stap-sdt: {warning}");
         }
