@@ -114,20 +114,26 @@ fn function_entry_and_return() {
     let cmd = format!("echo go | {} twelve 2 >/dev/null", fx.display());
     let entry = format!("{}:fn:twelve", fx.display());
     let ret = format!("uretprobe:{}:main", fx.display());
-    let (code, out, err) = trace(&["--json", "-c", &cmd, &entry, &ret]);
-    assert_eq!(code, Some(0), "{err:?}");
-    let events = json_lines(&out);
-    let entries: Vec<_> = events.iter().filter(|e| e["probe"] == "twelve").collect();
-    assert_eq!(entries.len(), 2, "{out:?}");
-    // twelve(long base): the first argument register holds base.
-    assert_eq!(entries[0]["args"][0], 0);
-    assert_eq!(entries[1]["args"][0], 100);
-    let returns: Vec<_> = events
-        .iter()
-        .filter(|e| e["probe"] == "main%return")
-        .collect();
-    assert_eq!(returns.len(), 1, "{out:?}");
-    assert_eq!(returns[0]["args"][0], 0, "main returned 0");
+    // By the probes' BPF programs, and by fetchargs.
+    for extra in [None, Some("--no-bpf")] {
+        let mut args = vec!["--json", "-c", &cmd, &entry, &ret];
+        args.extend(extra);
+        let (code, out, err) = trace(&args);
+        assert_eq!(code, Some(0), "{err:?}");
+        let events = json_lines(&out);
+        let entries: Vec<_> = events.iter().filter(|e| e["probe"] == "twelve").collect();
+        assert_eq!(entries.len(), 2, "{extra:?} {out:?}");
+        // twelve(long base): the first argument register holds base.
+        assert_eq!(entries[0]["args"][0], 0);
+        assert_eq!(entries[1]["args"][0], 100);
+        assert_eq!(entries[0]["comm"], "fx");
+        let returns: Vec<_> = events
+            .iter()
+            .filter(|e| e["probe"] == "main%return")
+            .collect();
+        assert_eq!(returns.len(), 1, "{extra:?} {out:?}");
+        assert_eq!(returns[0]["args"][0], 0, "main returned 0");
+    }
 }
 
 /// `source` built by the i386 cross compiler at -O2 with `link` (`-static`,

@@ -262,6 +262,10 @@ fn memory_fetch(memory: &Memory, site: &Site) -> Result<String, String> {
 /// (System V x86-64 calling convention) and its return value.
 pub const ENTRY_ARGS: [&str; 6] = ["%di", "%si", "%dx", "%cx", "%r8", "%r9"];
 pub const RETURN_VALUE: &str = "$retval";
+/// The same registers by their canonical names (for a BPF program): at a
+/// return, the value is in `rax`.
+pub const ENTRY_REGISTERS: [&str; 6] = ["rdi", "rsi", "rdx", "rcx", "r8", "r9"];
+pub const RETURN_REGISTER: &str = "rax";
 
 #[cfg(test)]
 mod tests {

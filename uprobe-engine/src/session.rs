@@ -299,7 +299,10 @@ impl Session {
                 }
                 symbols
                     .into_iter()
-                    .map(|s| function_probe(&file, &s, *retprobe))
+                    .map(|s| {
+                        let use_bpf = !self.options.no_bpf && !self.options.count_only;
+                        function_probe(&file, &s, *retprobe, use_bpf)
+                    })
                     .collect()
             }
         };
@@ -867,32 +870,44 @@ impl Session {
     }
 }
 
-/// A function entry or return: the six argument registers, or the return value.
+/// A function entry or return: the six argument registers, or the return
+/// value; read by a BPF program with `use_bpf` (cheaper per hit), else by
+/// fetchargs (also the fallback when the program is refused).
 fn function_probe(
     file: &std::path::Path,
     symbol: &stapsdt_reader::FunctionSymbol,
     retprobe: bool,
+    use_bpf: bool,
 ) -> ProbeInfo {
-    let raw_u64 = |raw: &str, spec: &str| ArgInfo {
-        raw: raw.to_string(),
-        fetch: Fetch::Kernel {
+    let raw_u64 = |raw: &str, spec: &str, register: &str| {
+        let by_fetchargs = Fetch::Kernel {
             spec: format!("{spec}:x64"),
             kind: ValueKind::Int {
                 bytes: 8,
                 signed: false,
             },
-        },
-        signed: false,
-        bytes: 8,
-        needs_bpf: false,
-        fallback: None,
+        };
+        let by_program = bpf::register_u64(register).filter(|_| use_bpf);
+        ArgInfo {
+            raw: raw.to_string(),
+            fetch: by_program.map_or_else(|| by_fetchargs.clone(), Fetch::Bpf),
+            signed: false,
+            bytes: 8,
+            needs_bpf: false,
+            fallback: use_bpf.then_some(by_fetchargs),
+        }
     };
     let args = if retprobe {
-        vec![raw_u64("retval", fetchargs::RETURN_VALUE)]
+        vec![raw_u64(
+            "retval",
+            fetchargs::RETURN_VALUE,
+            fetchargs::RETURN_REGISTER,
+        )]
     } else {
         fetchargs::ENTRY_ARGS
             .iter()
-            .map(|r| raw_u64(r, r))
+            .zip(fetchargs::ENTRY_REGISTERS)
+            .map(|(r, canonical)| raw_u64(r, r, canonical))
             .collect()
     };
     ProbeInfo {

@@ -101,6 +101,25 @@ fn saved(register: &Register) -> Result<Saved, String> {
     })
 }
 
+/// A whole saved register as an unsigned 64-bit value (function arguments
+/// and return values), by its canonical name (`rdi`).
+pub fn register_u64(canonical: &str) -> Option<BpfArg> {
+    Some(BpfArg {
+        location: Location::Register {
+            reg: Saved {
+                slot: pt_regs_slot(canonical)?,
+                low32: false,
+            },
+            shift: 0,
+        },
+        kind: ValueKind::Int {
+            bytes: 8,
+            signed: false,
+        },
+        bytes: 8,
+    })
+}
+
 /// How a BPF program reads `arg` at `site` (as the string it points to with
 /// `as_string`), or why it cannot. Constants are not asked for: they need
 /// no fetch at all.
