@@ -382,47 +382,7 @@ impl Session {
                             }
                         })
                         .collect();
-                    // A BPF program fetches all of a probe's arguments:
-                    // where fetchargs cannot express one, and by default
-                    // where no argument is a string: then it is cheaper per
-                    // hit (1471 against 1827 ns, see docs/trace.md). Strings
-                    // stay with fetchargs, whose copy may fault a page in
-                    // (a string literal the program never touched); a
-                    // program's cannot, and would show <fault>.
-                    let needed = args.iter().any(|a| a.needs_bpf);
-                    let preferred = !self.options.count_only
-                        && !args.iter().any(|a| {
-                            matches!(
-                                a.fetch,
-                                Fetch::Kernel {
-                                    kind: ValueKind::Str,
-                                    ..
-                                }
-                            )
-                        });
-                    if needed || preferred {
-                        let located: Vec<Option<Result<BpfArg, String>>> = location
-                            .args
-                            .iter()
-                            .zip(&args)
-                            .enumerate()
-                            .map(|(i, (arg, info))| {
-                                matches!(info.fetch, Fetch::Kernel { .. }).then(|| {
-                                    bpf::locate(arg, &site, self.options.strings.contains(&i))
-                                })
-                            })
-                            .collect();
-                        if needed || located.iter().flatten().all(Result::is_ok) {
-                            for (info, located) in args.iter_mut().zip(located) {
-                                let Some(located) = located else { continue };
-                                let fetch = located.map_or_else(
-                                    |why| Fetch::Unsupported(format!("`{}`: {why}", info.raw)),
-                                    Fetch::Bpf,
-                                );
-                                info.fallback = Some(std::mem::replace(&mut info.fetch, fetch));
-                            }
-                        }
-                    }
+                    self.prefer_bpf(&location.args, &site, &mut args);
                     let mut info = ProbeInfo {
                         index: 0,
                         label: format!("{}:{}", probe.provider, probe.name),
@@ -447,6 +407,50 @@ impl Session {
         out
     }
 
+    /// Switch a location's arguments to a BPF program where that is
+    /// needed or better. A program fetches all of a probe's arguments: where
+    /// fetchargs cannot express one, and by default where no argument is a
+    /// string: then it is cheaper per hit (1471 against 1827 ns, see
+    /// docs/trace.md). Strings stay with fetchargs, whose copy may fault a
+    /// page in (a string literal the program never touched); a program's
+    /// cannot, and would show <fault>. What fetchargs would do is kept as
+    /// each argument's fallback.
+    fn prefer_bpf(&self, operands: &[stapsdt_reader::Arg], site: &Site, args: &mut [ArgInfo]) {
+        let needed = args.iter().any(|a| a.needs_bpf);
+        let has_string = args.iter().any(|a| {
+            matches!(
+                a.fetch,
+                Fetch::Kernel {
+                    kind: ValueKind::Str,
+                    ..
+                }
+            )
+        });
+        if !needed && (self.options.count_only || has_string) {
+            return;
+        }
+        let located: Vec<Option<Result<BpfArg, String>>> = operands
+            .iter()
+            .zip(args.iter())
+            .enumerate()
+            .map(|(i, (operand, info))| {
+                matches!(info.fetch, Fetch::Kernel { .. })
+                    .then(|| bpf::locate(operand, site, self.options.strings.contains(&i)))
+            })
+            .collect();
+        if !needed && !located.iter().flatten().all(Result::is_ok) {
+            return;
+        }
+        for (info, located) in args.iter_mut().zip(located) {
+            let Some(located) = located else { continue };
+            let fetch = located.map_or_else(
+                |why| Fetch::Unsupported(format!("`{}`: {why}", info.raw)),
+                Fetch::Bpf,
+            );
+            info.fallback = Some(std::mem::replace(&mut info.fetch, fetch));
+        }
+    }
+
     fn wanted_arg(&self, index: usize) -> bool {
         self.options
             .only_args
@@ -462,43 +466,39 @@ impl Session {
                 "{path_text}: uprobe_events cannot name a path containing white space"
             )));
         }
-        let mut warnings = Vec::new();
+        let by_bpf: Vec<String> = info
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.needs_bpf)
+            .map(|(i, a)| format!("arg{i} `{}`", a.raw))
+            .collect();
         let mut attached = None;
         // Counting fetches nothing: a bare uprobe is the cheapest hit.
         if info.uses_bpf() && !self.options.count_only {
-            let by_bpf: Vec<String> = info
-                .args
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.needs_bpf)
-                .map(|(i, a)| format!("arg{i} `{}`", a.raw))
-                .collect();
             match self.attach_with_bpf(&info) {
-                Ok(with_bpf) => {
-                    if !by_bpf.is_empty() {
-                        warnings.push(format!(
-                            "arguments fetched by a BPF program: uprobe fetchargs cannot express {}",
-                            by_bpf.join(", ")
-                        ));
-                    }
-                    attached = Some(with_bpf);
-                }
+                Ok(with_bpf) => attached = Some(with_bpf),
                 // Without the program the other arguments are still worth having.
                 Err(e) => info.without_bpf(&format!("the BPF program was refused: {e}")),
             }
         }
-        warnings.splice(
-            0..0,
-            info.args
-                .iter()
-                .enumerate()
-                .filter_map(|(i, a)| match &a.fetch {
-                    Fetch::Unsupported(why) if why != "not requested" => {
-                        Some(format!("arg{i} cannot be fetched by the kernel: {why}"))
-                    }
-                    _ => None,
-                }),
-        );
+        let mut warnings: Vec<String> = info
+            .args
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match &a.fetch {
+                Fetch::Unsupported(why) if why != "not requested" => {
+                    Some(format!("arg{i} cannot be fetched by the kernel: {why}"))
+                }
+                _ => None,
+            })
+            .collect();
+        if attached.is_some() && !by_bpf.is_empty() {
+            warnings.push(format!(
+                "arguments fetched by a BPF program: uprobe fetchargs cannot express {}",
+                by_bpf.join(", ")
+            ));
+        }
         if info.cheap_site {
             warnings.push(format!(
                 "a cheap site: attached at its 5-byte nop (+{}), which the kernel optimises",
