@@ -53,18 +53,39 @@ fn script(scratch: &Scratch) -> String {
     scratch.write("graph.py", SCRIPT).display().to_string()
 }
 
+/// `stap-sdt calls -l python FLAGS -c 'python3.11 graph.py'`: the script's
+/// path (the functions' file name) and what the view printed.
+fn calls_of_the_script(flags: &[&str]) -> (Scratch, String, Output) {
+    let scratch = Scratch::new();
+    let script = script(&scratch);
+    let command = format!("{PYTHON} {script}");
+    let mut args = vec!["calls", "-l", "python"];
+    args.extend_from_slice(flags);
+    args.extend(["-c", &command]);
+    let out = stap_sdt(&args, Duration::from_secs(60));
+    (scratch, script, out)
+}
+
+/// The script started in `wait` mode: it has said `ready` and runs the
+/// graph once per line on its stdin.
+fn waiting_python(script: &str) -> std::process::Child {
+    let mut child = std::process::Command::new(PYTHON)
+        .args([script, "wait"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3.11");
+    let mut stdout = trace_support::Lines::new(child.stdout.take().unwrap());
+    stdout.wait_for("ready");
+    child
+}
+
 #[test]
 fn calls_counts_exactly() {
     if !python("calls_counts_exactly") {
         return;
     }
-    let scratch = Scratch::new();
-    let script = script(&scratch);
-    let command = format!("{PYTHON} {script}");
-    let out = stap_sdt(
-        &["calls", "-l", "python", "-c", &command],
-        Duration::from_secs(60),
-    );
+    let (_scratch, script, out) = calls_of_the_script(&[]);
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(
         calls_of(&out.stdout, &format!("{script}:f")),
@@ -96,13 +117,7 @@ fn latency_and_top() {
     if !python("latency_and_top") {
         return;
     }
-    let scratch = Scratch::new();
-    let script = script(&scratch);
-    let command = format!("{PYTHON} {script}");
-    let out = stap_sdt(
-        &["calls", "-l", "python", "-L", "-c", &command],
-        Duration::from_secs(60),
-    );
+    let (_scratch, script, out) = calls_of_the_script(&["-L"]);
     assert_eq!(out.code, Some(0), "{out:#?}");
     let row = |name: &str| -> Vec<String> {
         out.stdout
@@ -123,10 +138,7 @@ fn latency_and_top() {
     assert!(total(&g) > 0.0);
     assert!((mean(&g) * 7.0 - total(&g)).abs() < 0.01 * total(&g) + 0.01);
     // -T 2 keeps the two functions with the most time.
-    let top = stap_sdt(
-        &["calls", "-l", "python", "-L", "-T", "2", "-c", &command],
-        Duration::from_secs(60),
-    );
+    let (_scratch, _, top) = calls_of_the_script(&["-L", "-T", "2"]);
     assert_eq!(top.stdout.lines().count(), 3, "{}", top.stdout);
 }
 
@@ -195,19 +207,8 @@ fn pid_scope_sees_only_that_process() {
     }
     let scratch = Scratch::new();
     let script = script(&scratch);
-    let spawn = || {
-        let mut child = std::process::Command::new(PYTHON)
-            .args([script.as_str(), "wait"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start python3.11");
-        let mut stdout = trace_support::Lines::new(child.stdout.take().unwrap());
-        stdout.wait_for("ready");
-        child
-    };
-    let mut traced = spawn();
-    let mut other = spawn();
+    let mut traced = waiting_python(&script);
+    let mut other = waiting_python(&script);
     let pid = traced.id().to_string();
     let mut tracer = std::process::Command::new(BIN)
         .args(["calls", "-l", "python", "-p", &pid])
@@ -295,14 +296,7 @@ fn semaphores_raised_while_tracing_and_restored_after() {
     }
     let scratch = Scratch::new();
     let script = script(&scratch);
-    let mut child = std::process::Command::new(PYTHON)
-        .args([script.as_str(), "wait"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start python3.11");
-    let mut stdout = trace_support::Lines::new(child.stdout.take().unwrap());
-    stdout.wait_for("ready");
+    let mut child = waiting_python(&script);
     let pid = child.id();
     let line = trace_support::semaphore_address(pid, "python", "line");
     let entry = trace_support::semaphore_address(pid, "python", "function__entry");
