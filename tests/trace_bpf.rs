@@ -52,10 +52,7 @@ fn index_forms_of_every_width_and_scale() {
     let scratch = Scratch::new();
     let program = build(&scratch, "gcc", &[]);
     let (events, err) = trace_run(&program);
-    assert!(
-        err.iter().any(|l| l.contains("fetched by a BPF program")),
-        "the attach message says how the arguments are fetched: {err:?}"
-    );
+    assert!(!err.iter().any(|l| l.contains("cannot be fetched")), "{err:?}");
     assert_eq!(events.len(), 3, "{events:?}");
     let bytes = [-1, 2, -3];
     let shorts = [-1000, 2000, -3000];
@@ -254,40 +251,6 @@ fn a_child_that_exits_first_leaves_the_program_attached() {
     }
 }
 
-/// `--no-bpf`: uprobe fetchargs only. What they can express still arrives
-/// (a failed or refused program takes the same way back); index forms are
-/// named at attach time and unavailable.
-#[test]
-fn without_bpf_the_other_arguments_still_arrive() {
-    let test = "without_bpf_the_other_arguments_still_arrive";
-    if !prerequisites(test) {
-        return;
-    }
-    let scratch = Scratch::new();
-    let fx = fixture(&scratch);
-    let probe = format!("{}:fixture:forms", fx.display());
-    let cmd = format!("echo go | {} forms 2 >/dev/null", fx.display());
-    let (code, out, err) = trace(&["--json", "--no-bpf", "--str", "1,6", "-c", &cmd, &probe]);
-    assert_eq!(code, Some(0), "{err:?}");
-    assert!(
-        err.iter().any(|l| l.contains("arg4 cannot be fetched")
-            && l.contains("cannot add two registers")
-            && l.contains("--no-bpf")),
-        "{err:?}"
-    );
-    assert!(!err.iter().any(|l| l.contains("fetched by a BPF program")));
-    let events = json_lines(&out);
-    assert_eq!(events.len(), 2, "{out:?}");
-    for (i, e) in events.iter().enumerate() {
-        let args = e["args"].as_array().unwrap();
-        assert_eq!(args[0], -1000 - i as i64);
-        assert_eq!(args[1], "hello probe");
-        assert_eq!(args[3], -123456);
-        assert!(args[4].is_null(), "{e}");
-        assert_eq!(args[6], "widget");
-    }
-}
-
 /// Strings through the program (here behind an index-form pointer, which
 /// only the program reads): up to 4095 characters and the NUL, an empty
 /// one, and a NULL pointer as a fault; each record carries only the bytes
@@ -331,10 +294,6 @@ int main(void) {
     let cmd = program.display().to_string();
     let (code, out, err) = trace(&["--json", "--str", "0", "-c", &cmd, &probe]);
     assert_eq!(code, Some(0), "{err:?}");
-    assert!(
-        err.iter().any(|l| l.contains("fetched by a BPF program")),
-        "the string is behind an index-form operand: {err:?}"
-    );
     let texts: Vec<serde_json::Value> = json_lines(&out)
         .iter()
         .map(|e| e["args"][0].clone())

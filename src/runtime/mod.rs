@@ -31,7 +31,7 @@ pub struct Scope {
     #[arg(short = 'd', long, value_name = "SECONDS")]
     duration: Option<f64>,
 
-    /// Ring buffer pages per CPU and string layout (a power of two); raise it
+    /// Ring buffer pages per string layout (a power of two); raise it
     /// when events are reported lost.
     #[arg(long, value_name = "PAGES", default_value_t = 1024)]
     buffer_pages: usize,

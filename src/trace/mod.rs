@@ -23,11 +23,12 @@ PATH:fn:SYMBOL, PATH:fn:SYMBOL%return, uprobe:PATH:SYMBOL, uretprobe:PATH:SYMBOL
 -p also PROVIDER:NAME (every object the process maps). PATH is a file or a library/program \
 name (libpython3.11.so, libc.so.6) found in the process's maps, the loader cache or PATH.
 
-Each line: time (UTC), pid, tid, command, probe, arguments (arg0..arg11) fetched by the \
-kernel at the hit: by a BPF program built for the probe (every x86 operand form, including \
-base+index*scale), or by uprobe fetchargs for probes with string arguments and with --no-bpf. \
-An argument whose operand cannot be fetched is named at attach time and shown as \
-<unavailable>; memory that cannot be read at the hit is <fault>. Function probes show the six \
+Each line: time (UTC), pid, tid, command, probe, arguments (arg0..arg11) fetched in the \
+kernel at the hit by a BPF program built for the probe's argument layout (every x86 operand \
+form, including base+index*scale and sym(%rip)); strings are copied at the hit too, faulting \
+in pages the process never touched. Lines come in time order across CPUs. An argument whose \
+operand cannot be fetched is named at attach time and shown as <unavailable>; memory that \
+cannot be read at the hit is <fault>. Function probes show the six \
 argument registers (entry) or the return value.
 
 Examples:
@@ -71,14 +72,9 @@ pub struct TraceArgs {
     #[arg(long = "str", value_name = "N", value_delimiter = ',')]
     strings: Vec<usize>,
 
-    /// Ring buffer pages per CPU (a power of two).
-    #[arg(long, value_name = "PAGES", default_value_t = 1024)]
+    /// Pages of the ring buffer all CPUs share (a power of two; default 1024 per CPU).
+    #[arg(long, value_name = "PAGES", default_value_t = 0, hide_default_value = true)]
     buffer_pages: usize,
-
-    /// Fetch with uprobe fetchargs only, no BPF program: arguments they cannot
-    /// express (base+index*scale operands) are shown unavailable.
-    #[arg(long)]
-    no_bpf: bool,
 }
 
 fn arg_number(text: &str) -> Result<usize, String> {
@@ -119,7 +115,6 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         only_args: hist_arg.map(|n| vec![n]),
         count_only: args.count,
         ring_pages: args.buffer_pages,
-        no_bpf: args.no_bpf,
     };
 
     signals::install();

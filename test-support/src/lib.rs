@@ -201,3 +201,27 @@ pub fn cargo_build(
     );
     target_dir.join(if release { "release" } else { "debug" })
 }
+
+/// The `uprobe_multi` BPF links a process holds, as the kernel describes
+/// them in `/proc/PID/fdinfo` (path, offsets, semaphore offsets, cookies):
+/// what a `stap-sdt` tracer has attached. Empty once it has detached, or
+/// when the process is gone.
+pub fn uprobe_multi_links(pid: u32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| {
+        let fd = fd.ok()?;
+        let target = std::fs::read_link(fd.path()).ok()?;
+        if target.to_str()? != "anon_inode:bpf_link" {
+            return None;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_str()?
+        ))
+        .ok()?;
+        info.contains("uprobe_multi").then_some(info)
+    })
+    .collect()
+}

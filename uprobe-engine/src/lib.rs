@@ -1,6 +1,6 @@
 //! Attach to SDT probes and function symbols in live processes with
 //! uprobes, fetch their arguments in the kernel at the hit, and deliver
-//! typed events to a handler.
+//! typed events in time order.
 //!
 //! ```no_run
 //! use uprobe_engine::{Selector, Session, SessionOptions, Target};
@@ -18,24 +18,35 @@
 //! # Ok::<(), uprobe_engine::Error>(())
 //! ```
 //!
-//! Kernel state is owned by values whose `Drop` releases it: perf events
-//! (closing one unregisters its uprobe and lowers the probe's semaphore)
-//! and tracefs uprobe events (removed from `uprobe_events`). A tracer killed
-//! with SIGKILL leaves its tracefs events behind; the next [`Session`]
-//! removes those of dead tracers (they are grouped by the tracer's pid).
+//! The pipeline: [`plan`] (selectors → sites with typed argument
+//! locations; pure) → [`lower`] (sites → BPF programs) → attach (one
+//! `uprobe_multi` link per file and program, semaphores raised by the
+//! kernel) → one BPF ring buffer of records, or per-site counts in a map.
+//! Every kernel object is a file descriptor the session owns: whatever
+//! ends the tracer, even SIGKILL, the kernel removes them all, lowers the
+//! semaphores, and nothing is left in tracefs.
 
 pub mod bpf;
 mod error;
-pub mod fetchargs;
+mod forks;
 pub mod format;
+pub mod lower;
 pub mod perf;
+pub mod plan;
 pub mod resolve;
+mod ring;
 mod selector;
 mod session;
-pub mod tracefs;
+mod tracefs;
 mod value;
 
 pub use error::Error;
+pub use plan::{ArgInfo, Fetch, ProbeInfo, ValueKind};
 pub use selector::Selector;
-pub use session::{AttachReport, Event, ProbeInfo, Session, SessionOptions, Target};
+pub use session::{AttachReport, Event, Session, SessionOptions, Target};
 pub use value::Value;
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}

@@ -1,16 +1,16 @@
-//! The public API: a session attaches selectors to a target, then delivers
-//! events (or counts) until it is dropped.
+//! The public API: a session plans the sites of its selectors, attaches
+//! them when started, then delivers events (or counts) until it is stopped
+//! or dropped.
 
-use crate::bpf::{self, program, sys as bpf_sys, BpfArg};
-use crate::fetchargs::{self, Fetch, Site, ValueKind};
-use crate::format::Field;
-use crate::perf::{self, PerfEvent, Ring, Scope};
-use crate::tracefs::{Tracefs, UprobeDefinition, UprobeEvent};
+use crate::bpf::sys::{Link, LinkSite, Map, Program, ProgramKind};
+use crate::forks::ForkTracker;
+use crate::lower::{self, record, Layout, Maps};
+use crate::plan::{self, ArgRequest, Fetch, ProbeInfo};
+use crate::ring::RingReader;
 use crate::value::{self, Value};
 use crate::{resolve, Error, Selector};
 use stapsdt_reader::cheap_site;
-use stapsdt_reader::Object;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Whose hits are seen.
@@ -18,9 +18,16 @@ use std::path::PathBuf;
 pub enum Target {
     /// Every process that maps the probed object, also those started later.
     AllProcesses,
-    /// This process, its threads, and the threads and processes it creates
-    /// after the session starts.
+    /// This process and its threads. The processes it creates after the
+    /// session starts (and theirs) get links of their own once their fork
+    /// is seen, about a millisecond later: a child's hits before that are
+    /// missed. Only these processes get breakpoints and raised semaphores.
     Process(u32),
+    /// This process and every process it creates from the start, none
+    /// missed (a shell command's pipeline): the breakpoints are in every
+    /// process that maps the probed files (as system-wide, and with their
+    /// semaphores raised), and the programs keep the hits of the tree.
+    ProcessTree(u32),
 }
 
 /// How a session fetches and delivers.
@@ -31,76 +38,14 @@ pub struct SessionOptions {
     /// Fetch only these arguments (0-based); `None` fetches all. The others
     /// are delivered as [`Value::Unavailable`]. Fewer fetches, cheaper hits.
     pub only_args: Option<Vec<usize>>,
-    /// Count hits only, in the kernel: no records, no fetches. Uses tracefs
-    /// events, not anonymous uprobe PMU events: a PMU event per CPU is one
-    /// uprobe consumer per CPU, each run on every hit (measured 1.28x the
-    /// cost of one consumer), and inherited PMU uprobes make the target's
-    /// fork() fail with EFAULT (the kernel re-reads the path from the
-    /// forking process's memory).
+    /// Count hits per site in the kernel: no records, no fetches.
     pub count_only: bool,
-    /// Data pages of each per-CPU ring buffer (a power of two); 0 means 1024.
+    /// Pages of the ring buffer (a power of two); 0 means 1024 per CPU.
     pub ring_pages: usize,
-    /// Fetch with uprobe fetchargs only: arguments they cannot express
-    /// (which a BPF program would fetch) are delivered as unavailable.
-    pub no_bpf: bool,
 }
 
-/// One argument of a probe and how it is fetched.
-#[derive(Debug, Clone)]
-pub struct ArgInfo {
-    /// The spec as written in the note (`-4@%eax`), or the register for functions.
-    pub raw: String,
-    pub fetch: Fetch,
-    signed: bool,
-    bytes: u8,
-    /// Uprobe fetchargs cannot express it: the probe's arguments are all
-    /// fetched by a BPF program.
-    needs_bpf: bool,
-    /// For an argument fetched by BPF: its fetch by uprobe fetchargs alone,
-    /// used when BPF is refused or not wanted.
-    fallback: Option<Fetch>,
-}
-
-/// One attached probe location.
-#[derive(Debug, Clone)]
-pub struct ProbeInfo {
-    /// Position in the session's probes (for per-probe tables of callers).
-    pub index: usize,
-    /// `provider:name` for SDT probes, `SYMBOL` or `SYMBOL%return` for functions.
-    pub label: String,
-    pub path: PathBuf,
-    /// File offset of the probed instruction.
-    pub offset: u64,
-    /// File offset of the semaphore the kernel raises while attached.
-    pub semaphore_offset: Option<u64>,
-    /// Attached at a cheap site's 5-byte nop rather than at the note's pc.
-    pub cheap_site: bool,
-    pub retprobe: bool,
-    pub args: Vec<ArgInfo>,
-}
-
-impl ProbeInfo {
-    fn uses_bpf(&self) -> bool {
-        self.args.iter().any(|a| matches!(a.fetch, Fetch::Bpf(_)))
-    }
-
-    /// Back to uprobe fetchargs alone; what needed BPF becomes
-    /// unavailable, saying `why`.
-    fn without_bpf(&mut self, why: &str) {
-        for arg in &mut self.args {
-            let Some(fallback) = arg.fallback.take() else {
-                continue;
-            };
-            arg.fetch = match fallback {
-                Fetch::Unsupported(reason) => Fetch::Unsupported(format!("{reason} ({why})")),
-                fetch => fetch,
-            };
-            arg.needs_bpf = false;
-        }
-    }
-}
-
-/// What attaching one location found worth saying (unfetchable arguments).
+/// What planning one location found worth saying (unfetchable arguments,
+/// a cheap site).
 #[derive(Debug, Clone)]
 pub struct AttachReport {
     pub label: String,
@@ -117,131 +62,102 @@ pub struct Event<'a> {
     pub pid: u32,
     pub tid: u32,
     pub cpu: u32,
-    /// The thread's command name at the hit (fetched by the kernel).
+    /// The thread's command name at the hit.
     pub comm: &'a str,
     pub probe: &'a ProbeInfo,
     pub args: Vec<Value>,
 }
 
-struct Attached {
-    info: ProbeInfo,
-    /// The program that builds this probe's records, if it needs one.
-    /// Declared (so dropped) before `_event`: tracefs refuses to remove an
-    /// event while a perf event (here the program's host) is open on it.
-    bpf: Option<BpfProbe>,
-    /// Held for its Drop, which removes it from tracefs.
-    _event: UprobeEvent,
-    /// Its tracepoint id.
-    id: u64,
-    fields: Vec<Option<Field>>,
-    comm: Option<Field>,
-}
-
-struct BpfProbe {
-    program: bpf_sys::Program,
-    /// The per-CPU buffer the program builds records in; it holds a
-    /// reference of its own, kept here to say who owns it.
-    _scratch: bpf_sys::Map,
-    /// The perf event the program is attached through: once for the
-    /// tracefs event, it then runs on every hit of any of its perf events.
-    /// A dedicated event that is never inherited: an inherited copy of the
-    /// event holding the program detaches it from the tracepoint when the
-    /// child that inherited it exits (seen: a traced shell's `echo` ending
-    /// left later hits unfetched).
-    host: Option<PerfEvent>,
-    /// Bit i: argument i's memory could not be read at the hit.
-    faults: Field,
-}
-
-/// An attachment session. Dropping it closes every perf event (which
-/// unregisters the uprobes and lowers the semaphores) and then removes its
-/// tracefs events: the field order below is the release order.
+/// An attachment session. Dropping it detaches everything: the links first
+/// (each unregisters its uprobes and lowers their semaphores; all closed at
+/// once, so their RCU waits overlap), then programs and maps.
 pub struct Session {
-    rings: Vec<Ring>,
-    followers: Vec<PerfEvent>,
-    counters: Vec<(usize, PerfEvent)>,
-    probes: Vec<Attached>,
-    /// The perf event array the BPF programs write records to (one
-    /// bpf-output event per CPU, whose rings are in `rings`); dropped after
-    /// the programs that use it.
-    bpf_output: Option<bpf_sys::Map>,
-    /// Hits seen by the programs (for an exact count of lost records).
-    bpf_hits: Option<bpf_sys::Map>,
-    bpf_output_cpus: HashSet<i32>,
-    tracefs: Tracefs,
-    group: String,
+    links: Vec<Link>,
+    /// What a link is made of, for the processes that join the traced tree.
+    groups: Vec<LinkGroup>,
+    programs: Vec<Program>,
+    forks: Option<ForkTracker>,
+    ring: Option<RingReader>,
+    lost_map: Option<Map>,
+    counts_map: Option<Map>,
+    sites: Vec<ProbeInfo>,
     target: Target,
     options: SessionOptions,
-    /// Probe index + 1 by tracepoint id (the u16 at the start of every
-    /// record; 0: not ours): a lookup per record, so no hashing.
-    by_id: Vec<u32>,
-    /// PERF_RECORD_LOST totals seen so far.
-    lost: u64,
     /// Records handed to handlers.
     delivered: u64,
+    started: bool,
     stopped: bool,
     clock_offset_ns: i128,
-    traced_tids: HashSet<i32>,
-    started: bool,
     stop_attaching: Option<fn() -> bool>,
 }
 
 impl Session {
-    /// Open a session: finds (or mounts) tracefs and removes the events of
-    /// tracers that died without cleaning up.
+    /// Open a session for `target`.
     pub fn new(target: Target, options: SessionOptions) -> Result<Session, Error> {
-        if let Target::Process(pid) = target {
+        if let Target::Process(pid) | Target::ProcessTree(pid) = target {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 return Err(Error::Input(format!("pid {pid}: no such process")));
             }
         }
-        let tracefs = Tracefs::open()?;
-        tracefs.remove_stale_groups();
-        raise_fd_limit();
         Ok(Session {
-            rings: Vec::new(),
-            followers: Vec::new(),
-            counters: Vec::new(),
-            probes: Vec::new(),
-            bpf_output: None,
-            bpf_hits: None,
-            bpf_output_cpus: HashSet::new(),
-            tracefs,
-            group: Tracefs::new_group(),
+            links: Vec::new(),
+            groups: Vec::new(),
+            programs: Vec::new(),
+            forks: None,
+            ring: None,
+            lost_map: None,
+            counts_map: None,
+            sites: Vec::new(),
             target,
             options,
-            by_id: Vec::new(),
-            lost: 0,
             delivered: 0,
+            started: false,
             stopped: false,
             clock_offset_ns: realtime_minus_monotonic(),
-            traced_tids: HashSet::new(),
-            started: false,
             stop_attaching: None,
         })
     }
 
     fn pid(&self) -> Option<u32> {
         match self.target {
-            Target::Process(pid) => Some(pid),
+            Target::Process(pid) | Target::ProcessTree(pid) => Some(pid),
             Target::AllProcesses => None,
         }
     }
 
-    /// Have [`attach`](Self::attach) check `stop` before each location and
-    /// give up when it says so: attaching hundreds of locations takes the
-    /// kernel tens of seconds, and a Ctrl-C should not wait for them all.
-    /// What was attached is released when the session is dropped.
+    /// The pid filter of the session's own links.
+    fn link_pid(&self) -> Option<u32> {
+        match self.target {
+            Target::Process(pid) => Some(pid),
+            _ => None,
+        }
+    }
+
+    /// Have [`start`](Self::start) check `stop` before each link it creates
+    /// and give up when it says so. What was attached is released.
     pub fn stop_attaching_when(&mut self, stop: fn() -> bool) {
         self.stop_attaching = Some(stop);
     }
 
-    /// Attach every location `selector` designates. Fails when nothing matches.
+    fn request(&self) -> ArgRequest {
+        ArgRequest {
+            strings: self.options.strings.clone(),
+            only: if self.options.count_only {
+                Some(Vec::new())
+            } else {
+                self.options.only_args.clone()
+            },
+        }
+    }
+
+    /// Plan every location `selector` designates (attached by
+    /// [`start`](Self::start)). Fails when nothing matches.
     pub fn attach(&mut self, selector: &Selector) -> Result<Vec<AttachReport>, Error> {
         if self.started {
             return Err(Error::Input("attach before start()".into()));
         }
-        let probes = match selector {
+        let request = self.request();
+        let sites = match selector {
             Selector::Usdt {
                 path,
                 provider,
@@ -271,8 +187,11 @@ impl Session {
                         }
                     },
                 };
-                let found =
-                    self.sdt_probes(&objects, |p, n| provider.matches(p) && name.matches(n));
+                let found = plan::sdt_sites(
+                    &objects,
+                    |p, n| provider.matches(p) && name.matches(n),
+                    &request,
+                );
                 if found.is_empty() {
                     return Err(Error::Input(format!(
                         "no SDT probe matches `{}:{}` in {}",
@@ -298,653 +217,321 @@ impl Session {
                     )));
                 }
                 symbols
-                    .into_iter()
-                    .map(|s| {
-                        let use_bpf = !self.options.no_bpf && !self.options.count_only;
-                        function_probe(&file, &s, *retprobe, use_bpf)
-                    })
+                    .iter()
+                    .map(|s| plan::function_site(&file, s, *retprobe, &request))
                     .collect()
             }
         };
         let mut reports = Vec::new();
-        let of = probes.len();
-        for info in probes {
-            if self.stop_attaching.is_some_and(|stop| stop()) {
-                return Err(Error::Interrupted {
-                    attached: reports.len(),
-                    of,
-                });
-            }
-            reports.push(self.add(info)?);
+        for mut site in sites {
+            site.index = self.sites.len();
+            reports.push(report(&site));
+            self.sites.push(site);
         }
         Ok(reports)
     }
 
-    fn sdt_probes(
-        &self,
-        objects: &[Object],
-        wanted: impl Fn(&str, &str) -> bool,
-    ) -> Vec<ProbeInfo> {
-        let mut out = Vec::new();
-        for object in objects {
-            let fixed = object.elf_type == "exec";
-            // Only x86-64 objects can hold cheap sites; their code is read
-            // here, at attach time, never while listing.
-            let code = (object.arch == stapsdt_reader::Arch::X86_64)
-                .then(|| std::fs::File::open(&object.path).ok())
-                .flatten();
-            for probe in object
-                .probes
-                .iter()
-                .filter(|p| wanted(&p.provider, &p.name))
-            {
-                for location in &probe.locations {
-                    let Some(file_offset) = location.file_offset else {
-                        continue;
-                    };
-                    let cheap = code.as_ref().is_some_and(|file| {
-                        cheap_site::file_has_cheap_site(file, file_offset)
-                            && !location.args.iter().any(reads_rsp_itself)
-                    });
-                    let site = Site {
-                        arch: object.arch,
-                        address: location.address,
-                        file_offset,
-                        fixed_addresses: fixed,
-                        rsp_adjust: if cheap { cheap_site::RSP_ADJUST } else { 0 },
-                        ip_adjust: if cheap {
-                            cheap_site::NOP5_OFFSET as i64
-                        } else {
-                            0
-                        },
-                    };
-                    let mut args: Vec<ArgInfo> = location
-                        .args
-                        .iter()
-                        .enumerate()
-                        .map(|(i, arg)| {
-                            let fetch = if self.wanted_arg(i) {
-                                fetchargs::fetch(arg, &site, self.options.strings.contains(&i))
-                            } else {
-                                Fetch::Unsupported("not requested".into())
-                            };
-                            let needs_bpf = matches!(fetch, Fetch::Bpf(_));
-                            ArgInfo {
-                                raw: arg.raw.clone(),
-                                needs_bpf,
-                                fallback: needs_bpf.then(|| {
-                                    let as_string = self.options.strings.contains(&i);
-                                    fetchargs::kernel_fetch(arg, &site, as_string)
-                                }),
-                                fetch,
-                                signed: arg.signed,
-                                bytes: arg.size.clamp(1, 8),
-                            }
-                        })
-                        .collect();
-                    self.prefer_bpf(&location.args, &site, &mut args);
-                    let mut info = ProbeInfo {
-                        index: 0,
-                        label: format!("{}:{}", probe.provider, probe.name),
-                        path: PathBuf::from(&object.path),
-                        offset: if cheap {
-                            file_offset + cheap_site::NOP5_OFFSET
-                        } else {
-                            file_offset
-                        },
-                        semaphore_offset: location.semaphore.as_ref().and_then(|s| s.file_offset),
-                        retprobe: false,
-                        cheap_site: cheap,
-                        args,
-                    };
-                    if self.options.no_bpf {
-                        info.without_bpf("BPF not used: --no-bpf");
-                    }
-                    out.push(info);
-                }
-            }
-        }
-        out
-    }
-
-    /// Switch a location's arguments to a BPF program where that is
-    /// needed or better. A program fetches all of a probe's arguments: where
-    /// fetchargs cannot express one, and by default where no argument is a
-    /// string: then it is cheaper per hit (1471 against 1827 ns, see
-    /// docs/trace.md). Strings stay with fetchargs, whose copy may fault a
-    /// page in (a string literal the program never touched); a program's
-    /// cannot, and would show <fault>. What fetchargs would do is kept as
-    /// each argument's fallback.
-    fn prefer_bpf(&self, operands: &[stapsdt_reader::Arg], site: &Site, args: &mut [ArgInfo]) {
-        let needed = args.iter().any(|a| a.needs_bpf);
-        let has_string = args.iter().any(|a| {
-            matches!(
-                a.fetch,
-                Fetch::Kernel {
-                    kind: ValueKind::Str,
-                    ..
-                }
-            )
-        });
-        if !needed && (self.options.count_only || has_string) {
-            return;
-        }
-        let located: Vec<Option<Result<BpfArg, String>>> = operands
-            .iter()
-            .zip(args.iter())
-            .enumerate()
-            .map(|(i, (operand, info))| {
-                matches!(info.fetch, Fetch::Kernel { .. })
-                    .then(|| bpf::locate(operand, site, self.options.strings.contains(&i)))
-            })
-            .collect();
-        if !needed && !located.iter().flatten().all(Result::is_ok) {
-            return;
-        }
-        for (info, located) in args.iter_mut().zip(located) {
-            let Some(located) = located else { continue };
-            let fetch = located.map_or_else(
-                |why| Fetch::Unsupported(format!("`{}`: {why}", info.raw)),
-                Fetch::Bpf,
-            );
-            info.fallback = Some(std::mem::replace(&mut info.fetch, fetch));
-        }
-    }
-
-    fn wanted_arg(&self, index: usize) -> bool {
-        self.options
-            .only_args
-            .as_ref()
-            .is_none_or(|only| only.contains(&index))
-    }
-
-    fn add(&mut self, mut info: ProbeInfo) -> Result<AttachReport, Error> {
-        info.index = self.probes.len();
-        let path_text = info.path.display().to_string();
-        if path_text.contains(char::is_whitespace) {
-            return Err(Error::Unsupported(format!(
-                "{path_text}: uprobe_events cannot name a path containing white space"
-            )));
-        }
-        let by_bpf: Vec<String> = info
-            .args
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.needs_bpf)
-            .map(|(i, a)| format!("arg{i} `{}`", a.raw))
-            .collect();
-        let mut attached = None;
-        // Counting fetches nothing: a bare uprobe is the cheapest hit.
-        if info.uses_bpf() && !self.options.count_only {
-            match self.attach_with_bpf(&info) {
-                Ok(with_bpf) => attached = Some(with_bpf),
-                // Without the program the other arguments are still worth having.
-                Err(e) => info.without_bpf(&format!("the BPF program was refused: {e}")),
-            }
-        }
-        let mut warnings: Vec<String> = info
-            .args
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| match &a.fetch {
-                Fetch::Unsupported(why) if why != "not requested" => {
-                    Some(format!("arg{i} cannot be fetched by the kernel: {why}"))
-                }
-                _ => None,
-            })
-            .collect();
-        if attached.is_some() && !by_bpf.is_empty() {
-            warnings.push(format!(
-                "arguments fetched by a BPF program: uprobe fetchargs cannot express {}",
-                by_bpf.join(", ")
-            ));
-        }
-        if info.cheap_site {
-            warnings.push(format!(
-                "a cheap site: attached at its 5-byte nop (+{}), which the kernel optimises",
-                cheap_site::NOP5_OFFSET
-            ));
-        }
-        let attached = match attached {
-            Some(a) => a,
-            None => self.attach_with_fetchargs(info)?,
-        };
-        let id = attached.id as usize;
-        if self.by_id.len() <= id {
-            self.by_id.resize(id + 1, 0);
-        }
-        self.by_id[id] = self.probes.len() as u32 + 1;
-        let report = AttachReport {
-            label: attached.info.label.clone(),
-            path: attached.info.path.clone(),
-            offset: attached.info.offset,
-            warnings,
-        };
-        self.probes.push(attached);
-        Ok(report)
-    }
-
-    fn definition(&self, info: &ProbeInfo, args: Vec<String>) -> UprobeDefinition {
-        UprobeDefinition {
-            group: self.group.clone(),
-            name: event_name(self.probes.len(), &info.label),
-            path: info.path.clone(),
-            offset: info.offset,
-            ref_ctr_offset: info.semaphore_offset,
-            retprobe: info.retprobe,
-            args,
-        }
-    }
-
-    /// A tracefs event whose fetchargs fill the record.
-    fn attach_with_fetchargs(&mut self, info: ProbeInfo) -> Result<Attached, Error> {
-        let mut args: Vec<String> = Vec::new();
-        if !self.options.count_only {
-            for (i, a) in info.args.iter().enumerate() {
-                if let Fetch::Kernel { spec, .. } = &a.fetch {
-                    args.push(format!("a{i}={spec}"));
-                }
-            }
-            if self.options.only_args.is_none() {
-                args.push("_comm=$comm".into());
-            }
-        }
-        let event = self.tracefs.add_uprobe(&self.definition(&info, args))?;
-        let id = event.id()?;
-        let format = event.format()?;
-        Ok(Attached {
-            fields: (0..info.args.len())
-                .map(|i| format.field(&format!("a{i}")).cloned())
-                .collect(),
-            comm: format.field("_comm").cloned(),
-            bpf: None,
-            info,
-            _event: event,
-            id,
-        })
-    }
-
-    /// A tracefs event without fetchargs, and the program that builds its
-    /// records instead. Dropping the result on failure removes the event.
-    fn attach_with_bpf(&mut self, info: &ProbeInfo) -> Result<Attached, Error> {
-        let event = self
-            .tracefs
-            .add_uprobe(&self.definition(info, Vec::new()))?;
-        let id = event.id()?;
-        let (layout, probe) = self.bpf_probe(info, id)?;
-        Ok(Attached {
-            fields: layout.args,
-            comm: Some(layout.comm),
-            bpf: Some(probe),
-            info: info.clone(),
-            _event: event,
-            id,
-        })
-    }
-
-    /// Load the program that builds the records of the probe whose tracefs
-    /// event has tracepoint id `id`.
-    fn bpf_probe(
-        &mut self,
-        info: &ProbeInfo,
-        id: u64,
-    ) -> Result<(program::Layout, BpfProbe), Error> {
-        let located: Vec<Option<&BpfArg>> = info
-            .args
-            .iter()
-            .map(|a| match &a.fetch {
-                Fetch::Bpf(located) => Some(located),
-                _ => None,
-            })
-            .collect();
-        let layout = program::layout(&located).map_err(Error::Unsupported)?;
-        if self.bpf_output.is_none() {
-            let slots = perf::online_cpus().into_iter().max().unwrap_or(0) + 1;
-            self.bpf_output = Some(bpf_sys::Map::perf_event_array(slots as u32)?);
-        }
-        if self.bpf_hits.is_none() {
-            self.bpf_hits = Some(bpf_sys::Map::per_cpu_counter()?);
-        }
-        let scratch = bpf_sys::Map::per_cpu_buffer(layout.size as u32)?;
-        let maps = program::Maps {
-            scratch: scratch.fd(),
-            output: self.bpf_output.as_ref().map_or(-1, |m| m.fd()),
-            hits: self.bpf_hits.as_ref().map_or(-1, |m| m.fd()),
-        };
-        // Tracepoint ids are the u16 `common_type` of every record.
-        let insns = program::program(id as u16, &located, &layout, maps);
-        let program = bpf_sys::Program::load_kprobe(&insns, &format!("stapsdt_{id}")).map_err(
-            |e| match e {
-                Error::Kernel(why) => Error::Kernel(format!(
-                    "{} ({}:0x{:x}): {why}",
-                    info.label,
-                    info.path.display(),
-                    info.offset
-                )),
-                other => other,
-            },
-        )?;
-        let faults = layout.faults.clone();
-        Ok((
-            layout,
-            BpfProbe {
-                program,
-                _scratch: scratch,
-                host: None,
-                faults,
-            },
-        ))
-    }
-
-    /// The attached locations.
+    /// The planned (after `start`: attached) locations.
     pub fn probes(&self) -> impl Iterator<Item = &ProbeInfo> {
-        self.probes.iter().map(|a| &a.info)
+        self.sites.iter()
     }
 
-    /// Open the perf events and enable them: from here on hits are recorded
-    /// (and semaphores raised).
+    /// Load the programs and attach every site: from here on hits are
+    /// recorded (and semaphores raised).
     pub fn start(&mut self) -> Result<(), Error> {
-        if self.probes.is_empty() {
+        if self.sites.is_empty() {
             return Err(Error::Input("nothing attached".into()));
         }
+        if self.started {
+            return Err(Error::Input("the session was started already".into()));
+        }
         self.started = true;
-        let pid = self.pid();
-        for probe in &mut self.probes {
-            if let Some(bpf) = &mut probe.bpf {
-                let host = PerfEvent::program_host(probe.id, pid)?;
-                bpf.program.attach_to(host.raw_fd())?;
-                bpf.host = Some(host);
+        for site in &self.sites {
+            if site.path.as_os_str().is_empty() {
+                return Err(Error::Input(format!("{}: no file", site.label)));
             }
         }
-        let cpus = perf::online_cpus();
-        match self.target {
-            Target::AllProcesses => {
-                for &cpu in &cpus {
-                    self.open_scope(Scope::Cpu(cpu))?;
-                }
-            }
-            Target::Process(pid) => {
-                // Threads started while we attach to the others are caught
-                // by listing again until nothing new appears.
-                for _ in 0..20 {
-                    let fresh: Vec<i32> = threads(pid)
-                        .into_iter()
-                        .filter(|t| !self.traced_tids.contains(t))
-                        .collect();
-                    if fresh.is_empty() {
-                        break;
-                    }
-                    for tid in fresh {
-                        self.traced_tids.insert(tid);
-                        for &cpu in &cpus {
-                            match self.open_scope(Scope::Thread { tid, cpu }) {
-                                Ok(()) => {}
-                                // The thread ended meanwhile.
-                                Err(Error::Os { error, .. })
-                                    if error.raw_os_error() == Some(libc::ESRCH) => {}
-                                Err(e) => return Err(e),
-                            }
-                        }
-                    }
-                }
-                if self.traced_tids.is_empty() {
-                    return Err(Error::Input(format!("pid {pid}: no such process")));
-                }
-            }
-        }
-        for ring in &self.rings {
-            ring.event().enable()?;
-        }
-        for event in self
-            .followers
-            .iter()
-            .chain(self.counters.iter().map(|(_, e)| e))
-        {
-            event.enable()?;
-        }
-        Ok(())
-    }
-
-    fn open_scope(&mut self, scope: Scope) -> Result<(), Error> {
-        let cpu = match scope {
-            Scope::Cpu(c) | Scope::Thread { cpu: c, .. } => c,
+        let mut maps = Maps {
+            ring: -1,
+            lost: -1,
+            counts: -1,
+            scope: -1,
         };
+        // The ring carries the records, and the forks of a traced process
+        // (also when counting).
+        if !self.options.count_only || self.pid().is_some() {
+            let pages = match self.options.ring_pages {
+                0 if self.options.count_only => 16,
+                0 => 1024 * crate::perf::online_cpus().len(),
+                n => n,
+            };
+            let ring = RingReader::new(pages * crate::page_size())?;
+            maps.ring = ring.fd();
+            self.ring = Some(ring);
+        }
+        if let Some(pid) = self.pid() {
+            let forks = ForkTracker::new(pid, maps.ring)?;
+            if let Target::ProcessTree(_) = self.target {
+                maps.scope = forks.set_fd();
+            }
+            self.forks = Some(forks);
+        }
+        // Which program each site runs: index into `self.programs`.
+        let mut program_of = Vec::with_capacity(self.sites.len());
         if self.options.count_only {
-            for (index, probe) in self.probes.iter().enumerate() {
-                self.counters
-                    .push((index, PerfEvent::tracepoint_counter(probe.id, scope)?));
+            let counts = Map::per_cpu_counters(self.sites.len() as u32, "stapsdt_counts")?;
+            maps.counts = counts.fd();
+            self.counts_map = Some(counts);
+            self.programs.push(Program::load(
+                &lower::count_program(maps),
+                ProgramKind::UprobeMulti { sleepable: false },
+                "stapsdt_count",
+            )?);
+            program_of.resize(self.sites.len(), 0);
+        } else {
+            let lost = Map::per_cpu_counters(1, "stapsdt_lost")?;
+            maps.lost = lost.fd();
+            self.lost_map = Some(lost);
+            let mut by_layout: HashMap<Layout, usize> = HashMap::new();
+            for site in &self.sites {
+                let layout = Layout::of(site);
+                let index = match by_layout.get(&layout) {
+                    Some(&i) => i,
+                    None => {
+                        let program = Program::load(
+                            &lower::record_program(&layout, maps),
+                            ProgramKind::UprobeMulti {
+                                sleepable: layout.sleepable(),
+                            },
+                            "stapsdt_rec",
+                        )
+                        .map_err(|e| in_site(e, site))?;
+                        self.programs.push(program);
+                        by_layout.insert(layout, self.programs.len() - 1);
+                        self.programs.len() - 1
+                    }
+                };
+                program_of.push(index);
             }
-            return Ok(());
         }
-        let pages = match self.options.ring_pages {
-            0 => 1024,
-            n => n.next_power_of_two(),
-        };
-        // The first ring of a CPU holds its tracepoint records (the
-        // bpf-output ring of the CPU, if any, is made after it).
-        let mut ring_index = self.rings.iter().position(|r| r.cpu == cpu);
-        let wakeup = (pages * perf::page_size() / 4) as u32;
-        for probe in &self.probes {
-            let event = PerfEvent::tracepoint(probe.id, scope, wakeup)?;
-            match ring_index {
-                Some(i) => {
-                    event.redirect_to(self.rings[i].event())?;
-                    self.followers.push(event);
-                }
-                None => {
-                    self.rings.push(Ring::new(event, pages, cpu)?);
-                    ring_index = Some(self.rings.len() - 1);
-                }
-            }
+        // One link per (file, program, entry or return), in plan order.
+        let mut group_of: HashMap<(PathBuf, usize, bool), usize> = HashMap::new();
+        for (site, &program) in self.sites.iter().zip(&program_of) {
+            let key = (site.path.clone(), program, site.retprobe);
+            let at = *group_of.entry(key).or_insert_with(|| {
+                self.groups.push(LinkGroup {
+                    path: site.path.clone(),
+                    program,
+                    retprobe: site.retprobe,
+                    sites: Vec::new(),
+                });
+                self.groups.len() - 1
+            });
+            self.groups[at].sites.push(LinkSite {
+                offset: site.offset,
+                ref_ctr_offset: site.semaphore_offset.unwrap_or(0),
+                cookie: site.index as u64,
+            });
         }
-        if let Some(output) = &self.bpf_output {
-            if self.bpf_output_cpus.insert(cpu) {
-                let event = PerfEvent::bpf_output(cpu, wakeup)?;
-                output.set_perf_event(cpu as u32, event.raw_fd())?;
-                self.rings.push(Ring::new(event, pages, cpu)?);
-            }
-        }
-        Ok(())
+        let pid = self.link_pid();
+        attach_links(
+            &mut self.links,
+            &self.groups,
+            &self.programs,
+            pid,
+            self.stop_attaching,
+            self.sites.len(),
+        )
     }
 
-    /// Wait up to `timeout_ms` for hits and hand each to `handler`.
-    /// Returns the number of events delivered.
+    /// Wait up to `timeout_ms` for hits and hand each to `handler`, in time
+    /// order. Returns the number of events delivered.
     pub fn poll(&mut self, timeout_ms: i32, mut handler: impl FnMut(&Event)) -> usize {
-        if self.rings.is_empty() {
+        let Some(ring) = &mut self.ring else {
             // Counting mode: nothing to read, just wait.
             std::thread::sleep(std::time::Duration::from_millis(timeout_ms.max(0) as u64));
             return 0;
+        };
+        if !self.stopped {
+            ring.wait(timeout_ms);
         }
-        perf::wait(&self.rings, timeout_ms);
-        let mut delivered = 0;
-        let mut lost = 0;
-        let probes = &self.probes;
-        let by_id = &self.by_id;
+        let sites = &self.sites;
         let offset = self.clock_offset_ns;
+        let now = clock_ns(libc::CLOCK_MONOTONIC).max(0) as u64;
+        // Children first: the sooner their links exist, the fewer of their
+        // hits are missed.
+        let follow = matches!(self.target, Target::Process(_)) && !self.stopped;
+        for child in ring.take_forks() {
+            if follow && is_process(child) {
+                let _ = attach_links(
+                    &mut self.links,
+                    &self.groups,
+                    &self.programs,
+                    Some(child),
+                    None,
+                    self.sites.len(),
+                );
+            }
+        }
         // One argument vector for all events: no allocation per hit.
         let mut args = Vec::with_capacity(12);
-        for ring in &mut self.rings {
-            ring.drain(|record| match record {
-                perf::Record::Lost(n) => lost += n,
-                perf::Record::Sample(sample) => {
-                    let Some(&[a, b]) = sample.raw.get(0..2) else {
-                        return;
-                    };
-                    let index = match by_id.get(usize::from(u16::from_ne_bytes([a, b]))) {
-                        Some(&i) if i > 0 => i as usize - 1,
-                        _ => return,
-                    };
-                    let probe = &probes[index];
-                    args.clear();
-                    args.extend(
-                        probe
-                            .info
-                            .args
-                            .iter()
-                            .zip(&probe.fields)
-                            .map(|(arg, field)| {
-                                value::decode(
-                                    &arg.fetch,
-                                    field.as_ref(),
-                                    sample.raw,
-                                    arg.signed,
-                                    arg.bytes,
-                                )
-                            }),
-                    );
-                    if let Some(bpf) = &probe.bpf {
-                        let faults = bpf.faults.read_u64(sample.raw).unwrap_or(0);
-                        for (i, value) in args.iter_mut().enumerate().take(32) {
-                            if faults >> i & 1 == 1 {
-                                *value = Value::Fault;
-                            }
-                        }
-                    }
-                    let event = Event {
-                        time_ns: (i128::from(sample.time) + offset).max(0) as u128,
-                        pid: sample.pid,
-                        tid: sample.tid,
-                        cpu: sample.cpu,
-                        comm: probe
-                            .comm
-                            .as_ref()
-                            .and_then(|f| f.read_str(sample.raw))
-                            .unwrap_or(""),
-                        probe: &probe.info,
-                        args: std::mem::take(&mut args),
-                    };
-                    handler(&event);
-                    args = event.args;
-                    delivered += 1;
-                }
-            });
-        }
-        self.lost += lost;
+        let delivered = ring.drain(now, self.stopped, |r| {
+            let Some(site) = record::site(r).and_then(|i| sites.get(i as usize)) else {
+                return;
+            };
+            let faults = record::faults(r);
+            args.clear();
+            args.extend(
+                site.args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, arg)| value::decode(arg, i, r, faults)),
+            );
+            let event = Event {
+                time_ns: (i128::from(record::time(r)) + offset).max(0) as u128,
+                pid: record::pid(r),
+                tid: record::tid(r),
+                cpu: record::cpu(r),
+                comm: record::comm(r),
+                probe: site,
+                args: std::mem::take(&mut args),
+            };
+            handler(&event);
+            args = event.args;
+        });
         self.delivered += delivered as u64;
         delivered
     }
 
-    /// Stop recording hits (the uprobes stay until drop). A `poll` after
-    /// this delivers what is left, and then [`lost`](Self::lost) is exact.
+    /// Detach every site: no hit is recorded from here on, the semaphores
+    /// are lowered. A `poll` after this delivers what is left, and then
+    /// [`lost`](Self::lost) is final.
     pub fn stop(&mut self) {
-        for event in self
-            .rings
-            .iter()
-            .map(|r| r.event())
-            .chain(&self.followers)
-            .chain(self.counters.iter().map(|(_, e)| e))
-        {
-            event.disable();
-        }
+        close_all(std::mem::take(&mut self.links));
         self.stopped = true;
     }
 
-    /// Records the kernel dropped because a ring buffer was full.
-    ///
-    /// The kernel reports a run of drops (PERF_RECORD_LOST) only when it
-    /// next finds room, so drops at the very end would go unreported; after
-    /// [`stop`](Self::stop) and a final `poll` the count is exact instead:
-    /// hits counted by the perf events minus records delivered.
+    /// Records the kernel dropped because the ring buffer was full (counted
+    /// by the programs, exactly).
     pub fn lost(&self) -> u64 {
-        if !self.stopped || self.rings.is_empty() {
-            return self.lost;
-        }
-        let hits: u64 = self
-            .rings
-            .iter()
-            .map(|r| r.event())
-            .chain(&self.followers)
-            .map(PerfEvent::count)
-            .sum::<u64>()
-            + self.bpf_hits.as_ref().map_or(0, bpf_sys::Map::per_cpu_sum);
-        self.lost.max(hits.saturating_sub(self.delivered))
+        self.lost_map.as_ref().map_or(0, |m| m.per_cpu_sum(0))
     }
 
     /// Hits per attached location (counting mode), in attach order.
     pub fn counts(&self) -> Vec<(&ProbeInfo, u64)> {
-        let mut totals = vec![0u64; self.probes.len()];
-        for (index, event) in &self.counters {
-            totals[*index] += event.count();
-        }
-        self.probes.iter().map(|p| &p.info).zip(totals).collect()
-    }
-}
-
-/// A function entry or return: the six argument registers, or the return
-/// value; read by a BPF program with `use_bpf` (cheaper per hit), else by
-/// fetchargs (also the fallback when the program is refused).
-fn function_probe(
-    file: &std::path::Path,
-    symbol: &stapsdt_reader::FunctionSymbol,
-    retprobe: bool,
-    use_bpf: bool,
-) -> ProbeInfo {
-    let raw_u64 = |raw: &str, spec: &str, register: &str| {
-        let by_fetchargs = Fetch::Kernel {
-            spec: format!("{spec}:x64"),
-            kind: ValueKind::Int {
-                bytes: 8,
-                signed: false,
-            },
-        };
-        let by_program = bpf::register_u64(register).filter(|_| use_bpf);
-        ArgInfo {
-            raw: raw.to_string(),
-            fetch: by_program.map_or_else(|| by_fetchargs.clone(), Fetch::Bpf),
-            signed: false,
-            bytes: 8,
-            needs_bpf: false,
-            fallback: use_bpf.then_some(by_fetchargs),
-        }
-    };
-    let args = if retprobe {
-        vec![raw_u64(
-            "retval",
-            fetchargs::RETURN_VALUE,
-            fetchargs::RETURN_REGISTER,
-        )]
-    } else {
-        fetchargs::ENTRY_ARGS
+        self.sites
             .iter()
-            .zip(fetchargs::ENTRY_REGISTERS)
-            .map(|(r, canonical)| raw_u64(r, r, canonical))
+            .map(|site| {
+                let n = self
+                    .counts_map
+                    .as_ref()
+                    .map_or(0, |m| m.per_cpu_sum(site.index as u32));
+                (site, n)
+            })
             .collect()
-    };
-    ProbeInfo {
-        index: 0,
-        label: if retprobe {
-            format!("{}%return", symbol.name)
-        } else {
-            symbol.name.clone()
-        },
-        path: file.to_path_buf(),
-        offset: symbol.file_offset,
-        semaphore_offset: None,
-        retprobe,
-        cheap_site: false,
-        args,
     }
 }
 
-/// A tracefs event name: `e<N>_<label>` with non-identifier characters
-/// replaced, short enough for the kernel's limit.
-fn event_name(index: usize, label: &str) -> String {
-    let clean: String = label
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    let mut name = format!("e{index}_{clean}");
-    name.truncate(60);
-    name
+impl Drop for Session {
+    fn drop(&mut self) {
+        close_all(std::mem::take(&mut self.links));
+    }
 }
 
-fn threads(pid: u32) -> Vec<i32> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
+/// Close links at once: each close waits for an RCU grace period, and
+/// waits that overlap end together.
+fn close_all(links: Vec<Link>) {
+    if links.len() <= 1 {
+        return;
+    }
+    std::thread::scope(|s| {
+        for link in links {
+            s.spawn(move || drop(link));
+        }
+    });
+}
+
+/// Sites of one file run by one program at entry (or return): one link.
+struct LinkGroup {
+    path: PathBuf,
+    program: usize,
+    retprobe: bool,
+    sites: Vec<LinkSite>,
+}
+
+/// A link per group, for process `pid` (the kernel's pid filter: only it
+/// gets breakpoints and raised semaphores) or every process. A child of a
+/// traced process gets links of its own as soon as its fork record is read
+/// (threads are covered by their process's links; a child that is gone
+/// already had no hits to see).
+fn attach_links(
+    links: &mut Vec<Link>,
+    groups: &[LinkGroup],
+    programs: &[Program],
+    pid: Option<u32>,
+    stop: Option<fn() -> bool>,
+    of: usize,
+) -> Result<(), Error> {
+    let mut attached = 0;
+    for group in groups {
+        if stop.is_some_and(|stop| stop()) {
+            return Err(Error::Interrupted { attached, of });
+        }
+        links.push(Link::uprobe_multi(
+            &programs[group.program],
+            &group.path,
+            &group.sites,
+            group.retprobe,
+            pid,
+        )?);
+        attached += group.sites.len();
+    }
+    Ok(())
+}
+
+/// Whether `pid` is a process (a thread group leader) that still runs.
+fn is_process(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Tgid:"))
+            .is_some_and(|tgid| tgid.trim() == pid.to_string())
+    })
+}
+
+fn in_site(e: Error, site: &ProbeInfo) -> Error {
+    match e {
+        Error::Kernel(why) => Error::Kernel(format!(
+            "{} ({}:0x{:x}): {why}",
+            site.label,
+            site.path.display(),
+            site.offset
+        )),
+        other => other,
+    }
+}
+
+fn report(site: &ProbeInfo) -> AttachReport {
+    let mut warnings: Vec<String> = site
+        .args
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match &a.fetch {
+            Fetch::Unavailable(why) => Some(format!("arg{i} cannot be fetched: {why}")),
+            _ => None,
         })
-        .unwrap_or_default()
+        .collect();
+    if site.cheap_site {
+        warnings.push(format!(
+            "a cheap site: attached at its 5-byte nop (+{}), which the kernel optimises",
+            cheap_site::NOP5_OFFSET
+        ));
+    }
+    AttachReport {
+        label: site.label.clone(),
+        path: site.path.clone(),
+        offset: site.offset,
+        warnings,
+    }
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
@@ -959,42 +546,4 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
 
 fn realtime_minus_monotonic() -> i128 {
     clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-/// Many probes × CPUs × threads need many descriptors.
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: get/set our own limit with a struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-/// An argument that is `%rsp` itself (not memory relative to it): at a cheap
-/// site's 5-byte nop its value differs, and a fetcharg cannot add 128 to a
-/// register, so such a site is probed at its pc instead.
-fn reads_rsp_itself(arg: &stapsdt_reader::Arg) -> bool {
-    matches!(&arg.operand, stapsdt_reader::Operand::Register { register } if register.canonical == "rsp")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_names_are_identifiers() {
-        assert_eq!(
-            event_name(3, "python:function__entry"),
-            "e3_python_function__entry"
-        );
-        assert_eq!(event_name(0, "malloc%return"), "e0_malloc_return");
-        assert!(event_name(1, &"x".repeat(200)).len() <= 60);
-    }
 }

@@ -1,8 +1,7 @@
 //! Argument values as delivered to handlers, decoded from raw records.
 
-use crate::bpf::BpfArg;
-use crate::fetchargs::{Fetch, ValueKind};
-use crate::format::Field;
+use crate::lower::{arg_slot, record};
+use crate::plan::{ArgInfo, Fetch, ValueKind};
 use std::fmt;
 
 /// One argument's value at a hit.
@@ -15,7 +14,7 @@ pub enum Value {
     /// The kernel cannot fetch this operand (said at attach time), or the
     /// record was short.
     Unavailable,
-    /// The kernel could not read the string at the hit (a bad pointer).
+    /// The memory could not be read at the hit (a bad pointer).
     Fault,
 }
 
@@ -59,31 +58,25 @@ pub fn integer(raw: u64, bytes: u8, signed: bool) -> Value {
     }
 }
 
-/// Decode one argument from a record.
-pub fn decode(
-    fetch: &Fetch,
-    field: Option<&Field>,
-    record: &[u8],
-    signed: bool,
-    bytes: u8,
-) -> Value {
-    match fetch {
-        Fetch::Constant(v) => integer(*v as u64, bytes, signed),
-        Fetch::Unsupported(_) => Value::Unavailable,
-        Fetch::Kernel { kind, .. } | Fetch::Bpf(BpfArg { kind, .. }) => {
-            let Some(field) = field else {
-                return Value::Unavailable;
-            };
-            match *kind {
-                ValueKind::Str => match field.read_string(record) {
-                    Some(Some(s)) => Value::Str(s),
-                    Some(None) => Value::Fault,
-                    None => Value::Unavailable,
-                },
-                ValueKind::Int { bytes, signed } => field
-                    .read_u64(record)
+/// Decode argument `index` from a record whose fault bits are `faults`.
+pub fn decode(arg: &ArgInfo, index: usize, record: &[u8], faults: u32) -> Value {
+    match &arg.fetch {
+        Fetch::Constant(v) => match arg.kind {
+            ValueKind::Int { bytes, signed } => integer(*v as u64, bytes, signed),
+            _ => integer(*v as u64, 8, true),
+        },
+        Fetch::NotRequested | Fetch::Unavailable(_) => Value::Unavailable,
+        Fetch::At(_) if index < 32 && faults >> index & 1 == 1 => Value::Fault,
+        Fetch::At(_) => {
+            let slot = arg_slot(index);
+            match arg.kind {
+                ValueKind::Str | ValueKind::StrN { .. } => record::string(record, slot)
+                    .map_or(Value::Unavailable, |s| {
+                        Value::Str(String::from_utf8_lossy(s).into_owned())
+                    }),
+                ValueKind::Int { bytes, signed } => record::u64_at(record, slot)
                     .map_or(Value::Unavailable, |raw| integer(raw, bytes, signed)),
-                ValueKind::Float { bytes } => match field.read_u64(record) {
+                ValueKind::Float { bytes } => match record::u64_at(record, slot) {
                     Some(raw) if bytes == 4 => Value::Float(f64::from(f32::from_bits(raw as u32))),
                     Some(raw) => Value::Float(f64::from_bits(raw)),
                     None => Value::Unavailable,

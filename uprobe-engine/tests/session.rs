@@ -88,12 +88,15 @@ fn events_carry_typed_values() {
     }
     assert_eq!(session.lost(), 0);
     let path = program.display().to_string();
-    assert!(test_support::uprobe_events().contains(&path));
+    let links = test_support::uprobe_multi_links(std::process::id());
+    assert_eq!(links.len(), 1, "one link for the site: {links:?}");
+    assert!(links[0].contains(&path), "{}", links[0]);
     drop(session);
     assert!(
-        !test_support::uprobe_events().contains(&path),
-        "removed on drop"
+        test_support::uprobe_multi_links(std::process::id()).is_empty(),
+        "released on drop"
     );
+    assert!(!test_support::uprobe_events().contains(&path), "no tracefs");
 }
 
 #[test]
@@ -111,13 +114,12 @@ fn counting_fetches_nothing_and_counts_every_hit() {
     session.attach(&selector).unwrap();
     run_released(&program, &mut session);
     let path = program.display().to_string();
-    let events = test_support::uprobe_events();
-    let ours: Vec<&str> = events.lines().filter(|l| l.contains(&path)).collect();
-    assert_eq!(ours.len(), 1, "{events}");
-    assert!(!ours[0].contains('='), "no fetchargs: {}", ours[0]);
+    let links = test_support::uprobe_multi_links(std::process::id());
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(links[0].contains(&path), "{}", links[0]);
     let counts = session.counts();
     assert_eq!(counts.len(), 1);
     assert_eq!(counts[0].1, 50);
     drop(session);
-    assert!(!test_support::uprobe_events().contains(&path));
+    assert!(test_support::uprobe_multi_links(std::process::id()).is_empty());
 }

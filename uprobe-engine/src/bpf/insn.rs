@@ -14,6 +14,20 @@ pub struct Insn {
     imm: i32,
 }
 
+impl Insn {
+    /// Set a jump's offset.
+    pub fn set_off(&mut self, off: i16) {
+        self.off = off;
+    }
+
+    /// A jump's offset (not for calls and exits).
+    pub fn jump_offset(&self) -> Option<i16> {
+        let class = self.code & 0x07;
+        let op = self.code & 0xf0;
+        (class == JMP && op != CALL && op != EXIT).then_some(self.off)
+    }
+}
+
 /// A register: r0 return value, r1-r5 helper arguments (clobbered by
 /// calls), r6-r9 preserved across calls, r10 the read-only frame pointer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +70,10 @@ const LSH: u8 = 0x60;
 const RSH: u8 = 0x70;
 const MOV: u8 = 0xb0;
 // Jumps.
+const JA: u8 = 0x00;
 const JEQ: u8 = 0x10;
+const JGT: u8 = 0x20;
+const JNE: u8 = 0x50;
 const JSGT: u8 = 0x60;
 const JLE: u8 = 0xb0;
 const CALL: u8 = 0x80;
@@ -134,6 +151,11 @@ pub fn load64(dst: Reg, src: Reg, off: i16) -> Insn {
     insn(LDX | DW | MEM, dst, src, off, 0)
 }
 
+/// `dst = *(u32 *)(src + off)`.
+pub fn load32(dst: Reg, src: Reg, off: i16) -> Insn {
+    insn(LDX | W | MEM, dst, src, off, 0)
+}
+
 /// `*(u64 *)(dst + off) = src`.
 pub fn store64(dst: Reg, off: i16, src: Reg) -> Insn {
     insn(STX | DW | MEM, dst, src, off, 0)
@@ -164,6 +186,21 @@ pub fn jump_if_eq(dst: Reg, imm: i32, off: i16) -> Insn {
     insn(JMP | JEQ | K, dst, R0, off, imm)
 }
 
+/// `if dst != imm goto +off`.
+pub fn jump_if_ne(dst: Reg, imm: i32, off: i16) -> Insn {
+    insn(JMP | JNE | K, dst, R0, off, imm)
+}
+
+/// `if dst > imm goto +off` (unsigned).
+pub fn jump_if_gt(dst: Reg, imm: i32, off: i16) -> Insn {
+    insn(JMP | JGT | K, dst, R0, off, imm)
+}
+
+/// `goto +off`.
+pub fn jump(off: i16) -> Insn {
+    insn(JMP | JA, R0, R0, off, 0)
+}
+
 /// `if (s64)dst > imm goto +off`.
 pub fn jump_if_sgt(dst: Reg, imm: i32, off: i16) -> Insn {
     insn(JMP | JSGT | K, dst, R0, off, imm)
@@ -186,10 +223,18 @@ pub fn exit() -> Insn {
 /// Helper numbers (`enum bpf_func_id`, stable kernel ABI).
 pub mod helper {
     pub const MAP_LOOKUP_ELEM: i32 = 1;
+    pub const MAP_UPDATE_ELEM: i32 = 2;
+    pub const KTIME_GET_NS: i32 = 5;
+    pub const GET_SMP_PROCESSOR_ID: i32 = 8;
+    pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_COMM: i32 = 16;
-    pub const PERF_EVENT_OUTPUT: i32 = 25;
     pub const PROBE_READ_USER: i32 = 112;
     pub const PROBE_READ_USER_STR: i32 = 114;
+    pub const RINGBUF_RESERVE: i32 = 131;
+    pub const RINGBUF_SUBMIT: i32 = 132;
+    /// Sleepable programs only: faults the pages in.
+    pub const COPY_FROM_USER: i32 = 148;
+    pub const GET_ATTACH_COOKIE: i32 = 174;
 }
 
 #[cfg(test)]

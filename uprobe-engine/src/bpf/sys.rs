@@ -1,30 +1,41 @@
-//! The `bpf(2)` calls the argument programs need: two kinds of map, loading
-//! a kprobe-type program (with the verifier's log on refusal), and
-//! attaching it to a uprobe's perf event. Each map and program is an owned
-//! file descriptor: dropping it releases the kernel object.
+//! The `bpf(2)` calls the engine needs: maps (ring buffer, per-CPU arrays,
+//! a hash set of traced processes), loading a program (uprobe-multi,
+//! optionally sleepable, or tracepoint), and `uprobe_multi` links. Each
+//! map, program and link is an owned file descriptor: dropping it (or the
+//! tracer's death, whatever signal ends it) releases the kernel object.
 
 use super::insn::Insn;
 use crate::Error;
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const MAP_CREATE: libc::c_long = 0;
 const MAP_LOOKUP_ELEM: libc::c_long = 1;
 const MAP_UPDATE_ELEM: libc::c_long = 2;
 const PROG_LOAD: libc::c_long = 5;
+const LINK_CREATE: libc::c_long = 28;
 
-const MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
+const MAP_TYPE_HASH: u32 = 1;
 const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-/// BPF_PROG_TYPE_KPROBE: also the type for uprobes; its context is `pt_regs`.
+const MAP_TYPE_RINGBUF: u32 = 27;
+/// BPF_PROG_TYPE_KPROBE: also the type of uprobe programs; context `pt_regs`.
 const PROG_TYPE_KPROBE: u32 = 2;
+const PROG_TYPE_TRACEPOINT: u32 = 5;
+/// BPF_TRACE_UPROBE_MULTI (`enum bpf_attach_type`).
+const ATTACH_UPROBE_MULTI: u32 = 48;
+/// `prog_flags`: the program may sleep (fault user pages in).
+const F_SLEEPABLE: u32 = 1 << 4;
+/// `uprobe_multi.flags`: attach at function return.
+const F_UPROBE_MULTI_RETURN: u32 = 1;
 
 /// `union bpf_attr` is at most this large for the commands used here; the
 /// kernel accepts a longer attribute when the tail is zero.
 #[repr(C, align(8))]
-struct Attr([u8; 128]);
+struct Attr([u8; 160]);
 
 impl Attr {
     fn new() -> Attr {
-        Attr([0; 128])
+        Attr([0; 160])
     }
 
     fn put_u32(&mut self, at: usize, v: u32) -> &mut Self {
@@ -50,7 +61,8 @@ impl Attr {
 }
 
 fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<libc::c_long> {
-    // SAFETY: attr is a valid, initialised bpf_attr of the size passed.
+    // SAFETY: attr is a valid, initialised bpf_attr of the size passed, and
+    // every pointer in it outlives the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -68,7 +80,7 @@ fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<libc::c_long> {
 
 /// How many CPUs the kernel may ever bring up (per-CPU map values come in
 /// that many slots).
-fn possible_cpus() -> usize {
+pub fn possible_cpus() -> usize {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
     text.trim()
         .split(',')
@@ -90,6 +102,7 @@ fn owned(fd: libc::c_long) -> OwnedFd {
 #[derive(Debug)]
 pub struct Map {
     fd: OwnedFd,
+    value_bytes: u32,
 }
 
 impl Map {
@@ -101,57 +114,66 @@ impl Map {
             .put_u32(12, entries)
             .put_name(28, name);
         let fd = bpf(MAP_CREATE, &mut attr).map_err(|e| Error::os("creating a BPF map", e))?;
-        Ok(Map { fd: owned(fd) })
+        Ok(Map {
+            fd: owned(fd),
+            value_bytes: value,
+        })
     }
 
-    /// An array of perf events, one slot per CPU, for `bpf_perf_event_output`.
-    pub fn perf_event_array(cpus: u32) -> Result<Map, Error> {
-        Map::create(MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, cpus, "stapsdt_out")
+    /// The ring buffer every record goes through, `bytes` of data (a power
+    /// of two, a multiple of the page size).
+    pub fn ring_buffer(bytes: u32) -> Result<Map, Error> {
+        Map::create(MAP_TYPE_RINGBUF, 0, 0, bytes, "stapsdt_ring")
     }
 
-    /// One `value_bytes` scratch buffer per CPU (a record is built there:
-    /// the BPF stack holds only 512 bytes).
-    pub fn per_cpu_buffer(value_bytes: u32) -> Result<Map, Error> {
-        Map::create(MAP_TYPE_PERCPU_ARRAY, 4, value_bytes, 1, "stapsdt_rec")
+    /// `entries` u64 counters per CPU (hits per site, records lost).
+    pub fn per_cpu_counters(entries: u32, name: &str) -> Result<Map, Error> {
+        Map::create(MAP_TYPE_PERCPU_ARRAY, 4, 8, entries.max(1), name)
     }
 
-    /// One u64 per CPU, for counting.
-    pub fn per_cpu_counter() -> Result<Map, Error> {
-        Map::create(MAP_TYPE_PERCPU_ARRAY, 4, 8, 1, "stapsdt_hits")
+    /// A set of process ids (u32 → u32), for a traced process tree.
+    pub fn pid_set(entries: u32) -> Result<Map, Error> {
+        Map::create(MAP_TYPE_HASH, 4, 4, entries, "stapsdt_pids")
     }
 
-    /// The sum over all CPUs of a [`per_cpu_counter`](Self::per_cpu_counter).
-    pub fn per_cpu_sum(&self) -> u64 {
-        // The kernel copies one 8-byte slot per possible CPU.
-        let cpus = possible_cpus();
-        let mut values = vec![0u64; cpus];
-        let key = 0u32;
+    /// The per-CPU values of u64 slot `key`, summed over the CPUs.
+    pub fn per_cpu_sum(&self, key: u32) -> u64 {
+        // The kernel copies one 8-byte-aligned slot per possible CPU.
+        let stride = (self.value_bytes as usize).next_multiple_of(8) / 8;
+        let mut values = vec![0u64; possible_cpus() * stride];
         let mut attr = Attr::new();
         attr.put_u32(0, self.fd.as_raw_fd() as u32)
             .put_u64(8, &key as *const u32 as u64)
             .put_u64(16, values.as_mut_ptr() as u64);
         match bpf(MAP_LOOKUP_ELEM, &mut attr) {
-            Ok(_) => values.iter().sum(),
+            Ok(_) => values.iter().step_by(stride).sum(),
             Err(_) => 0,
         }
     }
 
-    /// Put the perf event `event_fd` in slot `cpu`.
-    pub fn set_perf_event(&self, cpu: u32, event_fd: RawFd) -> Result<(), Error> {
-        let key = cpu;
-        let value = event_fd as u32;
+    /// Put `key → value` (u32 → u32).
+    pub fn insert_u32(&self, key: u32, value: u32) -> Result<(), Error> {
         let mut attr = Attr::new();
         attr.put_u32(0, self.fd.as_raw_fd() as u32)
             .put_u64(8, &key as *const u32 as u64)
             .put_u64(16, &value as *const u32 as u64);
         bpf(MAP_UPDATE_ELEM, &mut attr)
             .map(drop)
-            .map_err(|e| Error::os("filling the BPF perf event array", e))
+            .map_err(|e| Error::os("filling a BPF map", e))
     }
 
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// What a program is loaded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramKind {
+    /// Run by `uprobe_multi` links; sleepable ones may fault user pages in.
+    UprobeMulti { sleepable: bool },
+    /// Run by a tracepoint's perf event.
+    Tracepoint,
 }
 
 /// A loaded program.
@@ -161,51 +183,135 @@ pub struct Program {
 }
 
 impl Program {
-    /// Load a uprobe program; a refusal carries the verifier's log.
-    pub fn load_kprobe(insns: &[Insn], name: &str) -> Result<Program, Error> {
+    /// Load a program; a refusal carries the end of the verifier's log.
+    pub fn load(insns: &[Insn], kind: ProgramKind, name: &str) -> Result<Program, Error> {
         // The helpers that read user memory and emit records are GPL-only.
         let license = c"GPL";
-        let mut log = vec![0u8; 64 * 1024];
         let mut attr = Attr::new();
-        attr.put_u32(0, PROG_TYPE_KPROBE)
+        let (prog_type, attach, flags) = match kind {
+            ProgramKind::UprobeMulti { sleepable } => (
+                PROG_TYPE_KPROBE,
+                ATTACH_UPROBE_MULTI,
+                if sleepable { F_SLEEPABLE } else { 0 },
+            ),
+            ProgramKind::Tracepoint => (PROG_TYPE_TRACEPOINT, 0, 0),
+        };
+        attr.put_u32(0, prog_type)
             .put_u32(4, insns.len() as u32)
             .put_u64(8, insns.as_ptr() as u64)
             .put_u64(16, license.as_ptr() as u64)
-            .put_u32(24, 1)
+            .put_u32(44, flags)
+            .put_name(48, name)
+            .put_u32(68, attach);
+        // First without a log (cheaper); again with one to explain a refusal.
+        match bpf(PROG_LOAD, &mut attr) {
+            Ok(fd) => return Ok(Program { fd: owned(fd) }),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+                return Err(Error::Privileges)
+            }
+            Err(_) => {}
+        }
+        let mut log = vec![0u8; 256 * 1024];
+        attr.put_u32(24, 1)
             .put_u32(28, log.len() as u32)
-            .put_u64(32, log.as_mut_ptr() as u64)
-            .put_name(48, name);
+            .put_u64(32, log.as_mut_ptr() as u64);
         match bpf(PROG_LOAD, &mut attr) {
             Ok(fd) => Ok(Program { fd: owned(fd) }),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
-                Err(Error::Privileges)
-            }
             Err(e) => {
                 let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
                 let text = String::from_utf8_lossy(&log[..end]);
                 let tail: Vec<&str> = text.lines().rev().take(6).collect();
                 Err(Error::Kernel(format!(
-                    "the kernel refused the argument-fetching BPF program ({e}): {}",
+                    "the kernel refused the probe's BPF program ({e}): {}",
                     tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
                 )))
             }
         }
     }
 
-    /// Run this program on every hit of the uprobe behind `perf_fd`
-    /// (for a tracefs event: on every hit of that event, whichever of its
-    /// perf events the hit is for).
-    pub fn attach_to(&self, perf_fd: RawFd) -> Result<(), Error> {
+    /// Run this program on every hit of the tracepoint behind `perf_fd`.
+    pub fn attach_to_perf_event(&self, perf_fd: RawFd) -> Result<(), Error> {
         // SAFETY: ioctl on descriptors we own.
         let r = unsafe {
             perf_event_open_sys::ioctls::SET_BPF(perf_fd, self.fd.as_raw_fd() as libc::c_uint)
         };
         if r < 0 {
             return Err(Error::os(
-                "attaching the BPF program to its uprobe",
+                "attaching a BPF program to a tracepoint",
                 std::io::Error::last_os_error(),
             ));
         }
         Ok(())
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// One site of a [`Link`]: where in the file, its semaphore, its cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSite {
+    pub offset: u64,
+    /// File offset of the semaphore the kernel raises while attached; 0: none.
+    pub ref_ctr_offset: u64,
+    /// What `bpf_get_attach_cookie` returns at a hit of this site.
+    pub cookie: u64,
+}
+
+/// A `uprobe_multi` link: one program on many offsets of one file, the
+/// semaphores raised by the kernel. Closing it unregisters every uprobe
+/// (one RCU wait for all of them) and lowers the semaphores.
+#[derive(Debug)]
+pub struct Link {
+    _fd: OwnedFd,
+}
+
+impl Link {
+    pub fn uprobe_multi(
+        program: &Program,
+        path: &std::path::Path,
+        sites: &[LinkSite],
+        retprobe: bool,
+        pid: Option<u32>,
+    ) -> Result<Link, Error> {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::Input(format!("{}: NUL byte in path", path.display())))?;
+        let offsets: Vec<u64> = sites.iter().map(|s| s.offset).collect();
+        let ref_ctrs: Vec<u64> = sites.iter().map(|s| s.ref_ctr_offset).collect();
+        let cookies: Vec<u64> = sites.iter().map(|s| s.cookie).collect();
+        let mut attr = Attr::new();
+        attr.put_u32(0, program.fd() as u32)
+            .put_u32(8, ATTACH_UPROBE_MULTI)
+            .put_u64(16, c_path.as_ptr() as u64)
+            .put_u64(24, offsets.as_ptr() as u64)
+            .put_u64(32, ref_ctrs.as_ptr() as u64)
+            .put_u64(40, cookies.as_ptr() as u64)
+            .put_u32(48, sites.len() as u32)
+            .put_u32(52, if retprobe { F_UPROBE_MULTI_RETURN } else { 0 })
+            .put_u32(56, pid.unwrap_or(0));
+        match bpf(LINK_CREATE, &mut attr) {
+            Ok(fd) => Ok(Link { _fd: owned(fd) }),
+            Err(e) => Err(match e.raw_os_error() {
+                Some(libc::EACCES | libc::EPERM) => Error::Privileges,
+                Some(libc::EINVAL) if sites.iter().any(|s| s.ref_ctr_offset != 0) => {
+                    Error::Kernel(format!(
+                        "{}: the kernel refused the uprobes ({e}); another tracer may hold \
+                         one of these sites with a different semaphore offset",
+                        path.display()
+                    ))
+                }
+                _ => Error::Os {
+                    what: format!(
+                        "attaching uprobes to {} at {} site{}",
+                        path.display(),
+                        sites.len(),
+                        if sites.len() == 1 { "" } else { "s" }
+                    ),
+                    error: e,
+                },
+            }),
+        }
     }
 }

@@ -1,0 +1,602 @@
+//! The lowering: planned sites become BPF programs. The one place a
+//! location becomes instructions.
+//!
+//! Three programs:
+//! - a **record** program per distinct argument layout: it reserves a record
+//!   in the session's one ring buffer, fills it (time, site, thread, CPU,
+//!   command, every argument read from the saved registers and user memory,
+//!   strings copied after the fixed part) and submits it. Sites with the
+//!   same layout share the program; the attach cookie says which site hit.
+//!   A program that reads strings is sleepable, so that it can fault in a
+//!   page the process never touched (a string literal) and retry;
+//! - a **count** program: hits per site in a per-CPU array, no records;
+//! - a **fork** program on the `sched_process_fork` tracepoint that adds
+//!   the children of traced processes to the traced set and tells the
+//!   session in a short record (site [`FORK_SITE`], the child in the pid
+//!   field), so that it attaches to the child too.
+//!
+//! Links of a traced process carry the kernel's pid filter, so that only
+//! that process gets breakpoints and raised semaphores; its children get
+//! links of their own when their fork record is read. A traced process
+//! *tree* (a shell command's pipeline, whose children may hit a probe at
+//! once) has unfiltered links instead, and its programs first check the
+//! hitting process against the set the fork program keeps.
+//!
+//! Record layout (all native-endian):
+//!
+//! | offset     | what                                                          |
+//! |------------|---------------------------------------------------------------|
+//! | 0          | u64 time of the hit, CLOCK_MONOTONIC ns                       |
+//! | 8          | u32 site (the attach cookie)                                  |
+//! | 12         | u32 bit i set: argument i's memory could not be read          |
+//! | 16         | u32 thread id, 20: u32 process id                             |
+//! | 24         | u32 CPU, 28: u32 bytes filled                                 |
+//! | 32         | the command name, 16 bytes                                    |
+//! | 48 + 8·i   | argument i: its value, or for a string u32 (length << 16 | offset) |
+//! | 48 + 8·n   | the strings, one after the other                              |
+
+use crate::bpf::insn::{self, helper, Insn, Reg, R0, R1, R10, R2, R3, R4, R6, R7, R8, R9};
+use crate::plan::{Address, Fetch, Location, ProbeInfo, Saved, ValueKind};
+
+/// The longest string read at a hit, with its NUL (the kernel's
+/// MAX_STRING_SIZE for uprobe fetchargs too).
+pub const STRING_BYTES: usize = 4096;
+pub const HEADER: usize = 48;
+const SITE: i16 = 8;
+const FAULTS: i16 = 12;
+const PID_TGID: i16 = 16;
+const CPU: i16 = 24;
+const FILLED: i16 = 28;
+const COMM: usize = 32;
+const COMM_BYTES: usize = 16;
+/// Stack slots the programs use below the frame pointer.
+const STACK_KEY: i16 = -4;
+const STACK_PTR: i16 = -16;
+const STACK_BYTE: i16 = -24;
+
+/// The site number of a fork record.
+pub const FORK_SITE: u32 = u32::MAX;
+
+/// The maps the programs use, by file descriptor.
+#[derive(Debug, Clone, Copy)]
+pub struct Maps {
+    /// The ring buffer of records.
+    pub ring: i32,
+    /// Per-CPU u64 slot 0: records lost because the ring was full.
+    pub lost: i32,
+    /// Per-CPU u64 per site: hits (counting mode).
+    pub counts: i32,
+    /// The set of traced processes that programs check, or -1: none.
+    pub scope: i32,
+}
+
+/// One argument as the record program sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArgCode {
+    pub location: Location,
+    pub kind: ValueKind,
+}
+
+/// What a record program depends on: the arguments it fetches (`None`: not
+/// fetched) and how. Sites with equal layouts share a program.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Layout {
+    pub args: Vec<Option<ArgCode>>,
+}
+
+impl Layout {
+    pub fn of(site: &ProbeInfo) -> Layout {
+        Layout {
+            args: site
+                .args
+                .iter()
+                .map(|a| match &a.fetch {
+                    Fetch::At(location) => Some(ArgCode {
+                        location: location.clone(),
+                        kind: a.kind,
+                    }),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    fn strings(&self) -> usize {
+        self.args
+            .iter()
+            .flatten()
+            .filter(|a| matches!(a.kind, ValueKind::Str | ValueKind::StrN { .. }))
+            .count()
+    }
+
+    /// A program that reads strings may sleep to fault pages in.
+    pub fn sleepable(&self) -> bool {
+        self.strings() > 0
+    }
+
+    /// Bytes reserved per record: the fixed part and room for every string
+    /// at its longest.
+    pub fn record_bytes(&self) -> usize {
+        HEADER + 8 * self.args.len() + self.strings() * STRING_BYTES
+    }
+
+    pub fn strings_at(&self) -> usize {
+        HEADER + 8 * self.args.len()
+    }
+}
+
+/// Where argument `i`'s slot is in a record.
+pub fn arg_slot(i: usize) -> usize {
+    HEADER + 8 * i
+}
+
+/// Fields of a record, for the reader of the ring.
+pub mod record {
+    use super::*;
+
+    fn u32_at(r: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_ne_bytes(r.get(at..at + 4)?.try_into().ok()?))
+    }
+
+    pub fn u64_at(r: &[u8], at: usize) -> Option<u64> {
+        Some(u64::from_ne_bytes(r.get(at..at + 8)?.try_into().ok()?))
+    }
+
+    pub fn time(r: &[u8]) -> u64 {
+        u64_at(r, 0).unwrap_or(0)
+    }
+    pub fn site(r: &[u8]) -> Option<u32> {
+        u32_at(r, SITE as usize)
+    }
+    pub fn faults(r: &[u8]) -> u32 {
+        u32_at(r, FAULTS as usize).unwrap_or(0)
+    }
+    pub fn tid(r: &[u8]) -> u32 {
+        u32_at(r, PID_TGID as usize).unwrap_or(0)
+    }
+    pub fn pid(r: &[u8]) -> u32 {
+        u32_at(r, PID_TGID as usize + 4).unwrap_or(0)
+    }
+    pub fn cpu(r: &[u8]) -> u32 {
+        u32_at(r, CPU as usize).unwrap_or(0)
+    }
+    pub fn comm(r: &[u8]) -> &str {
+        let bytes = r.get(COMM..COMM + COMM_BYTES).unwrap_or(&[]);
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        std::str::from_utf8(&bytes[..end]).unwrap_or("")
+    }
+    /// The bytes of the string in slot `at` (`__data_loc`), up to its first
+    /// NUL; `None` when the slot points outside the record.
+    pub fn string(r: &[u8], at: usize) -> Option<&[u8]> {
+        let loc = u32_at(r, at)?;
+        let (len, offset) = ((loc >> 16) as usize, (loc & 0xffff) as usize);
+        let bytes = r.get(offset..offset + len)?;
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        Some(&bytes[..end])
+    }
+}
+
+/// Instructions with forward jumps to labels patched at the end.
+struct Builder {
+    insns: Vec<Insn>,
+    /// Jumps to the common exit: (instruction index, register tested for
+    /// zero, or `None`: always).
+    to_exit: Vec<(usize, Option<Reg>)>,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        Builder {
+            insns: Vec::new(),
+            to_exit: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, i: Insn) {
+        self.insns.push(i);
+    }
+
+    fn extend(&mut self, is: impl IntoIterator<Item = Insn>) {
+        self.insns.extend(is);
+    }
+
+    /// A jump whose target is set later by [`land`](Self::land).
+    fn forward(&mut self, jump: Insn) -> usize {
+        self.push(jump);
+        self.insns.len() - 1
+    }
+
+    /// Point the forward jump at `at` to the next instruction.
+    fn land(&mut self, at: usize) {
+        let mut j = self.insns[at];
+        j.set_off((self.insns.len() - at - 1) as i16);
+        self.insns[at] = j;
+    }
+
+    /// `r = saved register`, without its high half when only the low one is named.
+    fn load_saved(&mut self, r: Reg, reg: Saved) {
+        self.push(insn::load64(r, R6, reg.reg.pt_regs_offset()));
+        if reg.low32 {
+            self.push(insn::zero_extend32(r));
+        }
+    }
+
+    /// `R3 = address`. Clobbers R4.
+    fn address(&mut self, a: &Address) {
+        match a.base {
+            Some(base) => self.load_saved(R3, base),
+            None => self.push(insn::mov_imm(R3, 0)),
+        }
+        if let Some((index, shift)) = a.index {
+            self.load_saved(R4, index);
+            if shift > 0 {
+                self.push(insn::lsh_imm(R4, i32::from(shift)));
+            }
+            self.push(insn::add(R3, R4));
+        }
+        match i32::try_from(a.disp) {
+            Ok(0) => {}
+            Ok(d) => self.push(insn::add_imm(R3, d)),
+            Err(_) => {
+                self.extend(insn::load_imm64(R4, a.disp as u64));
+                self.push(insn::add(R3, R4));
+            }
+        }
+        if a.wrap32 {
+            self.push(insn::zero_extend32(R3));
+        }
+    }
+
+    /// Read `bytes` at the address in R3 into the record at `at` (zeroed
+    /// first); on failure set fault bit `bit`.
+    fn read_user(&mut self, at: usize, bytes: u8, bit: usize) {
+        self.push(insn::store64_imm(R7, at as i16, 0));
+        self.push(insn::mov(R1, R7));
+        self.push(insn::add_imm(R1, at as i32));
+        self.push(insn::mov_imm(R2, i32::from(bytes)));
+        self.push(insn::call(helper::PROBE_READ_USER));
+        self.push(insn::jump_if_eq(R0, 0, 1));
+        self.set_fault(bit);
+    }
+
+    fn jump_to_exit_if_zero(&mut self, r: Reg) {
+        self.to_exit.push((self.insns.len(), Some(r)));
+        self.push(insn::jump_if_eq(r, 0, 0));
+    }
+
+    fn jump_to_exit(&mut self) {
+        self.to_exit.push((self.insns.len(), None));
+        self.push(insn::jump(0));
+    }
+
+    /// Set fault bit `bit` (arguments past the 32nd have none).
+    fn set_fault(&mut self, bit: usize) {
+        if bit < 32 {
+            self.push(insn::or_imm(R8, (1u32 << bit) as i32));
+        } else {
+            self.push(insn::or_imm(R8, 0));
+        }
+    }
+
+    /// Only tasks of traced processes go on; the rest end here.
+    fn scope_check(&mut self, scope: i32) {
+        if scope < 0 {
+            return;
+        }
+        self.push(insn::call(helper::GET_CURRENT_PID_TGID));
+        self.push(insn::rsh_imm(R0, 32));
+        self.push(insn::store32(R10, STACK_KEY, R0));
+        self.push(insn::mov(R2, R10));
+        self.push(insn::add_imm(R2, i32::from(STACK_KEY)));
+        self.extend(insn::load_map(R1, scope));
+        self.push(insn::call(helper::MAP_LOOKUP_ELEM));
+        self.jump_to_exit_if_zero(R0);
+    }
+
+    /// `map[key]` += 1 for the per-CPU u64 array `map`, key in R0 (u32).
+    fn count(&mut self, map: i32) {
+        self.push(insn::store32(R10, STACK_KEY, R0));
+        self.push(insn::mov(R2, R10));
+        self.push(insn::add_imm(R2, i32::from(STACK_KEY)));
+        self.extend(insn::load_map(R1, map));
+        self.push(insn::call(helper::MAP_LOOKUP_ELEM));
+        self.jump_to_exit_if_zero(R0);
+        self.push(insn::mov_imm(R1, 1));
+        self.push(insn::atomic_add64(R0, 0, R1));
+    }
+
+    fn finish(mut self) -> Vec<Insn> {
+        let exit_at = self.insns.len();
+        self.push(insn::mov_imm(R0, 0));
+        self.push(insn::exit());
+        for (at, r) in std::mem::take(&mut self.to_exit) {
+            let off = (exit_at - at - 1) as i16;
+            self.insns[at] = match r {
+                Some(r) => insn::jump_if_eq(r, 0, off),
+                None => insn::jump(off),
+            };
+        }
+        self.insns
+    }
+}
+
+/// Counting mode: one more hit of the site in the attach cookie.
+pub fn count_program(maps: Maps) -> Vec<Insn> {
+    let mut b = Builder::new();
+    b.push(insn::mov(R6, R1));
+    b.scope_check(maps.scope);
+    b.push(insn::mov(R1, R6));
+    b.push(insn::call(helper::GET_ATTACH_COOKIE));
+    b.count(maps.counts);
+    b.finish()
+}
+
+/// The program that builds the records of sites laid out as `layout`.
+pub fn record_program(layout: &Layout, maps: Maps) -> Vec<Insn> {
+    let mut b = Builder::new();
+    // R6 = the saved registers; R7 = the record; R8 = fault bits;
+    // R9 = where the next string goes (the record's length so far).
+    b.push(insn::mov(R6, R1));
+    b.scope_check(maps.scope);
+    b.extend(insn::load_map(R1, maps.ring));
+    b.push(insn::mov_imm(R2, layout.record_bytes() as i32));
+    b.push(insn::mov_imm(R3, 0));
+    b.push(insn::call(helper::RINGBUF_RESERVE));
+    let reserved = b.forward(insn::jump_if_ne(R0, 0, 0));
+    // No room: count the record as lost.
+    b.push(insn::mov_imm(R0, 0));
+    b.count(maps.lost);
+    b.jump_to_exit();
+    b.land(reserved);
+    b.push(insn::mov(R7, R0));
+    b.push(insn::mov_imm(R8, 0));
+    b.push(insn::mov_imm(R9, layout.strings_at() as i32));
+    b.push(insn::call(helper::KTIME_GET_NS));
+    b.push(insn::store64(R7, 0, R0));
+    b.push(insn::mov(R1, R6));
+    b.push(insn::call(helper::GET_ATTACH_COOKIE));
+    b.push(insn::store32(R7, SITE, R0));
+    b.push(insn::call(helper::GET_CURRENT_PID_TGID));
+    b.push(insn::store64(R7, PID_TGID, R0));
+    b.push(insn::call(helper::GET_SMP_PROCESSOR_ID));
+    b.push(insn::store32(R7, CPU, R0));
+    b.push(insn::mov(R1, R7));
+    b.push(insn::add_imm(R1, COMM as i32));
+    b.push(insn::mov_imm(R2, COMM_BYTES as i32));
+    b.push(insn::call(helper::GET_CURRENT_COMM));
+
+    // Values first (a pointer+length string needs its length), then strings.
+    for (i, arg) in layout.args.iter().enumerate() {
+        let slot = arg_slot(i);
+        b.push(insn::store64_imm(R7, slot as i16, 0));
+        let Some(arg) = arg else { continue };
+        match &arg.location {
+            Location::Register { reg, shift } => {
+                b.load_saved(R3, *reg);
+                if *shift > 0 {
+                    b.push(insn::rsh_imm(R3, i32::from(*shift)));
+                }
+                b.push(insn::store64(R7, slot as i16, R3));
+            }
+            Location::Memory { address, bytes } => {
+                b.address(address);
+                b.read_user(slot, *bytes, i);
+            }
+            Location::Pointer(value) => {
+                b.extend(insn::load_imm64(R3, *value as u64));
+                b.push(insn::store64(R7, slot as i16, R3));
+            }
+        }
+    }
+    for (i, arg) in layout.args.iter().enumerate() {
+        let Some(arg) = arg else { continue };
+        let slot = arg_slot(i) as i16;
+        match arg.kind {
+            ValueKind::Str => {
+                b.push(insn::load64(R3, R7, slot));
+                read_string(&mut b, slot, i);
+            }
+            ValueKind::StrN { len_arg } if len_arg < layout.args.len() => {
+                b.push(insn::load64(R3, R7, slot));
+                let len_slot = arg_slot(len_arg) as i16;
+                read_counted_string(&mut b, slot, len_slot, i);
+            }
+            _ => {}
+        }
+    }
+    b.push(insn::store32(R7, FAULTS, R8));
+    b.push(insn::store32(R7, FILLED, R9));
+    b.push(insn::mov(R1, R7));
+    b.push(insn::mov_imm(R2, 0));
+    b.push(insn::call(helper::RINGBUF_SUBMIT));
+    b.finish()
+}
+
+/// The NUL-terminated string at R3 into the record at R9; its `__data_loc`
+/// (length with the NUL, 0 when unreadable; offset) into `slot`; R9 moves
+/// past it. A page the process never touched makes the first copy fault:
+/// the (sleepable) program then faults the string's first page and the
+/// next in with `bpf_copy_from_user` and copies again.
+fn read_string(b: &mut Builder, slot: i16, bit: usize) {
+    b.push(insn::store64(R10, STACK_PTR, R3));
+    let copy = |b: &mut Builder| {
+        b.push(insn::mov(R1, R7));
+        b.push(insn::add(R1, R9));
+        b.push(insn::mov_imm(R2, STRING_BYTES as i32));
+        b.push(insn::load64(R3, R10, STACK_PTR));
+        b.push(insn::call(helper::PROBE_READ_USER_STR));
+    };
+    copy(b);
+    let done = b.forward(insn::jump_if_sgt(R0, -1, 0));
+    for next_page in [false, true] {
+        b.push(insn::mov(R1, R10));
+        b.push(insn::add_imm(R1, i32::from(STACK_BYTE)));
+        b.push(insn::mov_imm(R2, 1));
+        b.push(insn::load64(R3, R10, STACK_PTR));
+        if next_page {
+            b.push(insn::or_imm(R3, 4095));
+            b.push(insn::add_imm(R3, 1));
+        }
+        b.push(insn::call(helper::COPY_FROM_USER));
+    }
+    copy(b);
+    b.land(done);
+    // R0 < 0: unreadable, length 0 and a fault. The clamps let the
+    // verifier bound R9 (it cannot know the helper's range).
+    b.push(insn::jump_if_sgt(R0, -1, 2));
+    b.push(insn::mov_imm(R0, 0));
+    b.set_fault(bit);
+    b.push(insn::jump_if_le(R0, STRING_BYTES as i32, 1));
+    b.push(insn::mov_imm(R0, STRING_BYTES as i32));
+    data_loc(b, slot);
+}
+
+/// `len` bytes (argument `len_slot`, at most STRING_BYTES - 1) at R3 into
+/// the record at R9, by `bpf_copy_from_user` (which faults pages in).
+fn read_counted_string(b: &mut Builder, slot: i16, len_slot: i16, bit: usize) {
+    b.push(insn::load64(R2, R7, len_slot));
+    b.push(insn::jump_if_le(R2, STRING_BYTES as i32 - 1, 1));
+    b.push(insn::mov_imm(R2, STRING_BYTES as i32 - 1));
+    b.push(insn::store64(R10, STACK_PTR, R2));
+    b.push(insn::mov(R1, R7));
+    b.push(insn::add(R1, R9));
+    b.push(insn::call(helper::COPY_FROM_USER));
+    b.push(insn::load64(R1, R10, STACK_PTR));
+    // The length read, or 0 and a fault bit.
+    b.push(insn::jump_if_eq(R0, 0, 2));
+    b.push(insn::mov_imm(R1, 0));
+    b.set_fault(bit);
+    b.push(insn::mov(R0, R1));
+    b.push(insn::jump_if_le(R0, STRING_BYTES as i32, 1));
+    b.push(insn::mov_imm(R0, STRING_BYTES as i32));
+    data_loc(b, slot);
+}
+
+/// `slot = R0 << 16 | R9; R9 += R0`.
+fn data_loc(b: &mut Builder, slot: i16) {
+    b.push(insn::mov(R1, R0));
+    b.push(insn::lsh_imm(R1, 16));
+    b.push(insn::or(R1, R9));
+    b.push(insn::store64(R7, slot, R1));
+    b.push(insn::add(R9, R0));
+}
+
+/// The `sched_process_fork` program: a child of a traced process is traced
+/// (its parent is the current task; `child_pid` is at `child_pid_offset`
+/// of the tracepoint's record), and a fork record says so.
+pub fn fork_program(scope: i32, ring: i32, child_pid_offset: i16) -> Vec<Insn> {
+    let mut b = Builder::new();
+    b.push(insn::mov(R6, R1));
+    b.scope_check(scope);
+    b.push(insn::load32(R7, R6, child_pid_offset));
+    b.push(insn::store32(R10, -8, R7));
+    b.push(insn::store32_imm(R10, -12, 1));
+    b.extend(insn::load_map(R1, scope));
+    b.push(insn::mov(R2, R10));
+    b.push(insn::add_imm(R2, -8));
+    b.push(insn::mov(R3, R10));
+    b.push(insn::add_imm(R3, -12));
+    b.push(insn::mov_imm(R4, 0));
+    b.push(insn::call(helper::MAP_UPDATE_ELEM));
+    b.extend(insn::load_map(R1, ring));
+    b.push(insn::mov_imm(R2, HEADER as i32));
+    b.push(insn::mov_imm(R3, 0));
+    b.push(insn::call(helper::RINGBUF_RESERVE));
+    b.jump_to_exit_if_zero(R0);
+    b.push(insn::mov(R8, R0));
+    b.push(insn::call(helper::KTIME_GET_NS));
+    b.push(insn::store64(R8, 0, R0));
+    b.push(insn::store32_imm(R8, SITE, FORK_SITE as i32));
+    b.push(insn::store32_imm(R8, FAULTS, 0));
+    b.push(insn::store32(R8, PID_TGID + 4, R7));
+    b.push(insn::store32(R8, PID_TGID, R7));
+    b.push(insn::mov(R1, R8));
+    b.push(insn::mov_imm(R2, 0));
+    b.push(insn::call(helper::RINGBUF_SUBMIT));
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::X86Reg;
+
+    fn int_arg() -> ArgCode {
+        ArgCode {
+            location: Location::Register {
+                reg: Saved {
+                    reg: X86Reg::Rax,
+                    low32: false,
+                },
+                shift: 0,
+            },
+            kind: ValueKind::Int {
+                bytes: 8,
+                signed: true,
+            },
+        }
+    }
+
+    fn maps() -> Maps {
+        Maps {
+            ring: 3,
+            lost: 4,
+            counts: 5,
+            scope: -1,
+        }
+    }
+
+    #[test]
+    fn records_have_room_for_each_string_after_the_arguments() {
+        let string = ArgCode {
+            kind: ValueKind::Str,
+            ..int_arg()
+        };
+        let l = Layout {
+            args: vec![Some(int_arg()), None, Some(string.clone()), Some(string)],
+        };
+        assert_eq!(l.strings_at(), 48 + 32);
+        assert_eq!(l.record_bytes(), 80 + 2 * STRING_BYTES);
+        assert!(l.sleepable());
+        let ints = Layout {
+            args: vec![Some(int_arg())],
+        };
+        assert!(!ints.sleepable());
+    }
+
+    #[test]
+    fn every_jump_lands_inside_the_program() {
+        let string = ArgCode {
+            kind: ValueKind::Str,
+            ..int_arg()
+        };
+        let counted = ArgCode {
+            kind: ValueKind::StrN { len_arg: 2 },
+            ..int_arg()
+        };
+        let layout = Layout {
+            args: vec![Some(string), Some(counted), Some(int_arg())],
+        };
+        for scope in [-1, 9] {
+            let m = Maps { scope, ..maps() };
+            for p in [record_program(&layout, m), count_program(m), fork_program(9, 3, 20)] {
+                assert_eq!(p[p.len() - 1], insn::exit());
+                for (at, i) in p.iter().enumerate() {
+                    if let Some(off) = i.jump_offset() {
+                        let to = at as i64 + 1 + i64::from(off);
+                        assert!(to > at as i64 && (to as usize) < p.len(), "jump at {at}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counting_is_a_lookup_and_an_add() {
+        let p = count_program(maps());
+        assert!(p.len() <= 14, "{}", p.len());
+        assert!(!p.contains(&insn::call(helper::GET_CURRENT_PID_TGID)));
+        let tree = count_program(Maps { scope: 9, ..maps() });
+        assert!(tree.contains(&insn::call(helper::GET_CURRENT_PID_TGID)));
+    }
+}

@@ -1,0 +1,196 @@
+//! Reading the BPF ring buffer: one ring for every CPU, records in the order
+//! they were reserved, handed out in time order.
+//!
+//! The kernel maps the data area twice in a row, so a record that wraps
+//! around the end is contiguous in our mapping. Each record has an 8-byte
+//! header: its length, with a busy bit while the program fills it and a
+//! discard bit for records given up.
+
+use crate::bpf::sys::Map;
+use crate::Error;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+const BUSY: u32 = 1 << 31;
+const DISCARD: u32 = 1 << 30;
+const HEADER: usize = 8;
+
+/// A record arriving later than this after another of the same time can
+/// still come before it: records are held back this long before they are
+/// handed out, so that they come out in time order across CPUs (a record's
+/// time is taken just after its place in the ring is; only a program
+/// preempted in between can be later by more).
+pub const REORDER_NS: u64 = 1_000_000;
+
+pub struct RingReader {
+    map: Map,
+    consumer: *mut u8,
+    /// The producer page followed by the data area, twice.
+    producer: *mut u8,
+    data_bytes: usize,
+    page: usize,
+    /// Records taken from the ring and not yet handed out: (time, bytes).
+    pending: Vec<(u64, Vec<u8>)>,
+    /// Processes forked by traced ones, not yet followed (their records
+    /// are not held back: the session attaches to them at once).
+    forks: Vec<u32>,
+}
+
+// SAFETY: the mappings belong to this value alone.
+unsafe impl Send for RingReader {}
+
+impl RingReader {
+    /// A ring of `data_bytes` (a power of two, at least a page).
+    pub fn new(data_bytes: usize) -> Result<RingReader, Error> {
+        let page = crate::page_size();
+        let data_bytes = data_bytes.next_power_of_two().max(page);
+        let map = Map::ring_buffer(data_bytes as u32)?;
+        let fd = map.fd();
+        let consumer = mmap(fd, page, libc::PROT_READ | libc::PROT_WRITE, 0)?;
+        let producer = match mmap(fd, page + 2 * data_bytes, libc::PROT_READ, page) {
+            Ok(p) => p,
+            Err(e) => {
+                // SAFETY: unmapping what we just mapped.
+                unsafe { libc::munmap(consumer.cast(), page) };
+                return Err(e);
+            }
+        };
+        Ok(RingReader {
+            map,
+            consumer,
+            producer,
+            data_bytes,
+            page,
+            pending: Vec::new(),
+            forks: Vec::new(),
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.map.fd()
+    }
+
+    /// Wait up to `timeout_ms` for records (returns at once when some wait).
+    pub fn wait(&self, timeout_ms: i32) {
+        if self.available() {
+            return;
+        }
+        let mut fds = [libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one pollfd we own.
+        unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout_ms) };
+    }
+
+    fn positions<'a>(&self) -> (&'a AtomicU64, &'a AtomicU64) {
+        // SAFETY: both pages are mapped while `self` lives (the borrows end
+        // before it does: callers use them within one method) and the
+        // kernel keeps an aligned u64 position at the start of each.
+        unsafe {
+            (
+                &*(self.consumer as *const AtomicU64),
+                &*(self.producer as *const AtomicU64),
+            )
+        }
+    }
+
+    fn available(&self) -> bool {
+        let (consumer, producer) = self.positions();
+        consumer.load(Ordering::Acquire) < producer.load(Ordering::Acquire)
+    }
+
+    /// Take every finished record out of the ring into the pending set.
+    fn take(&mut self) {
+        let (consumer_pos, producer_pos) = self.positions();
+        let mut consumer = consumer_pos.load(Ordering::Acquire);
+        let producer = producer_pos.load(Ordering::Acquire);
+        // SAFETY: the data area starts a page after the producer page.
+        let data = unsafe { self.producer.add(self.page) };
+        let mask = self.data_bytes as u64 - 1;
+        while consumer < producer {
+            let at = (consumer & mask) as usize;
+            // SAFETY: `at` is inside the first copy of the data area; the
+            // header is a u32 the kernel writes atomically.
+            let header = unsafe { &*(data.add(at) as *const AtomicU32) }.load(Ordering::Acquire);
+            if header & BUSY != 0 {
+                break;
+            }
+            let len = (header & !(BUSY | DISCARD)) as usize;
+            if header & DISCARD == 0 && len <= self.data_bytes {
+                // SAFETY: the record (at most the data size) lies within
+                // the double mapping.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(data.add(at + HEADER), len) }.to_vec();
+                let record = |b: &[u8]| crate::lower::record::site(b);
+                if record(&bytes) == Some(crate::lower::FORK_SITE) {
+                    self.forks.push(crate::lower::record::pid(&bytes));
+                } else {
+                    let time = crate::lower::record::time(&bytes);
+                    self.pending.push((time, bytes));
+                }
+            }
+            consumer += ((len + HEADER + 7) & !7) as u64;
+            consumer_pos.store(consumer, Ordering::Release);
+        }
+    }
+
+    /// The processes forked by traced ones since the last call.
+    pub fn take_forks(&mut self) -> Vec<u32> {
+        self.take();
+        std::mem::take(&mut self.forks)
+    }
+
+    /// Hand out, in time order, the records that no later one can precede
+    /// (older than `now_ns - REORDER_NS` on CLOCK_MONOTONIC), or all of them
+    /// with `all`.
+    pub fn drain(&mut self, now_ns: u64, all: bool, mut each: impl FnMut(&[u8])) -> usize {
+        self.take();
+        if self.pending.is_empty() {
+            return 0;
+        }
+        self.pending.sort_by_key(|(time, _)| *time);
+        let horizon = now_ns.saturating_sub(REORDER_NS);
+        let ready = if all {
+            self.pending.len()
+        } else {
+            self.pending.partition_point(|(time, _)| *time <= horizon)
+        };
+        for (_, bytes) in self.pending.drain(..ready) {
+            each(&bytes);
+        }
+        ready
+    }
+}
+
+impl Drop for RingReader {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mappings, made in `new` with these sizes.
+        unsafe {
+            libc::munmap(self.consumer.cast(), self.page);
+            libc::munmap(self.producer.cast(), self.page + 2 * self.data_bytes);
+        }
+    }
+}
+
+fn mmap(fd: RawFd, bytes: usize, prot: i32, offset: usize) -> Result<*mut u8, Error> {
+    // SAFETY: a shared mapping of a ring buffer map we own.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            prot,
+            libc::MAP_SHARED,
+            fd,
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::os(
+            "mapping the BPF ring buffer",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(p.cast())
+}
