@@ -24,6 +24,7 @@ mod elf;
 pub mod filter;
 pub mod note;
 pub mod process;
+pub mod resolve;
 mod segments;
 pub mod source;
 mod symbols;
