@@ -321,6 +321,14 @@ mod tests {
         assert!(e.starts_with("no-such-object-xyz:"), "{e}");
     }
 
+    #[test]
+    fn needed_libraries_of_a_dynamic_program() {
+        let sh = object_path("/bin/sh", None).unwrap();
+        let needed = crate::needed_libraries(&sh).unwrap();
+        assert!(needed.iter().any(|n| n == "libc.so.6"), "{needed:?}");
+        assert!(crate::needed_libraries(Path::new("/etc/passwd")).is_err());
+    }
+
     /// A new-format cache of `(flags, name, path, hwcap)` entries, in the
     /// byte order `order` (2 little, 3 big), after an old-format prefix of
     /// `old` entries when given.
