@@ -383,7 +383,7 @@ mod tests {
         for _ in 0..old_count {
             data.extend([0; OLD_ENTRY]);
         }
-        while data.len() % 8 != 0 {
+        while !data.len().is_multiple_of(8) {
             data.push(0);
         }
         data.extend(new);
