@@ -76,7 +76,7 @@ fn resolve_name(input: &str, pid: Option<u32>) -> Option<PathBuf> {
     if input.contains('/') || Path::new(input).symlink_metadata().is_ok() {
         return None;
     }
-    uprobe_engine::resolve::object_path(input, pid).ok()
+    stapsdt_reader::resolve::object_path(input, pid).ok()
 }
 
 /// Read every ELF file and archive below `dir`. Symbolic links are not

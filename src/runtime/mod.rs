@@ -8,7 +8,7 @@ pub mod flow;
 pub mod tapsets;
 
 use crate::trace::scope::ProcessScope;
-use crate::trace::{child, signals};
+use crate::trace::{child, command::CommandWatch, signals};
 use clap::Args;
 use lang_bindings::{discover, jdk, NamedEvent, Runtime, RuntimeObject, Tracer};
 use stapsdt_reader::filter::Glob;
@@ -43,6 +43,12 @@ pub struct Run {
     child: Option<child::HeldChild>,
     processes: ProcessScope,
     deadline: Option<Instant>,
+    /// With `-c`: what the command runs, against the probed objects.
+    watch: Option<CommandWatch>,
+    /// Events delivered.
+    hits: u64,
+    /// The forwarded signal that ended the command.
+    ended_by: Option<i32>,
 }
 
 impl Scope {
@@ -82,7 +88,15 @@ impl Scope {
             eprintln!("stap-sdt: {warning}");
         }
         tracer.start()?;
+        let mut watch = self.processes.command.as_deref().map(CommandWatch::new);
+        if let Some(w) = &mut watch {
+            let paths: Vec<std::path::PathBuf> = objects.iter().map(|o| o.path.clone()).collect();
+            w.check_start(&paths);
+        }
         let mut run = Run {
+            watch,
+            hits: 0,
+            ended_by: None,
             tracer,
             child,
             processes: self.processes.clone(),
@@ -149,16 +163,30 @@ impl Run {
             let mut stop =
                 signals::received().is_some() || self.deadline.is_some_and(|d| Instant::now() >= d);
             if let Some(c) = &mut self.child {
+                if let (Some(w), None) = (&mut self.watch, c.exit_code()) {
+                    w.observe(c.pid());
+                }
                 exit_code = c.exit_code();
                 stop |= exit_code.is_some();
+                if let Some(signal) = signals::received().filter(|&s| signals::forwarded(s)) {
+                    if exit_code.is_none() {
+                        exit_code = c.end_with(signal, signals::CHILD_EXIT_LIMIT);
+                        self.ended_by = Some(signal);
+                    }
+                }
             } else if let Some(pid) = self.processes.pid {
                 stop |= !crate::trace::scope::process_alive(pid);
             }
+            let hits = &mut self.hits;
+            let mut counted = |event: &NamedEvent| {
+                *hits += 1;
+                handler(event)
+            };
             if stop {
-                self.tracer.finish(&mut handler);
+                self.tracer.finish(&mut counted);
                 return exit_code;
             }
-            self.tracer.poll(100, &mut handler);
+            self.tracer.poll(100, &mut counted);
         }
     }
 
@@ -173,6 +201,16 @@ impl Run {
         }
         for line in advice {
             eprintln!("stap-sdt: {line}");
+        }
+        if let (Some(w), 0) = (&self.watch, self.hits) {
+            w.report_no_hits();
+        }
+        if let (Some(signal), Some(command)) = (self.ended_by, &self.processes.command) {
+            eprintln!(
+                "stap-sdt: ended `{command}` with signal {signal} (status {})",
+                exit_code.map_or("unknown".to_string(), |c| c.to_string())
+            );
+            return ExitCode::SUCCESS;
         }
         match (exit_code, &self.processes.command) {
             (Some(code), Some(command)) => {

@@ -4,6 +4,12 @@
 
 use std::ffi::CString;
 
+/// A command without lists, pipes, subshells or redirections: the shell
+/// runs it with `exec`, and its first word is the program.
+pub fn is_simple(command: &str) -> bool {
+    !command.contains([';', '&', '|', '\n', '(', ')', '<', '>', '`'])
+}
+
 /// A forked child waiting on a pipe before it execs the command.
 pub struct HeldChild {
     pid: libc::pid_t,
@@ -16,8 +22,7 @@ impl HeldChild {
     /// `CMD` through `/bin/sh -c` (with `exec`, so the pid stays the command's
     /// when it is a simple command).
     pub fn spawn(command: &str) -> Result<HeldChild, String> {
-        let simple = !command.contains([';', '&', '|', '\n', '(', ')', '<', '>', '`']);
-        let script = if simple {
+        let script = if is_simple(command) {
             format!("exec {command}")
         } else {
             command.to_string()
@@ -89,6 +94,36 @@ impl HeldChild {
                     128 + libc::WTERMSIG(status)
                 });
             }
+        }
+        self.status
+    }
+}
+
+impl HeldChild {
+    /// The tracer was asked to end by `signal` (SIGTERM, SIGHUP): pass it on
+    /// to a command still running, wait for it up to `limit`, then SIGKILL
+    /// it. Returns its exit code (128+N for a signal) when it was reaped.
+    pub fn end_with(&mut self, signal: i32, limit: std::time::Duration) -> Option<i32> {
+        if self.release_fd >= 0 || self.exit_code().is_some() {
+            return self.status;
+        }
+        // SAFETY: signalling our own child, not yet reaped (so its pid is ours).
+        unsafe { libc::kill(self.pid, signal) };
+        let deadline = std::time::Instant::now() + limit;
+        while self.exit_code().is_none() {
+            if std::time::Instant::now() >= deadline {
+                // SAFETY: as above; then a blocking reap of our own child.
+                unsafe {
+                    libc::kill(self.pid, libc::SIGKILL);
+                }
+                let mut status = 0;
+                // SAFETY: waiting for our own child, which SIGKILL ends.
+                if unsafe { libc::waitpid(self.pid, &mut status, 0) } == self.pid {
+                    self.status = Some(128 + libc::SIGKILL);
+                }
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         self.status
     }

@@ -2,6 +2,7 @@
 //! and print each hit, counts or a histogram.
 
 pub(crate) mod child;
+pub(crate) mod command;
 mod output;
 mod printf;
 pub(crate) mod scope;
@@ -22,6 +23,14 @@ PROBE spellings: PATH:PROVIDER:NAME (globs in PROVIDER and NAME), usdt:PATH:PROV
 PATH:fn:SYMBOL, PATH:fn:SYMBOL%return, uprobe:PATH:SYMBOL, uretprobe:PATH:SYMBOL, and with \
 -p also PROVIDER:NAME (every object the process maps). PATH is a file or a library/program \
 name (libpython3.11.so, libc.so.6) found in the process's maps, the loader cache or PATH.
+
+With -c CMD, PROVIDER:NAME means the objects of the command's program (CMD's first word, \
+found through PATH as the shell finds it; CMD must be a simple command running an ELF \
+program): the program and the libraries it needs (DT_NEEDED) that have a matching probe. \
+Before it starts, one warning when CMD's program is a script (#!, e.g. a pyenv shim) or \
+another program than the one probed; after a run without hits, one line when the command \
+never mapped the probed files, naming what it ran. SIGTERM and SIGHUP of the tracer are \
+passed on to the command (SIGKILL after 5 s); the tracer then detaches and exits 0.
 
 Each line: time (UTC), pid, tid, command, probe, arguments (arg0..arg11) fetched in the \
 kernel at the hit by a BPF program built for the probe's argument layout (every x86 operand \
@@ -97,12 +106,21 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     if let Some(bad) = args.strings.iter().find(|&&n| n >= 12) {
         return Err(format!("--str {bad}: arguments are numbered 0..11"));
     }
-    let selectors = args
-        .probes
-        .iter()
-        .map(|p| Selector::parse(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+    let mut watch = args
+        .scope
+        .command
+        .as_deref()
+        .map(command::CommandWatch::new);
+    // (selector, the spelling it came from): `-c` binds bare selectors to
+    // the command's objects, one selector each.
+    let mut selectors: Vec<(Selector, &String)> = Vec::new();
+    for text in &args.probes {
+        let selector = Selector::parse(text).map_err(|e| e.to_string())?;
+        match &watch {
+            Some(w) => selectors.extend(w.bind(selector)?.into_iter().map(|s| (s, text))),
+            None => selectors.push((selector, text)),
+        }
+    }
     let mut strings = args.strings.clone();
     strings.extend(
         template
@@ -122,7 +140,8 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
     session.stop_attaching_when(|| signals::received().is_some());
     let mut locations = 0;
-    for (selector, text) in selectors.iter().zip(&args.probes) {
+    let mut traced = Vec::new();
+    for (selector, text) in &selectors {
         let reports = session
             .attach(selector)
             .map_err(|e| format!("{text}: {e}"))?;
@@ -137,6 +156,10 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
             }
         }
         locations += reports.len();
+        traced.extend(reports.iter().map(|r| r.path.clone()));
+    }
+    if let Some(w) = &mut watch {
+        w.check_start(&traced);
     }
     session.start().map_err(|e| e.to_string())?;
     eprintln!(
@@ -168,14 +191,25 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         hist_arg,
         hists: BTreeMap::new(),
         write_failed: false,
+        hits: 0,
     };
     let mut exit_code = None;
+    let mut ended_by = None;
     loop {
         let mut stop =
             signals::received().is_some() || deadline.is_some_and(|d| Instant::now() >= d);
         if let Some(c) = &mut child {
+            if let (Some(w), None) = (&mut watch, c.exit_code()) {
+                w.observe(c.pid());
+            }
             exit_code = c.exit_code();
             stop |= exit_code.is_some();
+            if let Some(signal) = signals::received().filter(|&s| signals::forwarded(s)) {
+                if exit_code.is_none() {
+                    exit_code = c.end_with(signal, signals::CHILD_EXIT_LIMIT);
+                    ended_by = Some(signal);
+                }
+            }
         } else if let Some(pid) = args.scope.pid {
             stop |= !scope::process_alive(pid);
         }
@@ -196,9 +230,16 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         }
     }
     let hists = std::mem::take(&mut sink.hists);
+    let hits = sink.hits;
     drop(sink);
+    let counted: u64 = totals(&session).values().sum();
     if args.count {
         summary::print_counts(&totals(&session), args.json);
+    }
+    if let Some(w) = &watch {
+        if hits == 0 && counted == 0 && hists.is_empty() {
+            w.report_no_hits();
+        }
     }
     for (label, hist) in &hists {
         hist.print(&format!("{label} arg{}", hist_arg.unwrap_or(0)));
@@ -207,6 +248,13 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     drop(session);
     if lost > 0 {
         eprintln!("stap-sdt: {lost} events lost (ring buffer full; raise --buffer-pages)");
+    }
+    if let (Some(signal), Some(command)) = (ended_by, &args.scope.command) {
+        eprintln!(
+            "stap-sdt: ended `{command}` with signal {signal} (status {})",
+            exit_code.map_or("unknown".to_string(), |c| c.to_string())
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     if let (Some(code), Some(command)) = (exit_code, &args.scope.command) {
         eprintln!("stap-sdt: `{command}` exited with status {code}");
@@ -223,10 +271,13 @@ struct Sink<W: Write> {
     hists: BTreeMap<String, summary::Log2Hist>,
     /// Output closed (e.g. a pipe to `head`): stop tracing.
     write_failed: bool,
+    /// Events delivered.
+    hits: u64,
 }
 
 impl<W: Write> Sink<W> {
     fn take(&mut self, event: &uprobe_engine::Event) {
+        self.hits += 1;
         if let Some(n) = self.hist_arg {
             if let Some(v) = event.args.get(n).and_then(|v| v.as_i128()) {
                 self.hists

@@ -1,4 +1,4 @@
-//! SIGINT and SIGTERM end tracing cleanly: the handler only sets a flag,
+//! SIGINT, SIGTERM and SIGHUP end tracing cleanly: the handler only sets a flag,
 //! and the main loop (whose poll is interrupted) detaches and prints the summary.
 
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -10,7 +10,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
 }
 
 pub fn install() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: installing a handler that only stores to an atomic; no
         // SA_RESTART, so a blocking poll returns early.
         unsafe {
@@ -21,6 +21,15 @@ pub fn install() {
         }
     }
 }
+
+/// Signals that the tracer passes on to its `-c` command before it ends
+/// (as bpftrace does): a SIGINT from a terminal reaches the command already.
+pub fn forwarded(signal: i32) -> bool {
+    signal == libc::SIGTERM || signal == libc::SIGHUP
+}
+
+/// How long a `-c` command is given to end after a forwarded signal.
+pub const CHILD_EXIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The signal that asked us to stop, if any.
 pub fn received() -> Option<i32> {

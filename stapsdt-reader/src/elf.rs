@@ -146,6 +146,54 @@ pub fn read_bytes(data: &[u8], name: &str) -> Result<Object, Error> {
     }
 }
 
+/// The libraries an ELF file asks the loader for (its `DT_NEEDED` entries,
+/// in order): `["libpython3.11.so.1.0", "libc.so.6"]`. Empty for a static
+/// program or a file without a dynamic section.
+pub fn needed_libraries(path: &Path) -> Result<Vec<String>, Error> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::new(&name, e.to_string()))?;
+    // SAFETY: read-only map for this call, as in `read_path_with`; page-aligned.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::new(&name, e.to_string()))?;
+    let data: &[u8] = &map;
+    match data.get(4) {
+        Some(&elf::ELFCLASS64) if data.starts_with(b"\x7fELF") => {
+            needed_in::<elf::FileHeader64<Endianness>>(data, &name)
+        }
+        Some(&elf::ELFCLASS32) if data.starts_with(b"\x7fELF") => {
+            needed_in::<elf::FileHeader32<Endianness>>(data, &name)
+        }
+        _ => Err(Error::new(&name, "not an ELF file")),
+    }
+}
+
+fn needed_in<H: FileHeader<Endian = Endianness>>(
+    data: &[u8],
+    name: &str,
+) -> Result<Vec<String>, Error> {
+    use object::read::elf::Dyn;
+    let fail = |what: &str, e: object::Error| Error::new(name, format!("{what}: {e}"));
+    let header = H::parse(data).map_err(|e| fail("bad ELF header", e))?;
+    let endian = header.endian().map_err(|e| fail("bad ELF header", e))?;
+    let sections = header
+        .sections(endian, data)
+        .map_err(|e| fail("bad section table", e))?;
+    let Some((entries, link)) = sections
+        .dynamic(endian, data)
+        .map_err(|e| fail("bad dynamic section", e))?
+    else {
+        return Ok(Vec::new());
+    };
+    let strings = sections
+        .strings(endian, data, link)
+        .map_err(|e| fail("bad dynamic string table", e))?;
+    Ok(entries
+        .iter()
+        .filter(|d| d.tag32(endian) == Some(elf::DT_NEEDED))
+        .filter_map(|d| d.string(endian, strings).ok())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect())
+}
+
 fn read_elf<H: FileHeader<Endian = Endianness>>(data: &[u8], name: &str) -> Result<Object, Error> {
     let fail = |what: &str, e: object::Error| Error::new(name, format!("{what}: {e}"));
     let header = H::parse(data).map_err(|e| fail("bad ELF header", e))?;

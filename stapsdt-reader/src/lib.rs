@@ -24,6 +24,7 @@ mod elf;
 pub mod filter;
 pub mod note;
 pub mod process;
+pub mod resolve;
 mod segments;
 pub mod source;
 mod symbols;
@@ -34,7 +35,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use args::{parse_args, Arch, Arg, Memory, Operand, Register};
-pub use elf::{read_bytes, read_path, read_path_with, ReadOptions};
+pub use elf::{needed_libraries, read_bytes, read_path, read_path_with, ReadOptions};
 
 /// One ELF object (a file, or a member of a static archive) and its probes.
 #[derive(Debug, Clone, Serialize)]
