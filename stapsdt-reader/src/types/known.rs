@@ -9,13 +9,16 @@ use super::ArgType;
 const I: ArgType = ArgType::Int;
 const S: ArgType = ArgType::Str;
 
+/// One provider's probes: name and argument types.
+type Table = &'static [(&'static str, &'static [ArgType])];
+
 /// PostgreSQL 15, `src/backend/utils/probes.d` (provider `postgresql`).
 /// Strings: the LWLock tranche name (first argument of every `lwlock__*`
 /// probe) and the query text of `query__*` and `statement__status`.
 /// Everything else is an integer (`LocalTransactionId`, `Oid`,
 /// `BlockNumber`, `ForkNumber`, `LWLockMode`, `LOCKMODE`, `bool`, `int`,
 /// `long`). Argument counts as in `/usr/lib/postgresql/15/bin/postgres`.
-const POSTGRESQL_15: &[(&str, &[ArgType])] = &[
+const POSTGRESQL_15: Table = &[
     ("buffer__checkpoint__done", &[]),
     ("buffer__checkpoint__start", &[I]),
     ("buffer__checkpoint__sync__start", &[]),
@@ -79,7 +82,7 @@ const POSTGRESQL_15: &[(&str, &[ArgType])] = &[
 // strings: they are left untyped on purpose.
 
 /// The providers in the table.
-const PROVIDERS: &[(&str, &[(&str, &[ArgType])])] = &[("postgresql", POSTGRESQL_15)];
+const PROVIDERS: &[(&str, Table)] = &[("postgresql", POSTGRESQL_15)];
 
 /// The known types of `provider:name`, if the table has them.
 pub fn lookup(provider: &str, name: &str) -> Option<&'static [ArgType]> {
