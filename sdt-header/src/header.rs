@@ -9,6 +9,10 @@
 //! first: they share one include guard); `_ENABLED()` reads the semaphore
 //! through a volatile access, so a loop that polls it re-reads it; the
 //! semaphore is declared hidden, like the definition of `-G`.
+//!
+//! The argument types (`.note.stapsdt.types`) are written by `-G`, not
+//! here: the `-G` object is linked once per program or library, while a
+//! header is included by many files and would repeat each note.
 
 use crate::model::ProviderFile;
 use std::fmt::Write;

@@ -19,6 +19,6 @@ pub mod parser;
 
 pub use error::{ParseError, Position};
 pub use header::{generate_header, SDT_H};
-pub use model::{ProbeDecl, Provider, ProviderFile, MAX_ARGS};
-pub use object::{generate_semaphores_source, CompilerInvocation};
+pub use model::{arg_type_word, ProbeDecl, Provider, ProviderFile, MAX_ARGS};
+pub use object::{generate_semaphores_source, types_notes_asm, CompilerInvocation};
 pub use parser::parse;

@@ -4,9 +4,10 @@
 //! compiler (`$CC`, default `cc`, with `$CFLAGS`, the `-I`/`-D` options
 //! given to dtrace, and `-fPIC`, so the object links into executables and
 //! shared libraries alike). The semaphores are `unsigned short` in
-//! `.probes`, hidden, so two shared objects never share one.
+//! `.probes`, hidden, so two shared objects never share one. The object
+//! also carries each probe's argument types ([`types_notes_asm`]).
 
-use crate::model::ProviderFile;
+use crate::model::{arg_type_word, ProviderFile};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -29,11 +30,48 @@ pub fn generate_semaphores_source(file: &ProviderFile, source: &str) -> String {
             );
         }
     }
+    out.push_str(&types_notes_asm(file));
     if file.providers.iter().all(|p| p.probes.is_empty()) {
         // ISO C wants at least one declaration in a translation unit.
         out.push_str("typedef int stap_sdt_no_probes;\n");
     }
     out
+}
+
+/// A file-scope `__asm__` writing one types note per probe (see
+/// `stapsdt_reader::types::note`): section `.note.stapsdt.types`, a note
+/// section not allocated, owner `stap-sdt`, type `0x7473`, desc
+/// `PROVIDER\0NAME\0WORDS\0` with one word per argument
+/// ([`arg_type_word`]). The `-G` object is linked exactly once into the
+/// program or library whose semaphores it defines, so each probe gets one
+/// note; a header (`-h`), included by many files, would repeat it.
+pub fn types_notes_asm(file: &ProviderFile) -> String {
+    let mut asm = String::new();
+    for provider in &file.providers {
+        for probe in &provider.probes {
+            let words: Vec<&str> = probe.args.iter().map(|a| arg_type_word(a)).collect();
+            let lines = [
+                r#".pushsection .note.stapsdt.types,"","note""#.to_string(),
+                ".balign 4".to_string(),
+                ".4byte 2f-1f, 4f-3f, 0x7473".to_string(),
+                r#"1: .asciz "stap-sdt""#.to_string(),
+                "2: .balign 4".to_string(),
+                format!(r#"3: .asciz "{}""#, provider.name),
+                format!(r#".asciz "{}""#, probe.name),
+                format!(r#".asciz "{}""#, words.join(" ")),
+                "4: .balign 4".to_string(),
+                ".popsection".to_string(),
+            ];
+            for line in lines {
+                // As a C string literal: the assembler's quotes escaped.
+                let _ = writeln!(asm, "  \"{}\\n\"", line.replace('"', "\\\""));
+            }
+        }
+    }
+    if asm.is_empty() {
+        return asm;
+    }
+    format!("\n/* Argument types (.note.stapsdt.types), for tracers. */\n__asm__ (\n{asm});\n")
 }
 
 /// How to run the C compiler for `-G`.
@@ -112,5 +150,21 @@ mod tests {
         assert_eq!(source.matches("unsigned short").count(), 2);
         assert!(source.contains("a_y__z_semaphore"));
         assert!(source.contains("visibility (\"hidden\")"));
+    }
+
+    #[test]
+    fn types_notes_name_each_argument() {
+        let file = parse(
+            "provider a { probe x(); probe y(const char *, int, double); };",
+            "a.d",
+        )
+        .unwrap();
+        let asm = types_notes_asm(&file);
+        assert_eq!(asm.matches(".pushsection .note.stapsdt.types").count(), 2);
+        assert!(asm.contains(r#"".asciz \"str int float\"\n""#), "{asm}");
+        assert!(asm.contains(r#"".asciz \"\"\n""#), "{asm}");
+        assert!(asm.contains("0x7473"));
+        let empty = parse("provider a { };", "a.d").unwrap();
+        assert_eq!(types_notes_asm(&empty), "");
     }
 }

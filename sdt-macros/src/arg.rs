@@ -27,10 +27,35 @@ pub trait SdtArg: Copy {
     /// (GCC moves it to a general register). Consumers reinterpret the
     /// bits; GDB 13 does not parse the `f` (see docs/macros.md).
     const FLOAT: bool = false;
+    /// What the types note says this argument is ([`type_code`]): by
+    /// default `FLOAT` or `INT`; `&CStr` is a `STR`.
+    #[doc(hidden)]
+    const TYPE_CODE: u8 = if Self::FLOAT {
+        type_code::FLOAT
+    } else {
+        type_code::INT
+    };
 
     /// What the probe site's register holds: the value, sign- or
     /// zero-extended to 64 bits (floats: their bits, zero-extended).
     fn register(&self) -> u64;
+}
+
+/// The argument types of the types note (`.note.stapsdt.types`), as the
+/// numbers the `asm!` gets as a `const` operand (`{fN}`) and turns into
+/// the note's words.
+#[doc(hidden)]
+pub mod type_code {
+    /// `int`
+    pub const INT: u8 = 0;
+    /// `float`; also what puts the `f` in the argument's size prefix.
+    pub const FLOAT: u8 = 1;
+    /// `str`: the address of NUL-terminated bytes.
+    pub const STR: u8 = 2;
+    /// `strptr`: the address of a string whose length is the next argument.
+    pub const STRPTR: u8 = 3;
+    /// `strlen`: the length of the `strptr` argument before it.
+    pub const STRLEN: u8 = 4;
 }
 
 /// Byte count of an argument prefix (`SIZE` without its sign): selects the
@@ -133,9 +158,39 @@ impl<T> SdtArg for &T {
 /// (`bpftrace`'s `str(arg0)`, GDB's `$_as_string`) expect.
 impl SdtArg for &core::ffi::CStr {
     const SIZE: i32 = POINTER_SIZE;
+    const TYPE_CODE: u8 = type_code::STR;
     #[inline(always)]
     fn register(&self) -> u64 {
         self.as_ptr() as usize as u64
+    }
+}
+
+/// The pointer half of `str(expr)`: the address of the bytes, typed
+/// `strptr` in the types note.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct StrPtr(pub *const u8);
+
+impl SdtArg for StrPtr {
+    const SIZE: i32 = POINTER_SIZE;
+    const TYPE_CODE: u8 = type_code::STRPTR;
+    #[inline(always)]
+    fn register(&self) -> u64 {
+        self.0 as usize as u64
+    }
+}
+
+/// The length half of `str(expr)`, typed `strlen` in the types note.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct StrLen(pub usize);
+
+impl SdtArg for StrLen {
+    const SIZE: i32 = core::mem::size_of::<usize>() as i32;
+    const TYPE_CODE: u8 = type_code::STRLEN;
+    #[inline(always)]
+    fn register(&self) -> u64 {
+        self.0 as u64
     }
 }
 
@@ -155,6 +210,25 @@ mod tests {
     #[allow(clippy::needless_pass_by_value)]
     fn prefix<T: SdtArg>(_: T) -> (i32, bool) {
         (T::SIZE, T::FLOAT)
+    }
+
+    #[allow(clippy::needless_pass_by_value)]
+    fn code<T: SdtArg>(_: T) -> u8 {
+        T::TYPE_CODE
+    }
+
+    #[test]
+    fn type_codes_follow_the_type() {
+        assert_eq!(code(1u64), type_code::INT);
+        assert_eq!(code(-1i8), type_code::INT);
+        assert_eq!(code(1.0f32), type_code::FLOAT);
+        assert_eq!(code(1.0f64), type_code::FLOAT);
+        assert_eq!(code(c"x"), type_code::STR);
+        assert_eq!(code(b"x".as_ptr()), type_code::INT);
+        assert_eq!(code(StrPtr(b"x".as_ptr())), type_code::STRPTR);
+        assert_eq!(code(StrLen(1)), type_code::STRLEN);
+        assert_eq!(prefix(StrPtr(b"x".as_ptr())), (POINTER_SIZE, false));
+        assert_eq!(prefix(StrLen(1)), (POINTER_SIZE, false));
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //!   once, in the order written, before the probe site), and
 //! - takes slot names from a pool of 12 (`(v0 T0 s0 w0 f0)`: the local /
 //!   site parameter, its type parameter, and the names of its size, width
-//!   and float `const` operands in the `asm!`).
+//!   and type-code `const` operands in the `asm!`).
 //!
-//! `str(expr)` takes two slots (pointer, length). An argument left when the
+//! `str(expr)` takes two slots (pointer, length), wrapped in
+//! `arg::StrPtr`/`arg::StrLen` so that the types note calls them
+//! `strptr`/`strlen`. An argument left when the
 //! pool is empty is a `compile_error!` naming the limit: the 12 comes from
 //! the consumers (GDB, libbpf, bpftrace and `sys/sdt.h` stop at 12).
 
@@ -29,8 +31,8 @@ macro_rules! __sdt_collect {
             [$($lets)*
              let $v2 = &$e;
              let $v1 = $crate::arg::bytes_of($v2);
-             let $v2 = $v1.len();
-             let $v1 = $v1.as_ptr();]
+             let $v2 = $crate::arg::StrLen($v1.len());
+             let $v1 = $crate::arg::StrPtr($v1.as_ptr());]
             [$($slots)* ($v1 $($r1)*) ($v2 $($r2)*)]
             [$($pool)*]
             [$($($rest)*)?])

@@ -39,6 +39,12 @@
 //! that cannot take a length), pass a `&CStr` instead: one argument, the
 //! address of NUL-terminated bytes.
 //!
+//! Each probe also gets a types note (`.note.stapsdt.types`, owner
+//! `stap-sdt`, not allocated) naming what each argument is: `str(expr)`
+//! is `strptr strlen`, `&CStr` is `str`, `f32`/`f64` are `float`, the rest
+//! `int`. `stap-sdt list` shows it; tracers that do not know the note
+//! ignore it.
+//!
 //! A probe takes at most 12 arguments (`str(..)` counts as two), the limit
 //! of GDB, libbpf and bpftrace; more is a compile error:
 //!

@@ -82,7 +82,8 @@ macro_rules! __sdt_semaphore_asm {
 }
 
 /// An argument's size prefix in the note, `[sep]SIZE[f]`, from the `const`
-/// operands: `{sN}` is the signed size, `{fN}` 1 for a float.
+/// operands: `{sN}` is the signed size, `{fN}` the argument's type code
+/// (`arg::type_code`), 1 for a float.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __sdt_arg_prefix {
@@ -95,9 +96,74 @@ macro_rules! __sdt_arg_prefix {
             "}\"\n",
             ".if {",
             stringify!($f),
-            "}\n",
+            "} == 1\n",
             ".ascii \"f\"\n",
             ".endif\n"
+        )
+    };
+}
+
+/// An argument's word in the types note, from its type code `{fN}`
+/// (`arg::type_code`), after `$sep`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_type_word {
+    ($sep:literal ($v:ident $t:ident $s:ident $w:ident $f:ident)) => {
+        concat!(
+            ".ascii \"",
+            $sep,
+            "\"\n",
+            ".if {",
+            stringify!($f),
+            "} == 1\n",
+            ".ascii \"float\"\n",
+            ".elseif {",
+            stringify!($f),
+            "} == 2\n",
+            ".ascii \"str\"\n",
+            ".elseif {",
+            stringify!($f),
+            "} == 3\n",
+            ".ascii \"strptr\"\n",
+            ".elseif {",
+            stringify!($f),
+            "} == 4\n",
+            ".ascii \"strlen\"\n",
+            ".else\n",
+            ".ascii \"int\"\n",
+            ".endif\n"
+        )
+    };
+}
+
+/// The types note of probe `$p:$n` (see `stapsdt_reader::types::note`):
+/// section `.note.stapsdt.types` (a note section, not allocated: no
+/// relocations, nothing at run time), owner `stap-sdt`, type `0x7473`,
+/// desc `PROVIDER\0NAME\0WORDS\0`, the words one per argument (`int`,
+/// `float`, `str`, `strptr`, `strlen`) separated by spaces. Written once
+/// per probe per assembled module (a `.L` symbol marks it written); the
+/// reader merges the copies of several modules, which agree as long as
+/// every site of the probe passes the same types.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdt_types_note {
+    ($p:ident $n:ident [$($first:tt)?] [$($rest:tt)*]) => {
+        concat!(
+            ".ifndef .Lstapsdt.types.", stringify!($p), ".", stringify!($n), "\n",
+            ".set .Lstapsdt.types.", stringify!($p), ".", stringify!($n), ", 1\n",
+            ".pushsection .note.stapsdt.types,\"\",\"note\"\n",
+            ".balign 4\n",
+            ".4byte 996f-995f, 998f-997f, 0x7473\n",
+            "995: .asciz \"stap-sdt\"\n",
+            "996: .balign 4\n",
+            "997: .asciz \"", stringify!($p), "\"\n",
+            ".asciz \"", stringify!($n), "\"\n",
+            $($crate::__sdt_type_word!("" $first),)?
+            $($crate::__sdt_type_word!(" " $rest),)*
+            ".byte 0\n",
+            "998: .balign 4\n",
+            ".popsection\n",
+            ".endif"
         )
     };
 }
@@ -152,7 +218,8 @@ macro_rules! __sdt_probe_template {
             ".endm\n",
             "__stapsdt_note %(.Lstapsdt.sites)\n",
             ".purgem __stapsdt_note\n",
-            ".noaltmacro"
+            ".noaltmacro\n",
+            $crate::__sdt_types_note!($p $n [$($first)?] [$($rest)*])
         )
     };
 }
@@ -178,7 +245,7 @@ macro_rules! __sdt_elf_probe {
                 $(
                     $s = const <$t as $crate::SdtArg>::SIZE,
                     $w = const $crate::arg::width(<$t as $crate::SdtArg>::SIZE),
-                    $f = const <$t as $crate::SdtArg>::FLOAT as u8,
+                    $f = const <$t as $crate::SdtArg>::TYPE_CODE,
                     $v = in(reg) $crate::SdtArg::register(&$v),
                 )*
                 options(readonly, nostack, preserves_flags)

@@ -1,6 +1,6 @@
 //! The text form of `stap-sdt list`.
 
-use stapsdt_reader::{Arg, Location, Memory, Object, Operand, Register};
+use stapsdt_reader::{Arg, ArgType, Location, Memory, Object, Operand, Register};
 use std::io::{self, Write};
 
 pub fn write(out: &mut impl Write, objects: &[Object], verbose: bool) -> io::Result<()> {
@@ -27,7 +27,7 @@ fn write_object(out: &mut impl Write, object: &Object, verbose: bool) -> io::Res
     for probe in &object.probes {
         writeln!(out, "  {}:{}", probe.provider, probe.name)?;
         for location in &probe.locations {
-            write_location(out, location, verbose)?;
+            write_location(out, location, probe.types.as_deref(), verbose)?;
         }
     }
     Ok(())
@@ -37,7 +37,12 @@ fn hex(value: Option<u64>) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{v:#x}"))
 }
 
-fn write_location(out: &mut impl Write, loc: &Location, verbose: bool) -> io::Result<()> {
+fn write_location(
+    out: &mut impl Write,
+    loc: &Location,
+    types: Option<&[ArgType]>,
+    verbose: bool,
+) -> io::Result<()> {
     write!(
         out,
         "    {:#x} (file {})",
@@ -64,7 +69,11 @@ fn write_location(out: &mut impl Write, loc: &Location, verbose: bool) -> io::Re
     if verbose {
         writeln!(out)?;
         for (i, arg) in loc.args.iter().enumerate() {
-            writeln!(out, "      arg{i}: {}", describe(arg))?;
+            write!(out, "      arg{i}: {}", describe(arg))?;
+            match types.and_then(|t| t.get(i)) {
+                Some(ty) => writeln!(out, " ({})", ty.word())?,
+                None => writeln!(out)?,
+            }
         }
     } else if loc.args_raw.is_empty() {
         writeln!(out)?;

@@ -7,6 +7,7 @@
 use crate::args::{parse_args, Arch, Operand};
 use crate::note::{self, NT_STAPSDT, STAPSDT_OWNER};
 use crate::segments::Segments;
+use crate::types::{self, note as types_note};
 use crate::{kind_of, source, symbols, Endianness as End, Error, FileKind, Location, Object};
 use crate::{Probe, Semaphore};
 use object::read::archive::ArchiveFile;
@@ -224,6 +225,7 @@ fn read_elf<H: FileHeader<Endian = Endianness>>(data: &[u8], name: &str) -> Resu
 
     let mut builder = ProbeBuilder::default();
     let mut build_id = None;
+    let mut declared_types = Vec::new();
     for (index, section) in sections.iter().enumerate() {
         if section.sh_type(endian) != elf::SHT_NOTE {
             continue;
@@ -246,11 +248,13 @@ fn read_elf<H: FileHeader<Endian = Endianness>>(data: &[u8], name: &str) -> Resu
             elf_type,
             diagnostics: &mut diagnostics,
             build_id: &mut build_id,
+            declared_types: &mut declared_types,
         };
         read_notes::<H>(notes, index, &mut context, &mut builder);
     }
 
     let mut probes = builder.probes;
+    types::assign(&mut probes, declared_types, &mut diagnostics);
     resolve_symbols::<H>(&mut probes, &sections, &segments, endian, data);
     Ok(Object {
         path: name.to_string(),
@@ -280,6 +284,7 @@ struct NoteContext<'a> {
     elf_type: &'static str,
     diagnostics: &'a mut Vec<String>,
     build_id: &'a mut Option<String>,
+    declared_types: &'a mut Vec<types::Declared>,
 }
 
 fn read_notes<'data, H: FileHeader<Endian = Endianness>>(
@@ -304,6 +309,19 @@ fn read_notes<'data, H: FileHeader<Endian = Endianness>>(
         let n_type = note.n_type(cx.endian);
         if note.name() == b"GNU" && n_type == elf::NT_GNU_BUILD_ID {
             *cx.build_id = Some(note.desc().iter().map(|b| format!("{b:02x}")).collect());
+            continue;
+        }
+        if note.name() == types_note::TYPES_OWNER && n_type == types_note::NT_STAPSDT_TYPES {
+            match types_note::decode(note.desc()) {
+                Ok(t) => cx.declared_types.push(types::Declared {
+                    provider: t.provider.to_string(),
+                    name: t.name.to_string(),
+                    types: t.types,
+                }),
+                Err(e) => cx.diagnostics.push(format!(
+                    "types note {ordinal} in section {section_index}: {e}; its probe is left untyped"
+                )),
+            }
             continue;
         }
         if note.name() != STAPSDT_OWNER {
@@ -383,6 +401,7 @@ impl<'data> ProbeBuilder<'data> {
                     provider: raw.provider.to_string(),
                     name: raw.name.to_string(),
                     locations: vec![location],
+                    types: None,
                 });
             }
         }

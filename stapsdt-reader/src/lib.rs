@@ -28,6 +28,7 @@ pub mod resolve;
 mod segments;
 pub mod source;
 mod symbols;
+pub mod types;
 pub use symbols::{function_symbols, FunctionSymbol};
 
 use serde::Serialize;
@@ -36,6 +37,7 @@ use std::path::Path;
 
 pub use args::{parse_args, Arch, Arg, Memory, Operand, Register};
 pub use elf::{needed_libraries, read_bytes, read_path, read_path_with, ReadOptions};
+pub use types::{parse_type_list, ArgType};
 
 /// One ELF object (a file, or a member of a static archive) and its probes.
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +80,11 @@ pub struct Probe {
     pub provider: String,
     pub name: String,
     pub locations: Vec<Location>,
+    /// What each argument is (a string, a float, ...), when the object
+    /// says so in a types note or the provider is a known one
+    /// ([`types`]); one entry per argument of every location.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<ArgType>>,
 }
 
 /// One probe site (one note).

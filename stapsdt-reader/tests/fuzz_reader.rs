@@ -45,7 +45,19 @@ fn seeds() -> Vec<Vec<u8>> {
             args: "4@(%rax,%rbx,4) 8f@%xmm0",
         },
     ];
-    let mut seeds = vec![build(&ElfSpec::x86_64(&notes)).0];
+    // Types notes (`stap-sdt`, 0x7473) next to the probe notes, so that
+    // mutations reach their decoder too.
+    let mut with_types = ElfSpec::x86_64(&notes);
+    for (name, types) in [("a", "int str int"), ("b", "int float")] {
+        let desc = format!("p\0{name}\0{types}\0");
+        with_types.note_section.extend(synthetic::raw_note(
+            b"stap-sdt\0",
+            0x7473,
+            desc.as_bytes(),
+            false,
+        ));
+    }
+    let mut seeds = vec![build(&ElfSpec::x86_64(&notes)).0, build(&with_types).0];
     let mut be32 = ElfSpec::x86_64(&[]);
     be32.is_64 = false;
     be32.big_endian = true;
