@@ -206,12 +206,12 @@ fn beside_bpftrace_on_the_same_probe() {
     assert!(target.finish().success());
 }
 
-/// Ctrl-C while hundreds of locations are being attached (the kernel takes
-/// tens of seconds for libjvm's) stops attaching, detaches what was
-/// attached, and says how far it got.
+/// All 529 `hotspot*` locations of libjvm.so: attached in one link per
+/// program, at once; Ctrl-C detaches them all at once too (the kernel
+/// took tens of seconds with one uprobe event per location).
 #[test]
-fn sigint_while_attaching_stops_and_detaches() {
-    let test = "sigint_while_attaching_stops_and_detaches";
+fn libjvm_sites_attach_and_detach_at_once() {
+    let test = "libjvm_sites_attach_and_detach_at_once";
     if !prerequisites(test) {
         return;
     }
@@ -234,30 +234,20 @@ fn sigint_while_attaching_stops_and_detaches() {
         .unwrap();
     let mut stderr = Lines::new(child.stderr.take().unwrap());
     let pid = child.id();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while events_of(pid).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no uprobe events appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let started = std::time::Instant::now();
+    let line = stderr.wait_for("Tracing ");
+    assert!(line.contains("Tracing 529 locations"), "{line}");
+    let links = test_support::uprobe_multi_links(pid);
+    assert!(!links.is_empty() && links.len() < 20, "{links:?}");
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let status = test_support::bounded::wait_within(
         &mut child,
         std::time::Duration::from_secs(120),
         "stap-sdt trace after SIGINT",
     );
-    let line = stderr.wait_for("interrupted while attaching");
-    let attached: usize = line
-        .split("after ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
-    eprintln!("{line}");
-    assert!(line.contains(" of 529 locations"), "{line}");
-    assert!(attached < 529, "{line}");
-    assert!(!status.success(), "nothing was traced: not a success");
-    assert!(events_of(pid).is_empty(), "its events were removed");
+    let took = started.elapsed();
+    assert!(status.success());
+    assert!(events_of(pid).is_empty(), "its links were released");
+    // Generous for a loaded CI machine; measured ~0.1 s (benches/trace_bench.sh).
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
 }

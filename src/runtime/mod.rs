@@ -33,7 +33,7 @@ pub struct Scope {
 
     /// Ring buffer pages per string layout (a power of two); raise it
     /// when events are reported lost.
-    #[arg(long, value_name = "PAGES", default_value_t = 1024)]
+    #[arg(long, value_name = "PAGES", default_value_t = 4096)]
     buffer_pages: usize,
 }
 

@@ -81,8 +81,18 @@ pub struct TraceArgs {
     #[arg(long = "str", value_name = "N", value_delimiter = ',')]
     strings: Vec<usize>,
 
+    /// Read at most BYTES of each string (with its NUL; up to 4096). Each record
+    /// reserves this much ring room per string argument.
+    #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = clap::value_parser!(u64).range(2..=4096))]
+    str_max: u64,
+
     /// Pages of the ring buffer all CPUs share (a power of two; default 1024 per CPU).
-    #[arg(long, value_name = "PAGES", default_value_t = 0, hide_default_value = true)]
+    #[arg(
+        long,
+        value_name = "PAGES",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     buffer_pages: usize,
 }
 
@@ -133,6 +143,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         only_args: hist_arg.map(|n| vec![n]),
         count_only: args.count,
         ring_pages: args.buffer_pages,
+        string_bytes: args.str_max as usize,
     };
 
     signals::install();

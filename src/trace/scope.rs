@@ -7,7 +7,8 @@ use uprobe_engine::Target;
 
 #[derive(Args, Debug, Clone)]
 pub struct ProcessScope {
-    /// Trace only this process: its threads, and the processes it starts later.
+    /// Trace only this process: its threads, and the processes it starts later
+    /// (each from about a millisecond after its fork).
     #[arg(
         short = 'p',
         long = "pid",
@@ -29,7 +30,15 @@ impl ProcessScope {
         let child = self.command.as_deref().map(HeldChild::spawn).transpose()?;
         let target = match (self.pid, &child) {
             (Some(pid), _) => Target::Process(pid),
-            (None, Some(c)) => Target::Process(c.pid()),
+            // A simple command is exec'd in the held child: its pid is the
+            // command's, and the kernel's pid filter keeps the breakpoints
+            // in it alone. A shell running a pipeline or a list forks the
+            // processes that hit the probes: the whole tree is traced from
+            // its first instruction.
+            (None, Some(c)) if super::child::is_simple(self.command.as_deref().unwrap_or("")) => {
+                Target::Process(c.pid())
+            }
+            (None, Some(c)) => Target::ProcessTree(c.pid()),
             (None, None) => Target::AllProcesses,
         };
         Ok((child, target))

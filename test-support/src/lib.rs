@@ -216,11 +216,9 @@ pub fn uprobe_multi_links(pid: u32) -> Vec<String> {
         if target.to_str()? != "anon_inode:bpf_link" {
             return None;
         }
-        let info = std::fs::read_to_string(format!(
-            "/proc/{pid}/fdinfo/{}",
-            fd.file_name().to_str()?
-        ))
-        .ok()?;
+        let info =
+            std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_str()?))
+                .ok()?;
         info.contains("uprobe_multi").then_some(info)
     })
     .collect()

@@ -46,8 +46,9 @@ pub fn stap_sdt(args: &[&str], limit: Duration) -> Output {
 /// No tracefs event of any session of this tracer: groups are
 /// `stapsdt_PID` and `stapsdt_PID_N` (one per engine session).
 pub fn assert_no_events_of(tracer_pid: u32) {
-    let left = test_support::tracer_uprobe_events(tracer_pid);
-    assert!(left.is_empty(), "uprobe events left behind: {left:#?}");
+    let left = test_support::uprobe_multi_links(tracer_pid);
+    assert!(left.is_empty(), "uprobe links left behind: {left:#?}");
+    assert!(test_support::tracer_uprobe_events(tracer_pid).is_empty());
 }
 
 /// `NAME  N` rows of a `calls` table → (name, calls), header skipped.

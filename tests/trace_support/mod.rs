@@ -234,7 +234,9 @@ pub fn trace(args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
 
 /// The uprobe_events lines of the tracer with this pid.
 pub fn events_of(tracer_pid: u32) -> Vec<String> {
-    test_support::tracer_uprobe_events(tracer_pid)
+    let mut held = test_support::uprobe_multi_links(tracer_pid);
+    held.extend(test_support::tracer_uprobe_events(tracer_pid));
+    held
 }
 
 /// Parse `--json` lines.

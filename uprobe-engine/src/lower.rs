@@ -41,6 +41,10 @@ use crate::plan::{Address, Fetch, Location, ProbeInfo, Saved, ValueKind};
 /// The longest string read at a hit, with its NUL (the kernel's
 /// MAX_STRING_SIZE for uprobe fetchargs too).
 pub const STRING_BYTES: usize = 4096;
+/// Room per string when the caller does not say: a record reserves room
+/// for each of its strings at its longest, so this bounds how many records
+/// a burst can queue in the ring.
+pub const DEFAULT_STRING_BYTES: usize = 512;
 pub const HEADER: usize = 48;
 const SITE: i16 = 8;
 const FAULTS: i16 = 12;
@@ -82,11 +86,14 @@ pub struct ArgCode {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Layout {
     pub args: Vec<Option<ArgCode>>,
+    /// Room per string, with its NUL (at most [`STRING_BYTES`]).
+    pub string_bytes: usize,
 }
 
 impl Layout {
-    pub fn of(site: &ProbeInfo) -> Layout {
+    pub fn of(site: &ProbeInfo, string_bytes: usize) -> Layout {
         Layout {
+            string_bytes: string_bytes.clamp(2, STRING_BYTES),
             args: site
                 .args
                 .iter()
@@ -117,7 +124,7 @@ impl Layout {
     /// Bytes reserved per record: the fixed part and room for every string
     /// at its longest.
     pub fn record_bytes(&self) -> usize {
-        HEADER + 8 * self.args.len() + self.strings() * STRING_BYTES
+        HEADER + 8 * self.args.len() + self.strings() * self.string_bytes
     }
 
     pub fn strings_at(&self) -> usize {
@@ -156,6 +163,10 @@ pub mod record {
     }
     pub fn pid(r: &[u8]) -> u32 {
         u32_at(r, PID_TGID as usize + 4).unwrap_or(0)
+    }
+    /// Bytes the program filled (the whole record when it did not say).
+    pub fn filled(r: &[u8]) -> usize {
+        u32_at(r, FILLED as usize).map_or(r.len(), |n| n as usize)
     }
     pub fn cpu(r: &[u8]) -> u32 {
         u32_at(r, CPU as usize).unwrap_or(0)
@@ -394,12 +405,12 @@ pub fn record_program(layout: &Layout, maps: Maps) -> Vec<Insn> {
         match arg.kind {
             ValueKind::Str => {
                 b.push(insn::load64(R3, R7, slot));
-                read_string(&mut b, slot, i);
+                read_string(&mut b, slot, i, layout.string_bytes as i32);
             }
             ValueKind::StrN { len_arg } if len_arg < layout.args.len() => {
                 b.push(insn::load64(R3, R7, slot));
                 let len_slot = arg_slot(len_arg) as i16;
-                read_counted_string(&mut b, slot, len_slot, i);
+                read_counted_string(&mut b, slot, len_slot, i, layout.string_bytes as i32);
             }
             _ => {}
         }
@@ -417,12 +428,12 @@ pub fn record_program(layout: &Layout, maps: Maps) -> Vec<Insn> {
 /// past it. A page the process never touched makes the first copy fault:
 /// the (sleepable) program then faults the string's first page and the
 /// next in with `bpf_copy_from_user` and copies again.
-fn read_string(b: &mut Builder, slot: i16, bit: usize) {
+fn read_string(b: &mut Builder, slot: i16, bit: usize, room: i32) {
     b.push(insn::store64(R10, STACK_PTR, R3));
     let copy = |b: &mut Builder| {
         b.push(insn::mov(R1, R7));
         b.push(insn::add(R1, R9));
-        b.push(insn::mov_imm(R2, STRING_BYTES as i32));
+        b.push(insn::mov_imm(R2, room));
         b.push(insn::load64(R3, R10, STACK_PTR));
         b.push(insn::call(helper::PROBE_READ_USER_STR));
     };
@@ -446,17 +457,17 @@ fn read_string(b: &mut Builder, slot: i16, bit: usize) {
     b.push(insn::jump_if_sgt(R0, -1, 2));
     b.push(insn::mov_imm(R0, 0));
     b.set_fault(bit);
-    b.push(insn::jump_if_le(R0, STRING_BYTES as i32, 1));
-    b.push(insn::mov_imm(R0, STRING_BYTES as i32));
+    b.push(insn::jump_if_le(R0, room, 1));
+    b.push(insn::mov_imm(R0, room));
     data_loc(b, slot);
 }
 
-/// `len` bytes (argument `len_slot`, at most STRING_BYTES - 1) at R3 into
-/// the record at R9, by `bpf_copy_from_user` (which faults pages in).
-fn read_counted_string(b: &mut Builder, slot: i16, len_slot: i16, bit: usize) {
+/// `len` bytes (argument `len_slot`, at most `room - 1`) at R3 into the
+/// record at R9, by `bpf_copy_from_user` (which faults pages in).
+fn read_counted_string(b: &mut Builder, slot: i16, len_slot: i16, bit: usize, room: i32) {
     b.push(insn::load64(R2, R7, len_slot));
-    b.push(insn::jump_if_le(R2, STRING_BYTES as i32 - 1, 1));
-    b.push(insn::mov_imm(R2, STRING_BYTES as i32 - 1));
+    b.push(insn::jump_if_le(R2, room - 1, 1));
+    b.push(insn::mov_imm(R2, room - 1));
     b.push(insn::store64(R10, STACK_PTR, R2));
     b.push(insn::mov(R1, R7));
     b.push(insn::add(R1, R9));
@@ -467,8 +478,8 @@ fn read_counted_string(b: &mut Builder, slot: i16, len_slot: i16, bit: usize) {
     b.push(insn::mov_imm(R1, 0));
     b.set_fault(bit);
     b.push(insn::mov(R0, R1));
-    b.push(insn::jump_if_le(R0, STRING_BYTES as i32, 1));
-    b.push(insn::mov_imm(R0, STRING_BYTES as i32));
+    b.push(insn::jump_if_le(R0, room, 1));
+    b.push(insn::mov_imm(R0, room));
     data_loc(b, slot);
 }
 
@@ -508,6 +519,7 @@ pub fn fork_program(scope: i32, ring: i32, child_pid_offset: i16) -> Vec<Insn> {
     b.push(insn::store64(R8, 0, R0));
     b.push(insn::store32_imm(R8, SITE, FORK_SITE as i32));
     b.push(insn::store32_imm(R8, FAULTS, 0));
+    b.push(insn::store32_imm(R8, FILLED, HEADER as i32));
     b.push(insn::store32(R8, PID_TGID + 4, R7));
     b.push(insn::store32(R8, PID_TGID, R7));
     b.push(insn::mov(R1, R8));
@@ -554,12 +566,14 @@ mod tests {
         };
         let l = Layout {
             args: vec![Some(int_arg()), None, Some(string.clone()), Some(string)],
+            string_bytes: 1000,
         };
         assert_eq!(l.strings_at(), 48 + 32);
-        assert_eq!(l.record_bytes(), 80 + 2 * STRING_BYTES);
+        assert_eq!(l.record_bytes(), 80 + 2 * 1000);
         assert!(l.sleepable());
         let ints = Layout {
             args: vec![Some(int_arg())],
+            string_bytes: 1000,
         };
         assert!(!ints.sleepable());
     }
@@ -576,10 +590,15 @@ mod tests {
         };
         let layout = Layout {
             args: vec![Some(string), Some(counted), Some(int_arg())],
+            string_bytes: STRING_BYTES,
         };
         for scope in [-1, 9] {
             let m = Maps { scope, ..maps() };
-            for p in [record_program(&layout, m), count_program(m), fork_program(9, 3, 20)] {
+            for p in [
+                record_program(&layout, m),
+                count_program(m),
+                fork_program(9, 3, 20),
+            ] {
                 assert_eq!(p[p.len() - 1], insn::exit());
                 for (at, i) in p.iter().enumerate() {
                     if let Some(off) = i.jump_offset() {

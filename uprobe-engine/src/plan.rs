@@ -3,7 +3,7 @@
 //! Pure: no kernel, no root; what the lowering (`crate::lower`) turns into
 //! BPF instructions, and the one place an operand becomes a location.
 
-use stapsdt_reader::{cheap_site, Arch, Arg, Memory, Object, Operand, Register};
+use stapsdt_reader::{cheap_site, Arch, Arg, ArgType, Memory, Object, Operand, Register};
 use std::path::{Path, PathBuf};
 
 /// An x86-64 register as the kernel saves it at a uprobe hit (`struct
@@ -138,14 +138,21 @@ pub enum Location {
 /// How a value is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueKind {
-    Int { bytes: u8, signed: bool },
+    Int {
+        bytes: u8,
+        signed: bool,
+    },
     /// IEEE float of this many bytes, fetched as its bit pattern.
-    Float { bytes: u8 },
+    Float {
+        bytes: u8,
+    },
     /// The NUL-terminated string the value points to.
     Str,
     /// The string the value points to, as long as argument `len_arg` says
     /// (a pointer+length pair, as Rust's `&str`).
-    StrN { len_arg: usize },
+    StrN {
+        len_arg: usize,
+    },
 }
 
 /// How one argument is obtained.
@@ -279,7 +286,7 @@ pub fn sdt_sites(
                     semaphore_offset: location.semaphore.as_ref().and_then(|s| s.file_offset),
                     retprobe: false,
                     cheap_site: cheap,
-                    args: plan_args(&location.args, &site, request),
+                    args: plan_args(&location.args, &site, request, probe.types.as_deref()),
                 });
             }
         }
@@ -287,13 +294,29 @@ pub fn sdt_sites(
     out
 }
 
-/// Each argument's kind and location.
-pub fn plan_args(args: &[Arg], site: &Site, request: &ArgRequest) -> Vec<ArgInfo> {
+/// Each argument's kind and location. `types`, when the object says what
+/// its arguments are (a types note, or a known provider), makes strings
+/// of string arguments without being asked; `--str` still makes any
+/// argument a string.
+pub fn plan_args(
+    args: &[Arg],
+    site: &Site,
+    request: &ArgRequest,
+    types: Option<&[ArgType]>,
+) -> Vec<ArgInfo> {
     args.iter()
         .enumerate()
         .map(|(i, arg)| {
-            let as_string = request.strings.contains(&i);
-            let kind = value_kind(arg, as_string);
+            let declared = types.and_then(|t| t.get(i)).copied();
+            let as_string = request.strings.contains(&i)
+                || matches!(declared, Some(ArgType::Str | ArgType::StrPtr));
+            let kind = match declared {
+                Some(ArgType::StrPtr) if i + 1 < args.len() => ValueKind::StrN { len_arg: i + 1 },
+                Some(ArgType::Float) if !as_string => ValueKind::Float {
+                    bytes: arg.size.clamp(1, 8),
+                },
+                _ => value_kind(arg, as_string),
+            };
             let fetch = if request.wants(i) {
                 locate(arg, site, as_string)
             } else {
@@ -607,16 +630,17 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((g.base.unwrap().reg, g.index, g.disp, bytes), (X86Reg::Rip, None, 0x4040 - 0x1064, 4));
+        assert_eq!(
+            (g.base.unwrap().reg, g.index, g.disp, bytes),
+            (X86Reg::Rip, None, 0x4040 - 0x1064, 4)
+        );
         let mut fixed = Site::example();
         fixed.fixed_addresses = true;
-        let Fetch::At(Location::Memory { address: a, .. }) = locate(&args[0], &fixed, false)
-        else {
+        let Fetch::At(Location::Memory { address: a, .. }) = locate(&args[0], &fixed, false) else {
             panic!()
         };
         assert_eq!((a.base.unwrap().reg, a.disp), (X86Reg::Rax, 0x4040));
-        let Fetch::At(Location::Memory { address: g, .. }) = locate(&args[1], &fixed, false)
-        else {
+        let Fetch::At(Location::Memory { address: g, .. }) = locate(&args[1], &fixed, false) else {
             panic!()
         };
         assert_eq!((g.base, g.disp), (None, 0x4040));
@@ -637,7 +661,12 @@ mod tests {
         assert_eq!(memory("4@-20(%rsp)", &at_nop5).disp, 108);
         let mut aarch64 = Site::example();
         aarch64.arch = Arch::Aarch64;
-        assert!(why(locate(&parse_args("8@x0", Arch::Aarch64)[0], &aarch64, false)).contains("aarch64"));
+        assert!(why(locate(
+            &parse_args("8@x0", Arch::Aarch64)[0],
+            &aarch64,
+            false
+        ))
+        .contains("aarch64"));
     }
 
     #[test]
@@ -670,9 +699,42 @@ mod tests {
             strings: vec![1],
             only: Some(vec![1]),
         };
-        let planned = plan_args(&args, &Site::example(), &request);
+        let planned = plan_args(&args, &Site::example(), &request, None);
         assert_eq!(planned[0].fetch, Fetch::NotRequested);
         assert_eq!(planned[1].kind, ValueKind::Str);
         assert!(matches!(planned[1].fetch, Fetch::At(_)));
+    }
+
+    #[test]
+    fn declared_types_make_strings_without_flags() {
+        let args = parse_args("8@%rdi 8@%rsi -4@%edx 8@%rcx", Arch::X86_64);
+        let types = [ArgType::StrPtr, ArgType::StrLen, ArgType::Int, ArgType::Str];
+        let planned = plan_args(
+            &args,
+            &Site::example(),
+            &ArgRequest::default(),
+            Some(&types),
+        );
+        assert_eq!(planned[0].kind, ValueKind::StrN { len_arg: 1 });
+        assert_eq!(
+            planned[1].kind,
+            ValueKind::Int {
+                bytes: 8,
+                signed: false
+            }
+        );
+        assert_eq!(
+            planned[2].kind,
+            ValueKind::Int {
+                bytes: 4,
+                signed: true
+            }
+        );
+        assert_eq!(planned[3].kind, ValueKind::Str);
+        // Undeclared: numbers unless asked.
+        let plain = plan_args(&args, &Site::example(), &ArgRequest::default(), None);
+        assert!(plain
+            .iter()
+            .all(|a| matches!(a.kind, ValueKind::Int { .. })));
     }
 }

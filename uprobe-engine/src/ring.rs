@@ -121,8 +121,11 @@ impl RingReader {
             if header & DISCARD == 0 && len <= self.data_bytes {
                 // SAFETY: the record (at most the data size) lies within
                 // the double mapping.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts(data.add(at + HEADER), len) }.to_vec();
+                let record = unsafe { std::slice::from_raw_parts(data.add(at + HEADER), len) };
+                // Only the part the program filled (strings shorter than
+                // their room leave the rest unwritten).
+                let filled = crate::lower::record::filled(record).clamp(crate::lower::HEADER, len);
+                let bytes = record[..filled].to_vec();
                 let record = |b: &[u8]| crate::lower::record::site(b);
                 if record(&bytes) == Some(crate::lower::FORK_SITE) {
                     self.forks.push(crate::lower::record::pid(&bytes));

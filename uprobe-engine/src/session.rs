@@ -42,6 +42,9 @@ pub struct SessionOptions {
     pub count_only: bool,
     /// Pages of the ring buffer (a power of two); 0 means 1024 per CPU.
     pub ring_pages: usize,
+    /// Bytes read at most per string, with its NUL (at most 4096); 0 means
+    /// 512. Each record reserves this much room per string argument.
+    pub string_bytes: usize,
 }
 
 /// What planning one location found worth saying (unfetchable arguments,
@@ -294,7 +297,13 @@ impl Session {
             self.lost_map = Some(lost);
             let mut by_layout: HashMap<Layout, usize> = HashMap::new();
             for site in &self.sites {
-                let layout = Layout::of(site);
+                let layout = Layout::of(
+                    site,
+                    match self.options.string_bytes {
+                        0 => lower::DEFAULT_STRING_BYTES,
+                        n => n,
+                    },
+                );
                 let index = match by_layout.get(&layout) {
                     Some(&i) => i,
                     None => {
