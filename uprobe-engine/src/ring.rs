@@ -34,6 +34,8 @@ pub struct RingReader {
     /// Processes forked by traced ones, not yet followed (their records
     /// are not held back: the session attaches to them at once).
     forks: Vec<u32>,
+    /// Records taken since the last `drain`.
+    fresh: usize,
 }
 
 // SAFETY: the mappings belong to this value alone.
@@ -63,6 +65,7 @@ impl RingReader {
             page,
             pending: Vec::new(),
             forks: Vec::new(),
+            fresh: 0,
         })
     }
 
@@ -132,6 +135,7 @@ impl RingReader {
                 } else {
                     let time = crate::lower::record::time(&bytes);
                     self.pending.push((time, bytes));
+                    self.fresh += 1;
                 }
             }
             consumer += ((len + HEADER + 7) & !7) as u64;
@@ -147,12 +151,15 @@ impl RingReader {
 
     /// Hand out, in time order, the records that no later one can precede
     /// (older than `now_ns - REORDER_NS` on CLOCK_MONOTONIC), or all of them
-    /// with `all`.
+    /// with `all` or when no record came in since the last call.
     pub fn drain(&mut self, now_ns: u64, all: bool, mut each: impl FnMut(&[u8])) -> usize {
         self.take();
         if self.pending.is_empty() {
             return 0;
         }
+        // Nothing new came in since the last call: the ring is quiet and
+        // no later record can precede the held ones.
+        let all = all || std::mem::take(&mut self.fresh) == 0;
         self.pending.sort_by_key(|(time, _)| *time);
         let horizon = now_ns.saturating_sub(REORDER_NS);
         let ready = if all {
