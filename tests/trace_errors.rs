@@ -84,7 +84,7 @@ fn without_privileges_one_sentence_says_what_is_needed() {
     let out = Command::new(setpriv)
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(&bin)
-        .args(["trace", "/bin/true:fn:main"])
+        .args(["trace", "libc.so.6:fn:malloc"])
         .bounded_output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -92,6 +92,6 @@ fn without_privileges_one_sentence_says_what_is_needed() {
     assert_eq!(
         err.trim(),
         "stap-sdt: tracing needs root, or the CAP_PERFMON and CAP_SYS_ADMIN capabilities \
-         (to create uprobe events in tracefs and open perf events)"
+         (to load BPF programs and attach uprobes)"
     );
 }

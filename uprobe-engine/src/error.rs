@@ -37,7 +37,7 @@ impl fmt::Display for Error {
             Error::Privileges => write!(
                 f,
                 "tracing needs root, or the CAP_PERFMON and CAP_SYS_ADMIN capabilities \
-                 (to create uprobe events in tracefs and open perf events)"
+                 (to load BPF programs and attach uprobes)"
             ),
             Error::Os { what, error } => write!(f, "{what}: {error}"),
             Error::Kernel(m) | Error::Unsupported(m) | Error::Input(m) => f.write_str(m),

@@ -139,7 +139,7 @@ impl Map {
     /// The per-CPU values of u64 slot `key`, summed over the CPUs.
     pub fn per_cpu_sum(&self, key: u32) -> u64 {
         // The kernel copies one 8-byte-aligned slot per possible CPU.
-        let stride = (self.value_bytes as usize).next_multiple_of(8) / 8;
+        let stride = (self.value_bytes as usize).div_ceil(8);
         let mut values = vec![0u64; possible_cpus() * stride];
         let mut attr = Attr::new();
         attr.put_u32(0, self.fd.as_raw_fd() as u32)
