@@ -6,7 +6,7 @@ mod trace_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use test_support::{run, Scratch};
+use test_support::Scratch;
 use trace_support::*;
 
 /// Four threads each fire `tick` then `tock`, 2000 times, pinned to
@@ -136,37 +136,16 @@ fn main() {
 }
 "#;
 
-/// A cargo project outside the workspace, depending on sdt-macros by path;
-/// a private copy of its binary (uprobes are keyed by inode).
+/// A private copy of the program (uprobes are keyed by inode).
 fn rust_program(scratch: &Scratch) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("trace-engine-rust");
-    std::fs::create_dir_all(root.join("src")).unwrap();
-    let macros = Path::new(env!("CARGO_MANIFEST_DIR")).join("sdt-macros");
-    std::fs::write(
-        root.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"shop\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\nsdt-macros = {{ path = {:?} }}\n\n[workspace]\n",
-            macros.display().to_string()
-        ),
-    )
-    .unwrap();
-    std::fs::write(root.join("src/main.rs"), RUST_MAIN).unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = run(Command::new(cargo).current_dir(&root).args([
-        "build",
-        "--quiet",
-        "--offline",
-        "--target-dir",
-        "target",
-    ]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let built = test_support::sdt_macros_program(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "shop",
+        RUST_MAIN,
     );
     let copy = scratch.join("shop");
-    std::fs::copy(root.join("target/debug/shop"), &copy).unwrap();
+    std::fs::copy(built, &copy).unwrap();
     copy
 }
 

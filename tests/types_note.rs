@@ -86,35 +86,13 @@ fn main() {
 }
 "#;
 
-/// A cargo project outside the workspace, depending on sdt-macros by path.
 fn build_rust_program() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("types-note-rust");
-    std::fs::create_dir_all(root.join("src")).unwrap();
-    let macros = Path::new(env!("CARGO_MANIFEST_DIR")).join("sdt-macros");
-    std::fs::write(
-        root.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"typed\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\nsdt-macros = {{ path = {:?} }}\n\n[workspace]\n",
-            macros.display().to_string()
-        ),
+    test_support::sdt_macros_program(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "typed",
+        RUST_MAIN,
     )
-    .unwrap();
-    std::fs::write(root.join("src/main.rs"), RUST_MAIN).unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = run(Command::new(cargo).current_dir(&root).args([
-        "build",
-        "--quiet",
-        "--offline",
-        "--target-dir",
-        "target",
-    ]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    root.join("target/debug/typed")
 }
 
 #[test]

@@ -223,3 +223,41 @@ pub fn uprobe_multi_links(pid: u32) -> Vec<String> {
     })
     .collect()
 }
+
+/// Build a one-file Rust program (`main_rs`) that depends on the
+/// workspace's `sdt-macros` by path, as a cargo project of its own under
+/// `target_tmp/name` (kept between runs, so rebuilds are incremental), and
+/// return the debug binary. `workspace` is the workspace root.
+pub fn sdt_macros_program(
+    workspace: &Path,
+    target_tmp: &Path,
+    name: &str,
+    main_rs: &str,
+) -> PathBuf {
+    let root = target_tmp.join(name);
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        format!(
+            "[package]\nname = {name:?}\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nsdt-macros = {{ path = {:?} }}\n\n[workspace]\n",
+            workspace.join("sdt-macros").display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(root.join("src/main.rs"), main_rs).unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = run(Command::new(cargo).current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--offline",
+        "--target-dir",
+        "target",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    root.join("target/debug").join(name)
+}
