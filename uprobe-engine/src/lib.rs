@@ -28,6 +28,7 @@
 
 pub mod bpf;
 mod error;
+pub mod expr;
 mod forks;
 pub mod format;
 pub mod lower;
@@ -41,9 +42,13 @@ mod tracefs;
 mod value;
 
 pub use error::Error;
+pub use expr::{Filter, ParseError};
+pub use lower::aggregate::{AggSpec, AggValue, Buckets, KeyPart};
 pub use plan::{ArgInfo, Fetch, ProbeInfo, ValueKind};
 pub use selector::Selector;
-pub use session::{AttachReport, Event, Session, SessionOptions, Target};
+pub use session::{
+    AggRow, AttachReport, Event, KeyValue, Session, SessionOptions, SiteRole, Stats, Target,
+};
 pub use value::Value;
 
 pub(crate) fn page_size() -> usize {

@@ -3,7 +3,9 @@
 //! or dropped.
 
 use crate::bpf::sys::{Link, LinkSite, Map, Program, ProgramKind};
+use crate::expr::Filter;
 use crate::forks::ForkTracker;
+use crate::lower::aggregate::{self, AggProgram, AggSpec, AggValue, KeyPart, KeySource, Role};
 use crate::lower::{self, record, Layout, Maps};
 use crate::plan::{self, ArgRequest, Fetch, ProbeInfo};
 use crate::ring::RingReader;
@@ -45,6 +47,79 @@ pub struct SessionOptions {
     /// Bytes read at most per string, with its NUL (at most 4096); 0 means
     /// 512. Each record reserves this much room per string argument.
     pub string_bytes: usize,
+    /// Keep only the hits for which this is true (evaluated in the kernel).
+    pub filter: Option<Filter>,
+    /// Aggregate in the kernel instead of delivering events: read the
+    /// results with [`Session::aggregates`].
+    pub aggregate: Option<AggSpec>,
+    /// Most distinct keys (and latency starts in flight); 0 means 65536.
+    pub max_keys: u32,
+}
+
+/// What a site does in a latency measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteRole {
+    /// Its hits are events (or aggregated).
+    Hit,
+    /// A latency START: remembered under (pid, thread or `match` argument).
+    Start { by_arg: Option<usize> },
+    /// A latency END: the time since its START is aggregated.
+    End { by_arg: Option<usize> },
+}
+
+/// One key of an aggregate, decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyValue {
+    Probe(String),
+    Int(i64),
+    Str(String),
+    /// A user stack: the process it was taken in, and its addresses
+    /// (innermost first); empty when the kernel could not take it.
+    Stack {
+        pid: u32,
+        ips: Vec<u64>,
+    },
+}
+
+/// What the hits of one key add up to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub count: u64,
+    pub sum: i128,
+    pub min: i64,
+    pub max: i64,
+    /// Hits per bucket (empty without a histogram).
+    pub buckets: Vec<u64>,
+}
+
+impl Stats {
+    fn merge(&mut self, other: &Stats) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.min = other.min;
+            self.max = other.max;
+        } else {
+            self.min = self.min.min(other.min);
+            self.max = self.max.max(other.max);
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+    }
+}
+
+/// One row of an aggregate: a key and its statistics.
+#[derive(Debug, Clone)]
+pub struct AggRow {
+    pub key: Vec<KeyValue>,
+    pub stats: Stats,
 }
 
 /// What planning one location found worth saying (unfetchable arguments,
@@ -83,7 +158,12 @@ pub struct Session {
     ring: Option<RingReader>,
     lost_map: Option<Map>,
     counts_map: Option<Map>,
+    /// Aggregation maps: scratch, aggregates, zeros, starts, stacks.
+    agg_maps: Vec<Map>,
+    aggregates_map: Option<Map>,
+    stacks_map: Option<Map>,
     sites: Vec<ProbeInfo>,
+    roles: Vec<SiteRole>,
     target: Target,
     options: SessionOptions,
     /// Records handed to handlers.
@@ -110,7 +190,11 @@ impl Session {
             ring: None,
             lost_map: None,
             counts_map: None,
+            agg_maps: Vec::new(),
+            aggregates_map: None,
+            stacks_map: None,
             sites: Vec::new(),
+            roles: Vec::new(),
             target,
             options,
             delivered: 0,
@@ -143,19 +227,87 @@ impl Session {
     }
 
     fn request(&self) -> ArgRequest {
-        ArgRequest {
-            strings: self.options.strings.clone(),
-            only: if self.options.count_only {
-                Some(Vec::new())
-            } else {
-                self.options.only_args.clone()
-            },
+        let mut strings = self.options.strings.clone();
+        let mut only = if self.fast_count() {
+            Some(Vec::new())
+        } else {
+            self.options.only_args.clone()
+        };
+        // What the filter and the aggregation read is fetched, strings as
+        // strings.
+        let mut used = Vec::new();
+        if let Some(f) = &self.options.filter {
+            let (ints, strs) = f.args();
+            used.extend(ints);
+            used.extend(&strs);
+            strings.extend(strs);
         }
+        if let Some(spec) = &self.options.aggregate {
+            for k in &spec.keys {
+                match k {
+                    KeyPart::Arg(n) => used.push(*n),
+                    KeyPart::Str(n) => {
+                        used.push(*n);
+                        strings.push(*n);
+                    }
+                    _ => {}
+                }
+            }
+            if let AggValue::Arg(n) = spec.value {
+                used.push(n);
+            }
+            // An aggregation fetches nothing it does not use.
+            only.get_or_insert_with(Vec::new);
+        }
+        if let Some(only) = &mut only {
+            only.extend(used);
+            only.sort_unstable();
+            only.dedup();
+        }
+        strings.sort_unstable();
+        strings.dedup();
+        ArgRequest { strings, only }
+    }
+
+    /// Counting hits per site without filter or keys: the cheapest program.
+    fn fast_count(&self) -> bool {
+        if self.options.filter.is_some() {
+            return false;
+        }
+        match &self.options.aggregate {
+            None => self.options.count_only,
+            Some(spec) => spec.keys == [KeyPart::Probe] && spec.value == AggValue::Count,
+        }
+    }
+
+    /// Whether hits are aggregated by the general programs (keys, filter,
+    /// histograms, latency).
+    fn aggregating(&self) -> bool {
+        !self.fast_count() && (self.options.aggregate.is_some() || self.options.count_only)
+    }
+
+    /// The aggregation, with counting per probe as the default.
+    fn agg_spec(&self) -> AggSpec {
+        self.options.aggregate.clone().unwrap_or(AggSpec {
+            keys: vec![KeyPart::Probe],
+            value: AggValue::Count,
+            buckets: aggregate::Buckets::Log2,
+            key_string_bytes: 8,
+        })
     }
 
     /// Plan every location `selector` designates (attached by
     /// [`start`](Self::start)). Fails when nothing matches.
     pub fn attach(&mut self, selector: &Selector) -> Result<Vec<AttachReport>, Error> {
+        self.attach_as(selector, SiteRole::Hit)
+    }
+
+    /// [`attach`](Self::attach) with a role in a latency measurement.
+    pub fn attach_as(
+        &mut self,
+        selector: &Selector,
+        role: SiteRole,
+    ) -> Result<Vec<AttachReport>, Error> {
         if self.started {
             return Err(Error::Input("attach before start()".into()));
         }
@@ -230,6 +382,7 @@ impl Session {
             site.index = self.sites.len();
             reports.push(report(&site));
             self.sites.push(site);
+            self.roles.push(role);
         }
         Ok(reports)
     }
@@ -254,17 +407,13 @@ impl Session {
                 return Err(Error::Input(format!("{}: no file", site.label)));
             }
         }
-        let mut maps = Maps {
-            ring: -1,
-            lost: -1,
-            counts: -1,
-            scope: -1,
-        };
+        let mut maps = Maps::none();
+        let counting = self.fast_count() || self.aggregating();
         // The ring carries the records, and the forks of a traced process
         // (also when counting).
-        if !self.options.count_only || self.pid().is_some() {
+        if !counting || self.pid().is_some() {
             let pages = match self.options.ring_pages {
-                0 if self.options.count_only => 16,
+                0 if counting => 16,
                 0 => 1024 * crate::perf::online_cpus().len(),
                 n => n,
             };
@@ -281,7 +430,12 @@ impl Session {
         }
         // Which program each site runs: index into `self.programs`.
         let mut program_of = Vec::with_capacity(self.sites.len());
-        if self.options.count_only {
+        let lost = Map::per_cpu_counters(2, "stapsdt_lost")?;
+        maps.lost = lost.fd();
+        self.lost_map = Some(lost);
+        if self.aggregating() {
+            program_of = self.load_aggregating(maps)?;
+        } else if self.fast_count() {
             let counts = Map::per_cpu_counters(self.sites.len() as u32, "stapsdt_counts")?;
             maps.counts = counts.fd();
             self.counts_map = Some(counts);
@@ -292,10 +446,7 @@ impl Session {
             )?);
             program_of.resize(self.sites.len(), 0);
         } else {
-            let lost = Map::per_cpu_counters(1, "stapsdt_lost")?;
-            maps.lost = lost.fd();
-            self.lost_map = Some(lost);
-            let mut by_layout: HashMap<Layout, usize> = HashMap::new();
+            let mut by_layout: HashMap<(Layout, Option<crate::expr::Expr>), usize> = HashMap::new();
             for site in &self.sites {
                 let layout = Layout::of(
                     site,
@@ -304,11 +455,20 @@ impl Session {
                         n => n,
                     },
                 );
-                let index = match by_layout.get(&layout) {
+                let filter = self
+                    .options
+                    .filter
+                    .as_ref()
+                    .map(|f| lower::filter::for_site(f, site))
+                    .transpose()
+                    .map_err(Error::Input)?;
+                let key = (layout, filter);
+                let index = match by_layout.get(&key) {
                     Some(&i) => i,
                     None => {
+                        let (layout, filter) = &key;
                         let program = Program::load(
-                            &lower::record_program(&layout, maps),
+                            &lower::record_program(layout, filter.as_ref(), maps),
                             ProgramKind::UprobeMulti {
                                 sleepable: layout.sleepable(),
                             },
@@ -316,7 +476,7 @@ impl Session {
                         )
                         .map_err(|e| in_site(e, site))?;
                         self.programs.push(program);
-                        by_layout.insert(layout, self.programs.len() - 1);
+                        by_layout.insert(key, self.programs.len() - 1);
                         self.programs.len() - 1
                     }
                 };
@@ -423,7 +583,160 @@ impl Session {
     /// Records the kernel dropped because the ring buffer was full (counted
     /// by the programs, exactly).
     pub fn lost(&self) -> u64 {
-        self.lost_map.as_ref().map_or(0, |m| m.per_cpu_sum(0))
+        self.lost_map
+            .as_ref()
+            .map_or(0, |m| m.per_cpu_sum(lower::LOST_RECORDS))
+    }
+
+    /// Build the aggregating programs (one per distinct program over the
+    /// sites) and their maps; returns each site's program.
+    fn load_aggregating(&mut self, mut maps: Maps) -> Result<Vec<usize>, Error> {
+        let spec = self.agg_spec();
+        let string_bytes = match self.options.string_bytes {
+            0 => spec.key_string_bytes,
+            n => n,
+        };
+        let mut plans = Vec::with_capacity(self.sites.len());
+        for (site, role) in self.sites.iter().zip(&self.roles) {
+            plans.push(
+                agg_program(
+                    site,
+                    *role,
+                    &spec,
+                    self.options.filter.as_ref(),
+                    string_bytes,
+                )
+                .map_err(Error::Input)?,
+            );
+        }
+        let scratch = plans
+            .iter()
+            .map(|p| aggregate::scratch_bytes(&p.layout, &spec))
+            .max()
+            .unwrap_or(64);
+        let entries = match self.options.max_keys {
+            0 => 65536,
+            n => n,
+        };
+        let (_, key_bytes) = spec.key_layout();
+        let value_bytes = spec.value_bytes() as u32;
+        let scratch = Map::per_cpu_scratch(scratch as u32, "stapsdt_scratch")?;
+        let aggregates = Map::hash(key_bytes as u32, value_bytes, entries, true, "stapsdt_agg")?;
+        let zeros = Map::zeros(value_bytes, "stapsdt_zeros")?;
+        maps.scratch = scratch.fd();
+        maps.aggregates = aggregates.fd();
+        maps.zeros = zeros.fd();
+        self.agg_maps.extend([scratch, zeros]);
+        if self.roles.iter().any(|r| *r != SiteRole::Hit) {
+            let starts = Map::hash(16, 8 + key_bytes as u32, entries, false, "stapsdt_starts")?;
+            maps.starts = starts.fd();
+            self.agg_maps.push(starts);
+        }
+        if spec.keys.contains(&KeyPart::Ustack) {
+            let stacks = Map::stack_traces(STACK_FRAMES, entries.min(16384))?;
+            maps.stacks = stacks.fd();
+            self.stacks_map = Some(stacks);
+        }
+        self.aggregates_map = Some(aggregates);
+        let mut by_plan: HashMap<AggProgram, usize> = HashMap::new();
+        let mut program_of = Vec::with_capacity(plans.len());
+        for (plan, site) in plans.into_iter().zip(&self.sites) {
+            let index = match by_plan.get(&plan) {
+                Some(&i) => i,
+                None => {
+                    let program = Program::load(
+                        &aggregate::program(&plan, maps),
+                        ProgramKind::UprobeMulti { sleepable: false },
+                        "stapsdt_agg",
+                    )
+                    .map_err(|e| in_site(e, site))?;
+                    self.programs.push(program);
+                    by_plan.insert(plan, self.programs.len() - 1);
+                    self.programs.len() - 1
+                }
+            };
+            program_of.push(index);
+        }
+        Ok(program_of)
+    }
+
+    /// The aggregate so far: one row per key (sites of one label merged),
+    /// in no particular order. Counting per probe gives one row per label.
+    pub fn aggregates(&self) -> Vec<AggRow> {
+        let mut rows: HashMap<Vec<KeyValue>, Stats> = HashMap::new();
+        if let Some(counts) = &self.counts_map {
+            for site in &self.sites {
+                let n = counts.per_cpu_sum(site.index as u32);
+                rows.entry(vec![KeyValue::Probe(site.label.clone())])
+                    .or_default()
+                    .merge(&Stats {
+                        count: n,
+                        ..Stats::default()
+                    });
+            }
+        }
+        if let Some(map) = &self.aggregates_map {
+            let spec = self.agg_spec();
+            for key in map.keys() {
+                let Some(value) = map.lookup(&key) else {
+                    continue;
+                };
+                let stats = per_cpu_stats(&value, &spec);
+                let decoded = self.decode_key(&key, &spec);
+                rows.entry(decoded).or_default().merge(&stats);
+            }
+        }
+        rows.into_iter()
+            .filter(|(_, s)| s.count > 0 || self.counts_map.is_some())
+            .map(|(key, stats)| AggRow { key, stats })
+            .collect()
+    }
+
+    fn decode_key(&self, key: &[u8], spec: &AggSpec) -> Vec<KeyValue> {
+        let (offsets, _) = spec.key_layout();
+        let u64_at = |at: usize| record::u64_at(key, at).unwrap_or(0);
+        let text = |bytes: &[u8]| {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).into_owned()
+        };
+        spec.keys
+            .iter()
+            .zip(offsets)
+            .map(|(part, at)| match part {
+                KeyPart::Probe => KeyValue::Probe(
+                    self.sites
+                        .get(u64_at(at) as usize)
+                        .map_or_else(|| "?".into(), |s| s.label.clone()),
+                ),
+                KeyPart::Comm => KeyValue::Str(text(&key[at..at + 16])),
+                KeyPart::Str(_) => KeyValue::Str(text(&key[at..at + spec.key_string_bytes])),
+                KeyPart::Ustack => {
+                    let id = u64_at(at) as u32;
+                    let pid = (u64_at(at) >> 32) as u32;
+                    let ips = self
+                        .stacks_map
+                        .as_ref()
+                        .filter(|_| (id as i32) >= 0)
+                        .and_then(|m| m.lookup(&id.to_ne_bytes()))
+                        .map(|v| {
+                            v.chunks_exact(8)
+                                .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+                                .take_while(|&ip| ip != 0)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    KeyValue::Stack { pid, ips }
+                }
+                _ => KeyValue::Int(u64_at(at) as i64),
+            })
+            .collect()
+    }
+
+    /// Hits lost because the key map was full (raise `max_keys`).
+    pub fn lost_keys(&self) -> u64 {
+        self.lost_map
+            .as_ref()
+            .map_or(0, |m| m.per_cpu_sum(lower::LOST_KEYS))
     }
 
     /// Hits per attached location (counting mode), in attach order.
@@ -445,6 +758,127 @@ impl Drop for Session {
     fn drop(&mut self) {
         close_all(std::mem::take(&mut self.links));
     }
+}
+
+/// Frames kept per user stack.
+const STACK_FRAMES: u32 = 127;
+
+/// Sum one key's per-CPU values.
+fn per_cpu_stats(value: &[u8], spec: &AggSpec) -> Stats {
+    let bytes = spec.value_bytes();
+    let stride = bytes.next_multiple_of(8);
+    let buckets = if spec.has_histogram() {
+        spec.buckets.count()
+    } else {
+        0
+    };
+    let mut total = Stats::default();
+    for cpu in value.chunks(stride) {
+        let at = |i: usize| record::u64_at(cpu, 8 * i).unwrap_or(0);
+        let count = at(0);
+        if count == 0 {
+            continue;
+        }
+        let one = if spec.has_histogram() {
+            Stats {
+                count,
+                sum: i128::from(at(1) as i64),
+                min: at(2) as i64,
+                max: at(3) as i64,
+                buckets: (0..buckets).map(|b| at(4 + b)).collect(),
+            }
+        } else {
+            Stats {
+                count,
+                ..Stats::default()
+            }
+        };
+        total.merge(&one);
+    }
+    total
+}
+
+/// The aggregating program a site runs.
+fn agg_program(
+    site: &ProbeInfo,
+    role: SiteRole,
+    spec: &AggSpec,
+    filter: Option<&Filter>,
+    string_bytes: usize,
+) -> Result<AggProgram, String> {
+    let mut layout = Layout::of(site, string_bytes);
+    let (role, needed): (Role, Vec<usize>) = match role {
+        SiteRole::Hit => (Role::Aggregate, Vec::new()),
+        SiteRole::Start { by_arg } => (Role::Start { by_arg }, Vec::new()),
+        SiteRole::End { by_arg } => (Role::End { by_arg }, by_arg.into_iter().collect()),
+    };
+    if let Role::Start { by_arg: Some(n) } | Role::End { by_arg: Some(n) } = role {
+        if lower::filter::check_arg(site, n, false)
+            .map_err(|e| format!("--match: {e}"))?
+            .is_some()
+        {
+            return Err(format!(
+                "--match arg{n}: arg{n} of {} is a constant",
+                site.label
+            ));
+        }
+    }
+    if let Role::End { .. } = role {
+        // An END fetches only what it matches with.
+        for (i, a) in layout.args.iter_mut().enumerate() {
+            if !needed.contains(&i) {
+                *a = None;
+            }
+        }
+        return Ok(AggProgram {
+            layout,
+            filter: None,
+            role,
+            spec: spec.clone(),
+            sources: Vec::new(),
+            constant_value: None,
+        });
+    }
+    let filter = filter
+        .map(|f| lower::filter::for_site(f, site))
+        .transpose()?;
+    let by = |e: String| format!("--by: {e}");
+    let sources = spec
+        .keys
+        .iter()
+        .map(|k| {
+            Ok(match k {
+                KeyPart::Probe => KeySource::Site,
+                KeyPart::Pid => KeySource::Pid,
+                KeyPart::Tid => KeySource::Tid,
+                KeyPart::Cpu => KeySource::Cpu,
+                KeyPart::Comm => KeySource::Comm,
+                KeyPart::Ustack => KeySource::Ustack,
+                KeyPart::Arg(n) => match lower::filter::check_arg(site, *n, false).map_err(by)? {
+                    Some(c) => KeySource::Constant(c),
+                    None => KeySource::Arg(*n),
+                },
+                KeyPart::Str(n) => {
+                    lower::filter::check_arg(site, *n, true).map_err(by)?;
+                    KeySource::Str(*n)
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let constant_value = match spec.value {
+        AggValue::Arg(n) if role == Role::Aggregate => {
+            lower::filter::check_arg(site, n, false).map_err(|e| format!("--hist: {e}"))?
+        }
+        _ => None,
+    };
+    Ok(AggProgram {
+        layout,
+        filter,
+        role,
+        spec: spec.clone(),
+        sources,
+        constant_value,
+    })
 }
 
 /// Close links at once: each close waits for an RCU grace period, and

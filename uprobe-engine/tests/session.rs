@@ -131,3 +131,116 @@ fn counting_fetches_nothing_and_counts_every_hit() {
     drop(session);
     assert_eq!(ours(), 0);
 }
+
+/// Run the fixture under a session with these options, return the session
+/// (stopped) for reading.
+fn run_with(test: &str, scratch: &Scratch, options: SessionOptions) -> Option<Session> {
+    let program = build(test, scratch)?;
+    let mut session = Session::new(Target::AllProcesses, options).unwrap();
+    let selector = Selector::parse(&format!("{}:lib:hit", program.display())).unwrap();
+    session.attach(&selector).unwrap();
+    run_released(&program, &mut session);
+    session.stop();
+    Some(session)
+}
+
+#[test]
+fn a_filter_keeps_only_matching_events() {
+    let scratch = Scratch::new();
+    let options = SessionOptions {
+        strings: vec![2],
+        filter: Some(
+            uprobe_engine::Filter::parse(r#"arg0 % 2 == 0 && arg1 > -40 && str(arg2) == "engine""#)
+                .unwrap(),
+        ),
+        ..SessionOptions::default()
+    };
+    let Some(mut session) = run_with("a_filter_keeps_only_matching_events", &scratch, options)
+    else {
+        return;
+    };
+    let mut seen = Vec::new();
+    session.poll(0, |e| seen.push(e.args[0].clone()));
+    let expected: Vec<Value> = (0..40).step_by(2).map(Value::Signed).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(session.lost(), 0);
+}
+
+#[test]
+fn aggregates_by_string_with_a_filter() {
+    use uprobe_engine::{AggSpec, AggValue, Buckets, KeyPart, KeyValue};
+    let scratch = Scratch::new();
+    let options = SessionOptions {
+        filter: Some(uprobe_engine::Filter::parse("arg0 >= 10 || comm == \"nobody\"").unwrap()),
+        aggregate: Some(AggSpec {
+            keys: vec![KeyPart::Str(2), KeyPart::Probe],
+            value: AggValue::Count,
+            buckets: Buckets::Log2,
+            key_string_bytes: 64,
+        }),
+        ..SessionOptions::default()
+    };
+    let Some(session) = run_with("aggregates_by_string_with_a_filter", &scratch, options) else {
+        return;
+    };
+    let rows = session.aggregates();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0].key,
+        [
+            KeyValue::Str("engine".into()),
+            KeyValue::Probe("lib:hit".into())
+        ]
+    );
+    assert_eq!(rows[0].stats.count, 40);
+    assert_eq!(session.lost_keys(), 0);
+}
+
+#[test]
+fn histograms_of_an_argument_are_exact() {
+    use uprobe_engine::{AggSpec, AggValue, Buckets, KeyPart};
+    let scratch = Scratch::new();
+    let log2 = SessionOptions {
+        aggregate: Some(AggSpec {
+            keys: vec![KeyPart::Probe],
+            value: AggValue::Arg(0),
+            buckets: Buckets::Log2,
+            key_string_bytes: 8,
+        }),
+        ..SessionOptions::default()
+    };
+    let Some(session) = run_with("histograms_of_an_argument_are_exact", &scratch, log2) else {
+        return;
+    };
+    let rows = session.aggregates();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let s = &rows[0].stats;
+    assert_eq!((s.count, s.sum, s.min, s.max), (50, 1225, 0, 49));
+    // 0 | 1 | 2-3 | 4-7 | 8-15 | 16-31 | 32-49
+    let mut want = vec![0u64; 66];
+    for (b, n) in [(1, 1), (2, 1), (3, 2), (4, 4), (5, 8), (6, 16), (7, 18)] {
+        want[b] = n;
+    }
+    assert_eq!(s.buckets, want);
+    drop(session);
+
+    let linear = SessionOptions {
+        aggregate: Some(AggSpec {
+            keys: vec![KeyPart::Probe],
+            value: AggValue::Arg(1),
+            buckets: Buckets::Linear {
+                min: -45,
+                max: 0,
+                step: 10,
+            },
+            key_string_bytes: 8,
+        }),
+        ..SessionOptions::default()
+    };
+    let scratch = Scratch::new();
+    let session = run_with("histograms_of_an_argument_are_exact", &scratch, linear).unwrap();
+    let s = &session.aggregates()[0].stats;
+    assert_eq!((s.min, s.max), (-49, 0));
+    // below -45: -49..-46 (4); [-45,-35): 10; … [-5, 0): 5 (-5..-1); 0 and above: 1
+    assert_eq!(s.buckets, [4, 10, 10, 10, 10, 5, 1]);
+}

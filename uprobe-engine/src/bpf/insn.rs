@@ -55,6 +55,7 @@ const JMP: u8 = 0x05;
 const ALU64: u8 = 0x07;
 // Sizes.
 const W: u8 = 0x00;
+const B: u8 = 0x10;
 const DW: u8 = 0x18;
 // Modes.
 const IMM: u8 = 0x00;
@@ -65,17 +66,30 @@ const K: u8 = 0x00;
 const X: u8 = 0x08;
 // ALU operations.
 const ADD: u8 = 0x00;
+const SUB: u8 = 0x10;
+const MUL: u8 = 0x20;
+const DIV: u8 = 0x30;
 const OR: u8 = 0x40;
+const AND: u8 = 0x50;
 const LSH: u8 = 0x60;
 const RSH: u8 = 0x70;
+const NEG: u8 = 0x80;
+const MOD: u8 = 0x90;
+const XOR: u8 = 0xa0;
 const MOV: u8 = 0xb0;
+const ARSH: u8 = 0xc0;
 // Jumps.
 const JA: u8 = 0x00;
 const JEQ: u8 = 0x10;
 const JGT: u8 = 0x20;
+const JGE: u8 = 0x30;
 const JNE: u8 = 0x50;
 const JSGT: u8 = 0x60;
+const JSGE: u8 = 0x70;
+const JLT: u8 = 0xa0;
 const JLE: u8 = 0xb0;
+const JSLT: u8 = 0xc0;
+const JSLE: u8 = 0xd0;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
 
@@ -130,6 +144,106 @@ pub fn rsh_imm(dst: Reg, bits: i32) -> Insn {
     insn(ALU64 | RSH | K, dst, R0, 0, bits)
 }
 
+/// A 64-bit ALU operation between registers (`dst op= src`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alu {
+    Add,
+    Sub,
+    Mul,
+    /// Signed division (BPF v4 `sdiv`); x / 0 is 0.
+    SDiv,
+    /// Signed remainder (BPF v4 `smod`); x % 0 is x.
+    SMod,
+    Or,
+    And,
+    Xor,
+    Lsh,
+    /// Arithmetic (sign-keeping) right shift, as C's `>>` on signed values.
+    Arsh,
+    Rsh,
+}
+
+/// `dst op= src` (64-bit).
+pub fn alu(op: Alu, dst: Reg, src: Reg) -> Insn {
+    // Signed division is the unsigned opcode with offset 1.
+    let (code, off) = match op {
+        Alu::Add => (ADD, 0),
+        Alu::Sub => (SUB, 0),
+        Alu::Mul => (MUL, 0),
+        Alu::SDiv => (DIV, 1),
+        Alu::SMod => (MOD, 1),
+        Alu::Or => (OR, 0),
+        Alu::And => (AND, 0),
+        Alu::Xor => (XOR, 0),
+        Alu::Lsh => (LSH, 0),
+        Alu::Arsh => (ARSH, 0),
+        Alu::Rsh => (RSH, 0),
+    };
+    insn(ALU64 | code | X, dst, src, off, 0)
+}
+
+/// `dst op= imm` (64-bit, the immediate sign-extended).
+pub fn alu_imm(op: Alu, dst: Reg, imm: i32) -> Insn {
+    let mut i = alu(op, dst, R0);
+    i.code &= !X;
+    i.regs &= 0x0f;
+    i.imm = imm;
+    i
+}
+
+/// `dst = -dst`.
+pub fn neg(dst: Reg) -> Insn {
+    insn(ALU64 | NEG | K, dst, R0, 0, 0)
+}
+
+pub fn and_imm(dst: Reg, imm: i32) -> Insn {
+    alu_imm(Alu::And, dst, imm)
+}
+
+/// A jump condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cond {
+    Eq,
+    Ne,
+    /// Signed comparisons.
+    SGt,
+    SGe,
+    SLt,
+    SLe,
+    /// Unsigned comparisons.
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Cond {
+    fn code(self) -> u8 {
+        match self {
+            Cond::Eq => JEQ,
+            Cond::Ne => JNE,
+            Cond::SGt => JSGT,
+            Cond::SGe => JSGE,
+            Cond::SLt => JSLT,
+            Cond::SLe => JSLE,
+            Cond::Gt => JGT,
+            Cond::Ge => JGE,
+            Cond::Lt => JLT,
+            Cond::Le => JLE,
+        }
+    }
+}
+
+/// `if dst cond src goto +off` (64-bit).
+pub fn jump_if(cond: Cond, dst: Reg, src: Reg, off: i16) -> Insn {
+    insn(JMP | cond.code() | X, dst, src, off, 0)
+}
+
+/// `if dst cond imm goto +off` (64-bit, the immediate sign-extended).
+pub fn jump_if_imm(cond: Cond, dst: Reg, imm: i32, off: i16) -> Insn {
+    insn(JMP | cond.code() | K, dst, R0, off, imm)
+}
+
 /// `dst = imm64`: two slots.
 pub fn load_imm64(dst: Reg, value: u64) -> [Insn; 2] {
     [
@@ -149,6 +263,11 @@ pub fn load_map(dst: Reg, map_fd: i32) -> [Insn; 2] {
 /// `dst = *(u64 *)(src + off)`.
 pub fn load64(dst: Reg, src: Reg, off: i16) -> Insn {
     insn(LDX | DW | MEM, dst, src, off, 0)
+}
+
+/// `dst = *(u8 *)(src + off)`.
+pub fn load8(dst: Reg, src: Reg, off: i16) -> Insn {
+    insn(LDX | B | MEM, dst, src, off, 0)
 }
 
 /// `dst = *(u32 *)(src + off)`.
@@ -224,14 +343,19 @@ pub fn exit() -> Insn {
 pub mod helper {
     pub const MAP_LOOKUP_ELEM: i32 = 1;
     pub const MAP_UPDATE_ELEM: i32 = 2;
+    pub const MAP_DELETE_ELEM: i32 = 3;
     pub const KTIME_GET_NS: i32 = 5;
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_COMM: i32 = 16;
+    pub const GET_STACKID: i32 = 27;
+    pub const GET_STACK: i32 = 67;
     pub const PROBE_READ_USER: i32 = 112;
+    pub const PROBE_READ_KERNEL: i32 = 113;
     pub const PROBE_READ_USER_STR: i32 = 114;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
+    pub const RINGBUF_DISCARD: i32 = 133;
     /// Sleepable programs only: faults the pages in.
     pub const COPY_FROM_USER: i32 = 148;
     pub const GET_ATTACH_COOKIE: i32 = 174;
@@ -278,6 +402,32 @@ mod tests {
         );
         // BPF_ALU64_REG(BPF_OR, r1, r9) = 4f 91 ...
         assert_eq!(bytes(or(R1, R9)), [0x4f, 0x91, 0, 0, 0, 0, 0, 0]);
+        // BPF_ALU64_REG(BPF_SUB, r0, r1) = 1f 10 ...
+        assert_eq!(bytes(alu(Alu::Sub, R0, R1)), [0x1f, 0x10, 0, 0, 0, 0, 0, 0]);
+        // sdiv r0, r1: BPF_ALU64 | BPF_DIV | BPF_X with off 1 = 3f 10 01 00 ...
+        assert_eq!(
+            bytes(alu(Alu::SDiv, R0, R1)),
+            [0x3f, 0x10, 1, 0, 0, 0, 0, 0]
+        );
+        // BPF_ALU64_IMM(BPF_AND, r1, 0xffff) = 57 01 00 00 ff ff 00 00
+        assert_eq!(
+            bytes(and_imm(R1, 0xffff)),
+            [0x57, 1, 0, 0, 0xff, 0xff, 0, 0]
+        );
+        // BPF_ALU64_IMM(BPF_ARSH, r0, 32) = c7 00 00 00 20 00 00 00
+        assert_eq!(
+            bytes(alu_imm(Alu::Arsh, R0, 32)),
+            [0xc7, 0, 0, 0, 32, 0, 0, 0]
+        );
+        // BPF_JMP_REG(BPF_JSLT, r0, r1, 2) = cd 10 02 00 ...
+        assert_eq!(
+            bytes(jump_if(Cond::SLt, R0, R1, 2)),
+            [0xcd, 0x10, 2, 0, 0, 0, 0, 0]
+        );
+        // BPF_LDX_MEM(BPF_B, r2, r1, 3) = 71 12 03 00 ...
+        assert_eq!(bytes(load8(R2, R1, 3)), [0x71, 0x12, 3, 0, 0, 0, 0, 0]);
+        // BPF_ALU64_IMM(BPF_NEG, r0, 0) = 87 00 ...
+        assert_eq!(bytes(neg(R0)), [0x87, 0, 0, 0, 0, 0, 0, 0]);
         // BPF_ALU32_REG(BPF_MOV, r3, r3) = bc 33 ...
         assert_eq!(bytes(zero_extend32(R3)), [0xbc, 0x33, 0, 0, 0, 0, 0, 0]);
     }

@@ -12,11 +12,17 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 const MAP_CREATE: libc::c_long = 0;
 const MAP_LOOKUP_ELEM: libc::c_long = 1;
 const MAP_UPDATE_ELEM: libc::c_long = 2;
+const MAP_GET_NEXT_KEY: libc::c_long = 4;
 const PROG_LOAD: libc::c_long = 5;
 const LINK_CREATE: libc::c_long = 28;
 
 const MAP_TYPE_HASH: u32 = 1;
+const MAP_TYPE_ARRAY: u32 = 2;
+const MAP_TYPE_PERCPU_HASH: u32 = 5;
 const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const MAP_TYPE_STACK_TRACE: u32 = 7;
+/// `map_flags`: hash entries are allocated when inserted, not up front.
+const F_NO_PREALLOC: u32 = 1;
 const MAP_TYPE_RINGBUF: u32 = 27;
 /// BPF_PROG_TYPE_KPROBE: also the type of uprobe programs; context `pt_regs`.
 const PROG_TYPE_KPROBE: u32 = 2;
@@ -102,22 +108,107 @@ fn owned(fd: libc::c_long) -> OwnedFd {
 #[derive(Debug)]
 pub struct Map {
     fd: OwnedFd,
+    key_bytes: u32,
     value_bytes: u32,
+    per_cpu: bool,
 }
 
 impl Map {
     fn create(kind: u32, key: u32, value: u32, entries: u32, name: &str) -> Result<Map, Error> {
+        Map::create_with(kind, key, value, entries, 0, name)
+    }
+
+    fn create_with(
+        kind: u32,
+        key: u32,
+        value: u32,
+        entries: u32,
+        flags: u32,
+        name: &str,
+    ) -> Result<Map, Error> {
         let mut attr = Attr::new();
         attr.put_u32(0, kind)
             .put_u32(4, key)
             .put_u32(8, value)
             .put_u32(12, entries)
+            .put_u32(16, flags)
             .put_name(28, name);
-        let fd = bpf(MAP_CREATE, &mut attr).map_err(|e| Error::os("creating a BPF map", e))?;
+        let fd = bpf(MAP_CREATE, &mut attr)
+            .map_err(|e| Error::os(&format!("creating the BPF map {name}"), e))?;
         Ok(Map {
             fd: owned(fd),
+            key_bytes: key,
             value_bytes: value,
+            per_cpu: matches!(kind, MAP_TYPE_PERCPU_ARRAY | MAP_TYPE_PERCPU_HASH),
         })
+    }
+
+    /// One `value`-byte entry per CPU (a scratch record).
+    pub fn per_cpu_scratch(value: u32, name: &str) -> Result<Map, Error> {
+        Map::create(MAP_TYPE_PERCPU_ARRAY, 4, value, 1, name)
+    }
+
+    /// One `value`-byte entry, all zeros.
+    pub fn zeros(value: u32, name: &str) -> Result<Map, Error> {
+        Map::create(MAP_TYPE_ARRAY, 4, value, 1, name)
+    }
+
+    /// A hash map, per CPU or shared, allocating entries as they come.
+    pub fn hash(
+        key: u32,
+        value: u32,
+        entries: u32,
+        per_cpu: bool,
+        name: &str,
+    ) -> Result<Map, Error> {
+        let kind = if per_cpu {
+            MAP_TYPE_PERCPU_HASH
+        } else {
+            MAP_TYPE_HASH
+        };
+        Map::create_with(kind, key, value, entries, F_NO_PREALLOC, name)
+    }
+
+    /// Stacks of up to `frames` addresses by id (`bpf_get_stackid`).
+    pub fn stack_traces(frames: u32, entries: u32) -> Result<Map, Error> {
+        Map::create(
+            MAP_TYPE_STACK_TRACE,
+            4,
+            8 * frames,
+            entries,
+            "stapsdt_stacks",
+        )
+    }
+
+    /// Every key, in the kernel's order. A key deleted meanwhile may end
+    /// the walk early (the kernel then starts over; callers read once at
+    /// the end).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut next = vec![0u8; self.key_bytes as usize];
+        loop {
+            let mut attr = Attr::new();
+            attr.put_u32(0, self.fd.as_raw_fd() as u32)
+                .put_u64(8, keys.last().map_or(0, |k| k.as_ptr() as u64))
+                .put_u64(16, next.as_mut_ptr() as u64);
+            if bpf(MAP_GET_NEXT_KEY, &mut attr).is_err() {
+                return keys;
+            }
+            keys.push(next.clone());
+        }
+    }
+
+    /// The value under `key`: for a per-CPU map, one 8-byte-aligned slot
+    /// per possible CPU, one after the other.
+    pub fn lookup(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let stride = (self.value_bytes as usize).next_multiple_of(8);
+        let slots = if self.per_cpu { possible_cpus() } else { 1 };
+        let mut value = vec![0u8; stride * slots];
+        let mut attr = Attr::new();
+        attr.put_u32(0, self.fd.as_raw_fd() as u32)
+            .put_u64(8, key.as_ptr() as u64)
+            .put_u64(16, value.as_mut_ptr() as u64);
+        bpf(MAP_LOOKUP_ELEM, &mut attr).ok().map(|_| value)
     }
 
     /// The ring buffer every record goes through, `bytes` of data (a power

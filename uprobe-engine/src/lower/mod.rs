@@ -35,7 +35,11 @@
 //! | 48 + 8·i   | argument i: its value, or for a string u32 (length << 16 | offset) |
 //! | 48 + 8·n   | the strings, one after the other                              |
 
+pub mod aggregate;
+pub mod filter;
+
 use crate::bpf::insn::{self, helper, Insn, Reg, R0, R1, R10, R2, R3, R4, R6, R7, R8, R9};
+use crate::expr::Expr;
 use crate::plan::{Address, Fetch, Location, ProbeInfo, Saved, ValueKind};
 
 /// The longest string read at a hit, with its NUL (the kernel's
@@ -58,6 +62,11 @@ const STACK_KEY: i16 = -4;
 const STACK_PTR: i16 = -16;
 const STACK_BYTE: i16 = -24;
 
+/// Slots of the lost map: records that found the ring full, and hits
+/// whose aggregation key found the key map full.
+pub const LOST_RECORDS: u32 = 0;
+pub const LOST_KEYS: u32 = 1;
+
 /// The site number of a fork record.
 pub const FORK_SITE: u32 = u32::MAX;
 
@@ -72,6 +81,33 @@ pub struct Maps {
     pub counts: i32,
     /// The set of traced processes that programs check, or -1: none.
     pub scope: i32,
+    /// Aggregating programs: a per-CPU scratch record (one entry).
+    pub scratch: i32,
+    /// The aggregation map (key → count, sum, min, max, buckets; per CPU).
+    pub aggregates: i32,
+    /// One all-zero aggregate value, to insert a new key from.
+    pub zeros: i32,
+    /// Latency: START hits waiting for their END, by (pid, match value).
+    pub starts: i32,
+    /// User stacks by id (`--by ustack`).
+    pub stacks: i32,
+}
+
+impl Maps {
+    /// No maps yet.
+    pub fn none() -> Maps {
+        Maps {
+            ring: -1,
+            lost: -1,
+            counts: -1,
+            scope: -1,
+            scratch: -1,
+            aggregates: -1,
+            zeros: -1,
+            starts: -1,
+            stacks: -1,
+        }
+    }
 }
 
 /// One argument as the record program sees it.
@@ -188,7 +224,7 @@ pub mod record {
 }
 
 /// Instructions with forward jumps to labels patched at the end.
-struct Builder {
+pub(crate) struct Builder {
     insns: Vec<Insn>,
     /// Jumps to the common exit: (instruction index, register tested for
     /// zero, or `None`: always).
@@ -196,36 +232,36 @@ struct Builder {
 }
 
 impl Builder {
-    fn new() -> Builder {
+    pub(crate) fn new() -> Builder {
         Builder {
             insns: Vec::new(),
             to_exit: Vec::new(),
         }
     }
 
-    fn push(&mut self, i: Insn) {
+    pub(crate) fn push(&mut self, i: Insn) {
         self.insns.push(i);
     }
 
-    fn extend(&mut self, is: impl IntoIterator<Item = Insn>) {
+    pub(crate) fn extend(&mut self, is: impl IntoIterator<Item = Insn>) {
         self.insns.extend(is);
     }
 
     /// A jump whose target is set later by [`land`](Self::land).
-    fn forward(&mut self, jump: Insn) -> usize {
+    pub(crate) fn forward(&mut self, jump: Insn) -> usize {
         self.push(jump);
         self.insns.len() - 1
     }
 
     /// Point the forward jump at `at` to the next instruction.
-    fn land(&mut self, at: usize) {
+    pub(crate) fn land(&mut self, at: usize) {
         let mut j = self.insns[at];
         j.set_off((self.insns.len() - at - 1) as i16);
         self.insns[at] = j;
     }
 
     /// `r = saved register`, without its high half when only the low one is named.
-    fn load_saved(&mut self, r: Reg, reg: Saved) {
+    pub(crate) fn load_saved(&mut self, r: Reg, reg: Saved) {
         self.push(insn::load64(r, R6, reg.reg.pt_regs_offset()));
         if reg.low32 {
             self.push(insn::zero_extend32(r));
@@ -270,12 +306,12 @@ impl Builder {
         self.set_fault(bit);
     }
 
-    fn jump_to_exit_if_zero(&mut self, r: Reg) {
+    pub(crate) fn jump_to_exit_if_zero(&mut self, r: Reg) {
         self.to_exit.push((self.insns.len(), Some(r)));
         self.push(insn::jump_if_eq(r, 0, 0));
     }
 
-    fn jump_to_exit(&mut self) {
+    pub(crate) fn jump_to_exit(&mut self) {
         self.to_exit.push((self.insns.len(), None));
         self.push(insn::jump(0));
     }
@@ -290,7 +326,7 @@ impl Builder {
     }
 
     /// Only tasks of traced processes go on; the rest end here.
-    fn scope_check(&mut self, scope: i32) {
+    pub(crate) fn scope_check(&mut self, scope: i32) {
         if scope < 0 {
             return;
         }
@@ -305,7 +341,7 @@ impl Builder {
     }
 
     /// `map[key]` += 1 for the per-CPU u64 array `map`, key in R0 (u32).
-    fn count(&mut self, map: i32) {
+    pub(crate) fn count(&mut self, map: i32) {
         self.push(insn::store32(R10, STACK_KEY, R0));
         self.push(insn::mov(R2, R10));
         self.push(insn::add_imm(R2, i32::from(STACK_KEY)));
@@ -316,7 +352,7 @@ impl Builder {
         self.push(insn::atomic_add64(R0, 0, R1));
     }
 
-    fn finish(mut self) -> Vec<Insn> {
+    pub(crate) fn finish(mut self) -> Vec<Insn> {
         let exit_at = self.insns.len();
         self.push(insn::mov_imm(R0, 0));
         self.push(insn::exit());
@@ -342,8 +378,9 @@ pub fn count_program(maps: Maps) -> Vec<Insn> {
     b.finish()
 }
 
-/// The program that builds the records of sites laid out as `layout`.
-pub fn record_program(layout: &Layout, maps: Maps) -> Vec<Insn> {
+/// The program that builds the records of sites laid out as `layout`, and
+/// submits those that pass `filter` (the expression for these sites).
+pub fn record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) -> Vec<Insn> {
     let mut b = Builder::new();
     // R6 = the saved registers; R7 = the record; R8 = fault bits;
     // R9 = where the next string goes (the record's length so far).
@@ -355,11 +392,34 @@ pub fn record_program(layout: &Layout, maps: Maps) -> Vec<Insn> {
     b.push(insn::call(helper::RINGBUF_RESERVE));
     let reserved = b.forward(insn::jump_if_ne(R0, 0, 0));
     // No room: count the record as lost.
-    b.push(insn::mov_imm(R0, 0));
+    b.push(insn::mov_imm(R0, LOST_RECORDS as i32));
     b.count(maps.lost);
     b.jump_to_exit();
     b.land(reserved);
     b.push(insn::mov(R7, R0));
+    fill(&mut b, layout, true);
+    b.push(insn::store32(R7, FAULTS, R8));
+    b.push(insn::store32(R7, FILLED, R9));
+    if let Some(filter) = filter {
+        filter::condition(&mut b, filter, layout);
+        let keep = b.forward(insn::jump_if_ne(R0, 0, 0));
+        b.push(insn::mov(R1, R7));
+        b.push(insn::mov_imm(R2, 0));
+        b.push(insn::call(helper::RINGBUF_DISCARD));
+        b.jump_to_exit();
+        b.land(keep);
+    }
+    b.push(insn::mov(R1, R7));
+    b.push(insn::mov_imm(R2, 0));
+    b.push(insn::call(helper::RINGBUF_SUBMIT));
+    b.finish()
+}
+
+/// Fill the record at R7 (the ring's or a scratch one) for a hit: time,
+/// site, thread, CPU, command, then every argument of `layout`. Leaves the
+/// fault bits in R8 and the bytes filled in R9; R6 keeps the context.
+/// `may_sleep`: the program is sleepable, and faults string pages in.
+pub(crate) fn fill(b: &mut Builder, layout: &Layout, may_sleep: bool) {
     b.push(insn::mov_imm(R8, 0));
     b.push(insn::mov_imm(R9, layout.strings_at() as i32));
     b.push(insn::call(helper::KTIME_GET_NS));
@@ -405,22 +465,16 @@ pub fn record_program(layout: &Layout, maps: Maps) -> Vec<Insn> {
         match arg.kind {
             ValueKind::Str => {
                 b.push(insn::load64(R3, R7, slot));
-                read_string(&mut b, slot, i, layout.string_bytes as i32);
+                read_string(b, slot, i, layout.string_bytes as i32, may_sleep);
             }
             ValueKind::StrN { len_arg } if len_arg < layout.args.len() => {
                 b.push(insn::load64(R3, R7, slot));
                 let len_slot = arg_slot(len_arg) as i16;
-                read_counted_string(&mut b, slot, len_slot, i, layout.string_bytes as i32);
+                read_counted_string(b, slot, len_slot, i, layout.string_bytes as i32, may_sleep);
             }
             _ => {}
         }
     }
-    b.push(insn::store32(R7, FAULTS, R8));
-    b.push(insn::store32(R7, FILLED, R9));
-    b.push(insn::mov(R1, R7));
-    b.push(insn::mov_imm(R2, 0));
-    b.push(insn::call(helper::RINGBUF_SUBMIT));
-    b.finish()
 }
 
 /// The NUL-terminated string at R3 into the record at R9; its `__data_loc`
@@ -428,7 +482,7 @@ pub fn record_program(layout: &Layout, maps: Maps) -> Vec<Insn> {
 /// past it. A page the process never touched makes the first copy fault:
 /// the (sleepable) program then faults the string's first page and the
 /// next in with `bpf_copy_from_user` and copies again.
-fn read_string(b: &mut Builder, slot: i16, bit: usize, room: i32) {
+fn read_string(b: &mut Builder, slot: i16, bit: usize, room: i32, may_sleep: bool) {
     b.push(insn::store64(R10, STACK_PTR, R3));
     let copy = |b: &mut Builder| {
         b.push(insn::mov(R1, R7));
@@ -439,7 +493,8 @@ fn read_string(b: &mut Builder, slot: i16, bit: usize, room: i32) {
     };
     copy(b);
     let done = b.forward(insn::jump_if_sgt(R0, -1, 0));
-    for next_page in [false, true] {
+    // Only a sleepable program may fault pages in.
+    for next_page in [false, true].into_iter().filter(|_| may_sleep) {
         b.push(insn::mov(R1, R10));
         b.push(insn::add_imm(R1, i32::from(STACK_BYTE)));
         b.push(insn::mov_imm(R2, 1));
@@ -450,7 +505,9 @@ fn read_string(b: &mut Builder, slot: i16, bit: usize, room: i32) {
         }
         b.push(insn::call(helper::COPY_FROM_USER));
     }
-    copy(b);
+    if may_sleep {
+        copy(b);
+    }
     b.land(done);
     // R0 < 0: unreadable, length 0 and a fault. The clamps let the
     // verifier bound R9 (it cannot know the helper's range).
@@ -463,15 +520,27 @@ fn read_string(b: &mut Builder, slot: i16, bit: usize, room: i32) {
 }
 
 /// `len` bytes (argument `len_slot`, at most `room - 1`) at R3 into the
-/// record at R9, by `bpf_copy_from_user` (which faults pages in).
-fn read_counted_string(b: &mut Builder, slot: i16, len_slot: i16, bit: usize, room: i32) {
+/// record at R9, by `bpf_copy_from_user` (which faults pages in) when the
+/// program may sleep, else by `bpf_probe_read_user`.
+fn read_counted_string(
+    b: &mut Builder,
+    slot: i16,
+    len_slot: i16,
+    bit: usize,
+    room: i32,
+    may_sleep: bool,
+) {
     b.push(insn::load64(R2, R7, len_slot));
     b.push(insn::jump_if_le(R2, room - 1, 1));
     b.push(insn::mov_imm(R2, room - 1));
     b.push(insn::store64(R10, STACK_PTR, R2));
     b.push(insn::mov(R1, R7));
     b.push(insn::add(R1, R9));
-    b.push(insn::call(helper::COPY_FROM_USER));
+    b.push(insn::call(if may_sleep {
+        helper::COPY_FROM_USER
+    } else {
+        helper::PROBE_READ_USER
+    }));
     b.push(insn::load64(R1, R10, STACK_PTR));
     // The length read, or 0 and a fault bit.
     b.push(insn::jump_if_eq(R0, 0, 2));
@@ -554,7 +623,7 @@ mod tests {
             ring: 3,
             lost: 4,
             counts: 5,
-            scope: -1,
+            ..Maps::none()
         }
     }
 
@@ -595,7 +664,7 @@ mod tests {
         for scope in [-1, 9] {
             let m = Maps { scope, ..maps() };
             for p in [
-                record_program(&layout, m),
+                record_program(&layout, None, m),
                 count_program(m),
                 fork_program(9, 3, 20),
             ] {
