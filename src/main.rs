@@ -37,6 +37,8 @@ enum Command {
     List(list::ListArgs),
     /// Attach to probes and functions in live processes; print hits, counts or histograms.
     Trace(trace::TraceArgs),
+    /// Time from a START probe to an END probe per thread (or matched argument): histograms, percentiles.
+    Latency(trace::latency::LatencyArgs),
     /// Calls per function of a Python, Java or Perl program (-L: latency), like bcc's ucalls.
     Calls(runtime::calls::CallsArgs),
     /// Function entries and returns per thread, indented, like bcc's uflow.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List(args) => list::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Latency(args) => trace::latency::run(args),
         Command::Calls(args) => runtime::calls::run(args),
         Command::Flow(args) => runtime::flow::run(args),
         Command::Events(args) => runtime::events::run(args),

@@ -3,19 +3,20 @@
 
 pub(crate) mod child;
 pub(crate) mod command;
+pub(crate) mod latency;
 mod output;
 mod printf;
 pub(crate) mod scope;
 pub(crate) mod signals;
+mod stacks;
 mod summary;
 
 use clap::Args;
 use output::Style;
-use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use uprobe_engine::{Selector, Session, SessionOptions};
+use uprobe_engine::{AggSpec, AggValue, Filter, Selector, Session, SessionOptions, SiteRole};
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -57,20 +58,33 @@ pub struct TraceArgs {
     #[arg(long, conflicts_with = "format")]
     json: bool,
 
-    /// Count hits per probe (in the kernel, no records); print at the end.
+    /// Count hits per probe (or per --by key) in the kernel, no records; print at the end.
     #[arg(long, conflicts_with_all = ["hist", "format"])]
     count: bool,
 
-    /// With --count: print the counts every SECONDS too.
-    #[arg(long, value_name = "SECONDS", requires = "count")]
+    /// With --count or --hist: print the results every SECONDS too, each round
+    /// stamped with the time.
+    #[arg(long, value_name = "SECONDS")]
     interval: Option<f64>,
 
-    /// log2 histogram of argument N (0-based; `arg3` or `3`) per probe.
+    /// Histogram of argument N (0-based; `arg3` or `3`) per probe (or per --by
+    /// key), built in the kernel: log2 buckets (or --linear), count, sum, min,
+    /// max, mean, p50, p90, p99.
     #[arg(long, value_name = "ARGN", conflicts_with = "format")]
     hist: Option<String>,
 
+    /// Keep only the hits for which EXPR is true, evaluated in the kernel. EXPR is
+    /// C-like: arg0..arg11, str(argN), pid, tid, cpu, comm, probe; integer and
+    /// "string" literals; ! - ~ * / % + - << >> < <= > >= == != & ^ | && || ( ).
+    /// Strings compare with == and != against a literal; `probe == "app:req*"` globs.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+
+    #[command(flatten)]
+    agg: summary::AggArgs,
+
     /// Stop after SECONDS.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(short = 'd', long, value_name = "SECONDS")]
     duration: Option<f64>,
 
     /// printf-like template per hit; `%s` arguments are fetched as strings.
@@ -81,10 +95,11 @@ pub struct TraceArgs {
     #[arg(long = "str", value_name = "N", value_delimiter = ',')]
     strings: Vec<usize>,
 
-    /// Read at most BYTES of each string (with its NUL; up to 4096). Each record
-    /// reserves this much ring room per string argument.
-    #[arg(long, value_name = "BYTES", default_value_t = 512, value_parser = clap::value_parser!(u64).range(2..=4096))]
-    str_max: u64,
+    /// Read at most BYTES of each string (with its NUL; up to 4096; default 512). Each
+    /// record reserves this much ring room per string argument. With --count/--hist,
+    /// the bytes of a string kept in a --by key (default 128).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(2..=4096))]
+    str_max: Option<u64>,
 
     /// Pages of the ring buffer all CPUs share (a power of two; default 1024 per CPU).
     #[arg(
@@ -116,21 +131,27 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     if let Some(bad) = args.strings.iter().find(|&&n| n >= 12) {
         return Err(format!("--str {bad}: arguments are numbered 0..11"));
     }
-    let mut watch = args
-        .scope
-        .command
-        .as_deref()
-        .map(command::CommandWatch::new);
-    // (selector, the spelling it came from): `-c` binds bare selectors to
-    // the command's objects, one selector each.
-    let mut selectors: Vec<(Selector, &String)> = Vec::new();
-    for text in &args.probes {
-        let selector = Selector::parse(text).map_err(|e| e.to_string())?;
-        match &watch {
-            Some(w) => selectors.extend(w.bind(selector)?.into_iter().map(|s| (s, text))),
-            None => selectors.push((selector, text)),
-        }
+    let aggregating = args.count || hist_arg.is_some();
+    if !aggregating && (!args.agg.by.is_empty() || args.agg.top.is_some()) {
+        return Err("--by and --top go with --count or --hist".into());
     }
+    if args.agg.linear.is_some() && hist_arg.is_none() {
+        return Err("--linear goes with --hist".into());
+    }
+    if args.interval.is_some() && !aggregating {
+        return Err("--interval goes with --count or --hist".into());
+    }
+    let filter = parse_filter(args.filter.as_deref())?;
+    let value = match hist_arg {
+        Some(n) => AggValue::Arg(n),
+        None => AggValue::Count,
+    };
+    let spec = aggregating
+        .then(|| {
+            args.agg
+                .spec(value, key_string_bytes(&args.str_max.map(|n| n as usize)))
+        })
+        .transpose()?;
     let mut strings = args.strings.clone();
     strings.extend(
         template
@@ -140,21 +161,106 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     );
     let options = SessionOptions {
         strings,
-        only_args: hist_arg.map(|n| vec![n]),
-        count_only: args.count,
+        filter,
+        max_keys: args.agg.max_keys,
+        aggregate: spec.clone(),
         ring_pages: args.buffer_pages,
-        string_bytes: args.str_max as usize,
+        string_bytes: if aggregating {
+            key_string_bytes(&args.str_max.map(|n| n as usize))
+        } else {
+            args.str_max.unwrap_or(512) as usize
+        },
+        ..SessionOptions::default()
     };
+    let output = match spec {
+        Some(spec) => Output::Aggregate {
+            value_name: match value {
+                AggValue::Arg(n) => format!("arg{n}"),
+                _ => "count".into(),
+            },
+            spec,
+            top: args.agg.top,
+        },
+        None => Output::Events(if args.json {
+            Style::Json(Default::default())
+        } else if let Some(t) = template {
+            Style::Template(t)
+        } else {
+            Style::Human
+        }),
+    };
+    let probes: Vec<(String, SiteRole)> = args
+        .probes
+        .iter()
+        .map(|p| (p.clone(), SiteRole::Hit))
+        .collect();
+    drive(Run {
+        scope: args.scope,
+        probes,
+        options,
+        output,
+        json: args.json,
+        duration: args.duration,
+        interval: args.interval,
+    })
+}
+
+/// Bytes of a string in an aggregation key (with its NUL): `--str-max`, or 128.
+fn key_string_bytes(given: &Option<usize>) -> usize {
+    given.unwrap_or(128).clamp(8, 4096).next_multiple_of(8)
+}
+
+pub(crate) fn parse_filter(text: Option<&str>) -> Result<Option<Filter>, String> {
+    text.map(|t| Filter::parse(t).map_err(|e| format!("--filter: {e}")))
+        .transpose()
+}
+
+/// What a run prints.
+pub(crate) enum Output {
+    /// A line per hit.
+    Events(Style),
+    /// Results aggregated in the kernel, printed at the end (and each --interval).
+    Aggregate {
+        spec: AggSpec,
+        top: Option<usize>,
+        value_name: String,
+    },
+}
+
+/// One tracing run: probes with their roles, for a scope, until Ctrl-C, the
+/// duration, or the end of the traced process.
+pub(crate) struct Run {
+    pub scope: scope::ProcessScope,
+    pub probes: Vec<(String, SiteRole)>,
+    pub options: SessionOptions,
+    pub output: Output,
+    pub json: bool,
+    pub duration: Option<f64>,
+    pub interval: Option<f64>,
+}
+
+pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
+    let mut watch = run.scope.command.as_deref().map(command::CommandWatch::new);
+    // (selector, the spelling it came from, role): `-c` binds bare
+    // selectors to the command's objects, one selector each.
+    let mut selectors: Vec<(Selector, &String, SiteRole)> = Vec::new();
+    for (text, role) in &run.probes {
+        let selector = Selector::parse(text).map_err(|e| e.to_string())?;
+        match &watch {
+            Some(w) => selectors.extend(w.bind(selector)?.into_iter().map(|s| (s, text, *role))),
+            None => selectors.push((selector, text, *role)),
+        }
+    }
 
     signals::install();
-    let (mut child, target) = args.scope.start()?;
-    let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+    let (mut child, target) = run.scope.start()?;
+    let mut session = Session::new(target, run.options).map_err(|e| e.to_string())?;
     session.stop_attaching_when(|| signals::received().is_some());
     let mut locations = 0;
     let mut traced = Vec::new();
-    for (selector, text) in &selectors {
+    for (selector, text, role) in &selectors {
         let reports = session
-            .attach(selector)
+            .attach_as(selector, *role)
             .map_err(|e| format!("{text}: {e}"))?;
         for report in &reports {
             for warning in &report.warnings {
@@ -176,31 +282,31 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     eprintln!(
         "Tracing {locations} location{} of {} probe spec{}. Ctrl-C to end.",
         if locations == 1 { "" } else { "s" },
-        args.probes.len(),
-        if args.probes.len() == 1 { "" } else { "s" }
+        run.probes.len(),
+        if run.probes.len() == 1 { "" } else { "s" }
     );
     if let Some(c) = &mut child {
         c.release();
     }
 
-    let style = if args.json {
-        Style::Json(Default::default())
-    } else if let Some(t) = template {
-        Style::Template(t)
-    } else {
-        Style::Human
-    };
-    let deadline = args
+    let deadline = run
         .duration
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let interval = args.interval.map(Duration::from_secs_f64);
+    let interval = run.interval.map(Duration::from_secs_f64);
     let mut next_interval = interval.map(|i| Instant::now() + i);
     let stdout = std::io::stdout();
+    let mut stack_names = stacks::StackNames::default();
+    let (style, aggregate) = match run.output {
+        Output::Events(style) => (Some(style), None),
+        Output::Aggregate {
+            spec,
+            top,
+            value_name,
+        } => (None, Some((spec, top, value_name))),
+    };
     let mut sink = Sink {
         out: BufWriter::with_capacity(1 << 16, stdout.lock()),
         style,
-        hist_arg,
-        hists: BTreeMap::new(),
         write_failed: false,
         hits: 0,
     };
@@ -221,7 +327,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
                     ended_by = Some(signal);
                 }
             }
-        } else if let Some(pid) = args.scope.pid {
+        } else if let Some(pid) = run.scope.pid {
             stop |= !scope::process_alive(pid);
         }
         if stop {
@@ -230,9 +336,21 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         }
         session.poll(if stop { 0 } else { 100 }, |event| sink.take(event));
         sink.flush();
-        if let (Some(i), Some(at)) = (interval, next_interval) {
-            if Instant::now() >= at {
-                summary::print_counts(&totals(&session), args.json);
+        if let (Some(i), Some(at), Some((spec, top, name))) = (interval, next_interval, &aggregate)
+        {
+            if Instant::now() >= at && !stop {
+                let result = summary::interval_stamp(&mut sink.out, run.json).and_then(|_| {
+                    print_aggregate(
+                        &mut sink.out,
+                        &session,
+                        spec,
+                        *top,
+                        name,
+                        run.json,
+                        &mut stack_names,
+                    )
+                });
+                sink.write_failed |= result.and_then(|_| sink.out.flush()).is_err();
                 next_interval = Some(at + i);
             }
         }
@@ -240,46 +358,78 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
             break;
         }
     }
-    let hists = std::mem::take(&mut sink.hists);
     let hits = sink.hits;
-    drop(sink);
-    let counted: u64 = totals(&session).values().sum();
-    if args.count {
-        summary::print_counts(&totals(&session), args.json);
+    let mut aggregated = false;
+    if let Some((spec, top, name)) = &aggregate {
+        let rows = session.aggregates();
+        aggregated = rows.iter().any(|r| r.stats.count > 0);
+        let result = print_aggregate(
+            &mut sink.out,
+            &session,
+            spec,
+            *top,
+            name,
+            run.json,
+            &mut stack_names,
+        );
+        sink.write_failed |= result.and_then(|_| sink.out.flush()).is_err();
     }
+    let write_failed = sink.write_failed;
+    drop(sink);
     if let Some(w) = &watch {
-        if hits == 0 && counted == 0 && hists.is_empty() {
+        if hits == 0 && !aggregated {
             w.report_no_hits();
         }
     }
-    for (label, hist) in &hists {
-        hist.print(&format!("{label} arg{}", hist_arg.unwrap_or(0)));
-    }
     let lost = session.lost();
+    let lost_keys = session.lost_keys();
     drop(session);
     if lost > 0 {
         eprintln!("stap-sdt: {lost} events lost (ring buffer full; raise --buffer-pages)");
     }
-    if let (Some(signal), Some(command)) = (ended_by, &args.scope.command) {
+    if lost_keys > 0 {
+        eprintln!("stap-sdt: {lost_keys} hits lost: the key map was full (raise --max-keys)");
+    }
+    if write_failed {
+        eprintln!("stap-sdt: writing to standard output failed; detached");
+    }
+    if let (Some(signal), Some(command)) = (ended_by, &run.scope.command) {
         eprintln!(
             "stap-sdt: ended `{command}` with signal {signal} (status {})",
             exit_code.map_or("unknown".to_string(), |c| c.to_string())
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if let (Some(code), Some(command)) = (exit_code, &args.scope.command) {
+    if let (Some(code), Some(command)) = (exit_code, &run.scope.command) {
         eprintln!("stap-sdt: `{command}` exited with status {code}");
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where hits go: printed lines, or a histogram.
+fn print_aggregate(
+    out: &mut impl Write,
+    session: &Session,
+    spec: &AggSpec,
+    top: Option<usize>,
+    value_name: &str,
+    json: bool,
+    stacks: &mut stacks::StackNames,
+) -> std::io::Result<()> {
+    summary::Printer {
+        spec,
+        json,
+        top,
+        value_name: value_name.to_string(),
+        stacks,
+    }
+    .print(out, session.aggregates())
+}
+
+/// Where hits go: printed lines.
 struct Sink<W: Write> {
     out: W,
-    style: Style,
-    hist_arg: Option<usize>,
-    hists: BTreeMap<String, summary::Log2Hist>,
+    style: Option<Style>,
     /// Output closed (e.g. a pipe to `head`): stop tracing.
     write_failed: bool,
     /// Events delivered.
@@ -289,17 +439,10 @@ struct Sink<W: Write> {
 impl<W: Write> Sink<W> {
     fn take(&mut self, event: &uprobe_engine::Event) {
         self.hits += 1;
-        if let Some(n) = self.hist_arg {
-            if let Some(v) = event.args.get(n).and_then(|v| v.as_i128()) {
-                self.hists
-                    .entry(event.probe.label.clone())
-                    .or_default()
-                    .add(v);
+        if let Some(style) = &mut self.style {
+            if !self.write_failed && output::write_event(&mut self.out, style, event).is_err() {
+                self.write_failed = true;
             }
-        } else if !self.write_failed
-            && output::write_event(&mut self.out, &mut self.style, event).is_err()
-        {
-            self.write_failed = true;
         }
     }
 
@@ -308,12 +451,4 @@ impl<W: Write> Sink<W> {
             self.write_failed = true;
         }
     }
-}
-
-fn totals(session: &Session) -> BTreeMap<String, u64> {
-    let mut totals = BTreeMap::new();
-    for (probe, n) in session.counts() {
-        *totals.entry(probe.label.clone()).or_insert(0) += n;
-    }
-    totals
 }

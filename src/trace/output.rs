@@ -53,6 +53,23 @@ fn clock(time_ns: u128) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.micro Z` (UTC) of a wall-clock time in nanoseconds.
+pub fn rfc3339(time_ns: u128) -> String {
+    let secs = (time_ns / 1_000_000_000) as i64;
+    let days = secs.div_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{}Z", clock(time_ns))
+}
+
 /// A JSON string (escaped by serde_json).
 fn json_str(out: &mut impl Write, text: &str) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, text).map_err(std::io::Error::from)
@@ -116,6 +133,20 @@ pub fn write_event(out: &mut impl Write, style: &mut Style, event: &Event) -> st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        // date -u -d @1796135201.5
+        assert_eq!(
+            rfc3339(1_796_135_201_500_000_000),
+            "2026-12-01T14:26:41.500000Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
+    }
 
     #[test]
     fn clock_is_utc_time_of_day() {

@@ -409,10 +409,15 @@ impl Session {
         }
         let mut maps = Maps::none();
         let counting = self.fast_count() || self.aggregating();
+        // Aggregating programs that read strings keep their scratch record
+        // in the ring.
+        let agg_strings =
+            self.aggregating() && self.sites.iter().any(|s| Layout::of(s, 8).sleepable());
         // The ring carries the records, and the forks of a traced process
         // (also when counting).
-        if !counting || self.pid().is_some() {
+        if !counting || agg_strings || self.pid().is_some() {
             let pages = match self.options.ring_pages {
+                0 if agg_strings => 256,
                 0 if counting => 16,
                 0 => 1024 * crate::perf::online_cpus().len(),
                 n => n,
@@ -646,7 +651,9 @@ impl Session {
                 None => {
                     let program = Program::load(
                         &aggregate::program(&plan, maps),
-                        ProgramKind::UprobeMulti { sleepable: false },
+                        ProgramKind::UprobeMulti {
+                            sleepable: plan.sleepable,
+                        },
                         "stapsdt_agg",
                     )
                     .map_err(|e| in_site(e, site))?;
@@ -831,6 +838,7 @@ fn agg_program(
             }
         }
         return Ok(AggProgram {
+            sleepable: false,
             layout,
             filter: None,
             role,
@@ -871,7 +879,11 @@ fn agg_program(
         }
         _ => None,
     };
+    // Strings are read by a sleepable program (pages faulted in), unless
+    // a stack id is taken (a map sleepable programs may not use).
+    let sleepable = layout.sleepable() && !spec.keys.contains(&KeyPart::Ustack);
     Ok(AggProgram {
+        sleepable,
         layout,
         filter,
         role,

@@ -295,11 +295,10 @@ impl Program {
             .put_name(48, name)
             .put_u32(68, attach);
         // First without a log (cheaper); again with one to explain a refusal.
+        // EPERM is a missing capability; the verifier says EACCES or EINVAL.
         match bpf(PROG_LOAD, &mut attr) {
             Ok(fd) => return Ok(Program { fd: owned(fd) }),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
-                return Err(Error::Privileges)
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Err(Error::Privileges),
             Err(_) => {}
         }
         let mut log = vec![0u8; 256 * 1024];
@@ -311,6 +310,9 @@ impl Program {
             Err(e) => {
                 let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
                 let text = String::from_utf8_lossy(&log[..end]);
+                if std::env::var_os("STAP_SDT_BPF_LOG").is_some() {
+                    eprintln!("{text}");
+                }
                 let tail: Vec<&str> = text.lines().rev().take(6).collect();
                 Err(Error::Kernel(format!(
                     "the kernel refused the probe's BPF program ({e}): {}",

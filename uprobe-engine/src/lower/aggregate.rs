@@ -17,12 +17,16 @@
 //! or the matched argument); the END program takes that entry, and adds
 //! `now - time` to the key's histogram.
 //!
-//! The programs are not sleepable: the scratch record is per CPU, and a
-//! program that sleeps could find it overwritten when it wakes up. So
-//! strings are read without faulting pages in (a string on a page the
-//! process never touched reads as empty).
+//! Where the scratch record lives: a program that reads strings is
+//! sleepable (to fault in pages the process never touched, as record
+//! programs do), and a sleeping program could find a per-CPU scratch
+//! overwritten when it wakes up, so it reserves its scratch in the ring
+//! buffer and discards it at the end (nothing reaches user space). Other
+//! programs use a per-CPU array entry, which costs less. (Stack ids come
+//! from a map type sleepable programs may not use: with `ustack` in the
+//! key, strings are read without faulting pages in.)
 //!
-//! Scratch layout: `[record][u64 time][key][u64 pid, u64 match]`.
+//! Scratch layout: `[record][u64 time][key]`.
 
 use super::{arg_slot, fill, filter, Builder, Layout, Maps, COMM, CPU, PID_TGID, SITE};
 use crate::bpf::insn::{self, helper, Alu, Cond, Insn, R0, R1, R10, R2, R3, R4, R6, R7, R8, R9};
@@ -210,6 +214,8 @@ pub enum Role {
 /// Everything an aggregating program for a group of sites depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AggProgram {
+    /// Sleepable, with its scratch record in the ring buffer.
+    pub sleepable: bool,
     pub layout: Layout,
     pub filter: Option<Expr>,
     pub role: Role,
@@ -221,9 +227,9 @@ pub struct AggProgram {
     pub constant_value: Option<i64>,
 }
 
-/// The scratch record: `[record][time][key][pid, match]`.
+/// The scratch record: `[record][time][key]`.
 pub fn scratch_bytes(layout: &Layout, spec: &AggSpec) -> usize {
-    time_at(layout) + 8 + spec.key_layout().1 + 16
+    time_at(layout) + 8 + spec.key_layout().1
 }
 
 fn time_at(layout: &Layout) -> usize {
@@ -239,24 +245,36 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
     let mut b = Builder::new();
     b.push(insn::mov(R6, R1));
     b.scope_check(maps.scope);
-    // R7 = this CPU's scratch record.
-    b.push(insn::store32_imm(R10, super::STACK_KEY, 0));
-    b.push(insn::mov(R2, R10));
-    b.push(insn::add_imm(R2, i32::from(super::STACK_KEY)));
-    b.extend(insn::load_map(R1, maps.scratch));
-    b.push(insn::call(helper::MAP_LOOKUP_ELEM));
-    b.jump_to_exit_if_zero(R0);
-    b.push(insn::mov(R7, R0));
-    fill(&mut b, &p.layout, false);
+    if p.sleepable {
+        // R7 = a record reserved in the ring, discarded at every exit.
+        b.extend(insn::load_map(R1, maps.ring));
+        b.push(insn::mov_imm(R2, scratch_bytes(&p.layout, &p.spec) as i32));
+        b.push(insn::mov_imm(R3, 0));
+        b.push(insn::call(helper::RINGBUF_RESERVE));
+        let reserved = b.forward(insn::jump_if_imm(Cond::Ne, R0, 0, 0));
+        b.push(insn::mov_imm(R0, super::LOST_RECORDS as i32));
+        b.count(maps.lost);
+        b.jump_to_exit();
+        b.land(reserved);
+        b.push(insn::mov(R7, R0));
+        b.hold_ring_record();
+    } else {
+        // R7 = this CPU's scratch record.
+        b.push(insn::store32_imm(R10, super::STACK_KEY, 0));
+        b.push(insn::mov(R2, R10));
+        b.push(insn::add_imm(R2, i32::from(super::STACK_KEY)));
+        b.extend(insn::load_map(R1, maps.scratch));
+        b.push(insn::call(helper::MAP_LOOKUP_ELEM));
+        b.jump_to_exit_if_zero(R0);
+        b.push(insn::mov(R7, R0));
+    }
+    fill(&mut b, &p.layout, p.sleepable);
     let time_at = time_at(&p.layout);
     let key_at = time_at + 8;
-    let (_, key_bytes) = p.spec.key_layout();
-    let match_at = key_at + key_bytes;
     if let Role::End { by_arg } = p.role {
         // No filter at END: the START hit was the one filtered.
-        match_key(&mut b, &p.layout, by_arg, match_at);
-        b.push(insn::mov(R2, R7));
-        b.push(insn::add_imm(R2, match_at as i32));
+        match_key(&mut b, &p.layout, by_arg);
+        match_key_ptr(&mut b);
         b.extend(insn::load_map(R1, maps.starts));
         b.push(insn::call(helper::MAP_LOOKUP_ELEM));
         b.jump_to_exit_if_zero(R0);
@@ -267,10 +285,10 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
         b.push(insn::mov(R8, R0));
         b.push(insn::add_imm(R8, 8));
         update(&mut b, &p.spec, maps);
-        b.push(insn::mov(R2, R7));
-        b.push(insn::add_imm(R2, match_at as i32));
+        match_key_ptr(&mut b);
         b.extend(insn::load_map(R1, maps.starts));
         b.push(insn::call(helper::MAP_DELETE_ELEM));
+        b.jump_to_exit();
         return b.finish();
     }
     if let Some(f) = &p.filter {
@@ -282,10 +300,9 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
         Role::Start { by_arg } => {
             b.push(insn::load64(R1, R7, 0));
             b.push(insn::store64(R7, time_at as i16, R1));
-            match_key(&mut b, &p.layout, by_arg, match_at);
+            match_key(&mut b, &p.layout, by_arg);
             b.extend(insn::load_map(R1, maps.starts));
-            b.push(insn::mov(R2, R7));
-            b.push(insn::add_imm(R2, match_at as i32));
+            match_key_ptr(&mut b);
             b.push(insn::mov(R3, R7));
             b.push(insn::add_imm(R3, time_at as i32));
             b.push(insn::mov_imm(R4, 0));
@@ -302,18 +319,29 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
             update(&mut b, &p.spec, maps);
         }
     }
+    b.jump_to_exit();
     b.finish()
 }
 
-/// `[pid, thread or argument]` at `at`.
-fn match_key(b: &mut Builder, layout: &Layout, by_arg: Option<usize>, at: usize) {
+/// The latency match key `[pid, thread or argument]` lives on the stack:
+/// a helper may take only one pointer into a ring record.
+const MATCH_KEY: i16 = -48;
+
+/// `[pid, thread or argument]` at [`MATCH_KEY`].
+fn match_key(b: &mut Builder, layout: &Layout, by_arg: Option<usize>) {
     b.push(insn::load32(R1, R7, PID_TGID + 4));
-    b.push(insn::store64(R7, at as i16, R1));
+    b.push(insn::store64(R10, MATCH_KEY, R1));
     match by_arg {
         Some(n) => filter::load_int_arg(b, R1, layout, n),
         None => b.push(insn::load32(R1, R7, PID_TGID)),
     }
-    b.push(insn::store64(R7, at as i16 + 8, R1));
+    b.push(insn::store64(R10, MATCH_KEY + 8, R1));
+}
+
+/// `R2 = &match key`.
+fn match_key_ptr(b: &mut Builder) {
+    b.push(insn::mov(R2, R10));
+    b.push(insn::add_imm(R2, i32::from(MATCH_KEY)));
 }
 
 fn build_key(b: &mut Builder, p: &AggProgram, key_at: usize, maps: Maps) {

@@ -229,6 +229,10 @@ pub(crate) struct Builder {
     /// Jumps to the common exit: (instruction index, register tested for
     /// zero, or `None`: always).
     to_exit: Vec<(usize, Option<Reg>)>,
+    /// From [`hold_ring_record`](Self::hold_ring_record) on, exits first
+    /// discard the ring record at R7; their jumps land on that.
+    releasing: bool,
+    to_release: Vec<(usize, Option<Reg>)>,
 }
 
 impl Builder {
@@ -236,6 +240,21 @@ impl Builder {
         Builder {
             insns: Vec::new(),
             to_exit: Vec::new(),
+            releasing: false,
+            to_release: Vec::new(),
+        }
+    }
+
+    /// R7 now holds a reserved ring record that every exit must discard.
+    pub(crate) fn hold_ring_record(&mut self) {
+        self.releasing = true;
+    }
+
+    fn exits(&mut self) -> &mut Vec<(usize, Option<Reg>)> {
+        if self.releasing {
+            &mut self.to_release
+        } else {
+            &mut self.to_exit
         }
     }
 
@@ -307,12 +326,14 @@ impl Builder {
     }
 
     pub(crate) fn jump_to_exit_if_zero(&mut self, r: Reg) {
-        self.to_exit.push((self.insns.len(), Some(r)));
+        let at = self.insns.len();
+        self.exits().push((at, Some(r)));
         self.push(insn::jump_if_eq(r, 0, 0));
     }
 
     pub(crate) fn jump_to_exit(&mut self) {
-        self.to_exit.push((self.insns.len(), None));
+        let at = self.insns.len();
+        self.exits().push((at, None));
         self.push(insn::jump(0));
     }
 
@@ -353,11 +374,25 @@ impl Builder {
     }
 
     pub(crate) fn finish(mut self) -> Vec<Insn> {
+        let release_at = self.insns.len();
+        if !self.to_release.is_empty() {
+            self.push(insn::mov(R1, R7));
+            self.push(insn::mov_imm(R2, 0));
+            self.push(insn::call(helper::RINGBUF_DISCARD));
+        }
         let exit_at = self.insns.len();
         self.push(insn::mov_imm(R0, 0));
         self.push(insn::exit());
-        for (at, r) in std::mem::take(&mut self.to_exit) {
-            let off = (exit_at - at - 1) as i16;
+        let jumps = std::mem::take(&mut self.to_exit)
+            .into_iter()
+            .map(|j| (j, exit_at))
+            .chain(
+                std::mem::take(&mut self.to_release)
+                    .into_iter()
+                    .map(|j| (j, release_at)),
+            );
+        for ((at, r), target) in jumps {
+            let off = (target - at - 1) as i16;
             self.insns[at] = match r {
                 Some(r) => insn::jump_if_eq(r, 0, off),
                 None => insn::jump(off),

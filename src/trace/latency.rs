@@ -1,0 +1,103 @@
+//! `stap-sdt latency START END`: the time from a START hit to the END hit
+//! of the same thread (or with the same argument), aggregated in the kernel.
+
+use super::scope::ProcessScope;
+use super::summary::AggArgs;
+use super::{drive, key_string_bytes, parse_filter, Output, Run};
+use clap::Args;
+use std::process::ExitCode;
+use uprobe_engine::{AggValue, SessionOptions, SiteRole};
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+START and END are probes as `trace` spells them (PATH:PROVIDER:NAME, PATH:fn:SYMBOL, \
+PATH:fn:SYMBOL%return, …). Each START hit is remembered in the kernel under its process and \
+thread (or, with --match argN, the value of argN); the next END hit of that thread (or with \
+that value of its argN) adds the time since to a histogram. --by keys and --filter are taken \
+at START: `--by 'str(arg0)'` on PostgreSQL's query__start gives one histogram per SQL text. \
+An END without a START is ignored; a START whose END never comes is dropped at the end.
+
+Examples:
+  stap-sdt latency postgres:postgresql:query__start postgres:postgresql:query__done -p 1234
+  stap-sdt latency 'postgres:postgresql:query__start' 'postgres:postgresql:query__done' \\
+      --by 'str(arg0)' --top 10
+  stap-sdt latency ./server:fn:handle ./server:fn:handle%return --linear 0,10000000,1000000
+  stap-sdt latency -c ./app app:request__start app:request__done --match arg0 --json")]
+pub struct LatencyArgs {
+    /// The probe that starts the interval.
+    #[arg(value_name = "START")]
+    start: String,
+
+    /// The probe that ends it.
+    #[arg(value_name = "END")]
+    end: String,
+
+    #[command(flatten)]
+    scope: ProcessScope,
+
+    /// Pair START and END by this argument's value (in the same process)
+    /// instead of by thread: `arg0`..`arg11`.
+    #[arg(long = "match", value_name = "ARGN")]
+    match_arg: Option<String>,
+
+    /// Keep only the intervals whose START satisfies EXPR (see `trace --help`).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+
+    #[command(flatten)]
+    agg: AggArgs,
+
+    /// Bytes of a string kept in a --by key (with its NUL; default 128).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(8..=4096))]
+    str_max: Option<u64>,
+
+    /// One JSON object per key (see docs/trace.md for the schema).
+    #[arg(long)]
+    json: bool,
+
+    /// Stop after SECONDS.
+    #[arg(short = 'd', long, value_name = "SECONDS")]
+    duration: Option<f64>,
+
+    /// Print the histograms every SECONDS too, each round stamped with the time.
+    #[arg(long, value_name = "SECONDS")]
+    interval: Option<f64>,
+}
+
+pub fn run(args: LatencyArgs) -> Result<ExitCode, String> {
+    let by_arg = args
+        .match_arg
+        .as_deref()
+        .map(|m| {
+            m.strip_prefix("arg")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n < 12)
+                .ok_or_else(|| format!("--match `{m}`: expected arg0..arg11"))
+        })
+        .transpose()?;
+    let string_bytes = key_string_bytes(&args.str_max.map(|n| n as usize));
+    let spec = args.agg.spec(AggValue::Latency, string_bytes)?;
+    let options = SessionOptions {
+        filter: parse_filter(args.filter.as_deref())?,
+        aggregate: Some(spec.clone()),
+        max_keys: args.agg.max_keys,
+        string_bytes,
+        ..SessionOptions::default()
+    };
+    drive(Run {
+        scope: args.scope,
+        probes: vec![
+            (args.start, SiteRole::Start { by_arg }),
+            (args.end, SiteRole::End { by_arg }),
+        ],
+        options,
+        output: Output::Aggregate {
+            spec,
+            top: args.agg.top,
+            value_name: "latency".into(),
+        },
+        json: args.json,
+        duration: args.duration,
+        interval: args.interval,
+    })
+}
