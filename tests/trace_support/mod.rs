@@ -154,8 +154,13 @@ pub struct Tracer {
 
 impl Tracer {
     pub fn start(args: &[&str]) -> Tracer {
+        Tracer::start_subcommand("trace", args)
+    }
+
+    /// `stap-sdt SUBCOMMAND ARGS` (`latency`, …), once it says it is tracing.
+    pub fn start_subcommand(subcommand: &str, args: &[&str]) -> Tracer {
         let mut child = Command::new(BIN)
-            .arg("trace")
+            .arg(subcommand)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -217,8 +222,13 @@ impl Drop for Tracer {
 
 /// Run `stap-sdt trace ARGS` to completion (for `-c` runs).
 pub fn trace(args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
+    run_subcommand("trace", args)
+}
+
+/// Run `stap-sdt SUBCOMMAND ARGS` to completion.
+pub fn run_subcommand(subcommand: &str, args: &[&str]) -> (Option<i32>, Vec<String>, Vec<String>) {
     let out = Command::new(BIN)
-        .arg("trace")
+        .arg(subcommand)
         .args(args)
         .stdin(Stdio::null())
         .bounded_output()

@@ -1,0 +1,286 @@
+//! Aggregation in the kernel on real processes, with exact numbers:
+//! `--count --by`, `--filter`, `--hist`, and `latency` with delays whose
+//! log2 bucket is known.
+
+mod trace_support;
+
+use test_support::Scratch;
+use trace_support::*;
+
+/// Three children of one parent fire `agg:tick(i, name)` 10, 20 and 30
+/// times (names on a page nothing else touches); the parent prints their
+/// pids once they are done.
+const FORKS: &str = r#"
+#include <sys/sdt.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+static const char *const names[] = {"alpha", "beta", "gamma"};
+int main(void) {
+    pid_t kids[3];
+    for (int k = 0; k < 3; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            for (long i = 0; i < 10 * (k + 1); i++)
+                DTRACE_PROBE2(agg, tick, i, names[k]);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        waitpid(kids[k], 0, 0);
+    printf("%d %d %d\n", kids[0], kids[1], kids[2]);
+    return 0;
+}
+"#;
+
+/// Three threads each take turns of 1.5 ms and 24 ms between `lat:start`
+/// and `lat:done` (10 turns): the samples fall in the log2 buckets
+/// [1M, 2M) and [16M, 32M) ns, 15 in each, whatever the sleep's overshoot.
+const DELAYS: &str = r#"
+#include <sys/sdt.h>
+#include <pthread.h>
+#include <time.h>
+static void nap(long ns) {
+    struct timespec t = {ns / 1000000000, ns % 1000000000};
+    while (nanosleep(&t, &t)) {}
+}
+static void *worker(void *p) {
+    long id = (long)p;
+    for (int i = 0; i < 10; i++) {
+        DTRACE_PROBE1(lat, start, id);
+        nap(i % 2 ? 24000000 : 1500000);
+        DTRACE_PROBE1(lat, done, id);
+    }
+    return 0;
+}
+int main(void) {
+    pthread_t t[3];
+    for (long i = 0; i < 3; i++)
+        pthread_create(&t[i], 0, worker, (void *)(i + 100));
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], 0);
+    return 0;
+}
+"#;
+
+fn build(test: &str, scratch: &Scratch, source: &str) -> Option<std::path::PathBuf> {
+    if !prerequisites(test) {
+        return None;
+    }
+    let include = format!("-I{}", test_support::system_sdt_include()?.display());
+    Some(scratch.compile(
+        "gcc",
+        "agg.c",
+        source,
+        "agg",
+        &["-O1", "-pthread", &include],
+    ))
+}
+
+fn counts(lines: &[String]) -> Vec<(serde_json::Value, u64)> {
+    json_lines(lines)
+        .into_iter()
+        .filter(|j| j["type"] == "count")
+        .map(|j| (j["keys"].clone(), j["count"].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn counts_by_pid_by_string_and_filtered_are_exact() {
+    let scratch = Scratch::new();
+    let Some(program) = build(
+        "counts_by_pid_by_string_and_filtered_are_exact",
+        &scratch,
+        FORKS,
+    ) else {
+        return;
+    };
+    let probe = format!("{}:agg:tick", program.display());
+    // Three tracers at once, system-wide on this private binary.
+    let by_pid = Tracer::start(&["--count", "--by", "pid", "--json", &probe]);
+    let by_string = Tracer::start(&["--count", "--by", "str(arg1)", "--json", &probe]);
+    let even = Tracer::start(&["--count", "--filter", "arg0 % 2 == 0", "--json", &probe]);
+    let out = test_support::run(&mut std::process::Command::new(&program));
+    assert!(out.status.success());
+    let kids: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let pids = [by_pid.pid(), by_string.pid(), even.pid()];
+
+    let (code, lines, err) = by_pid.interrupt();
+    assert_eq!(code, Some(0), "{err:?}");
+    let mut got = counts(&lines);
+    got.sort_by_key(|(_, n)| *n);
+    let want: Vec<(serde_json::Value, u64)> = kids
+        .iter()
+        .zip([10, 20, 30])
+        .map(|(pid, n)| (serde_json::json!({ "pid": pid }), n))
+        .collect();
+    assert_eq!(got, want, "{lines:?}");
+
+    let (code, lines, err) = by_string.interrupt();
+    assert_eq!(code, Some(0), "{err:?}");
+    let mut got = counts(&lines);
+    got.sort_by_key(|(_, n)| *n);
+    let want: Vec<(serde_json::Value, u64)> = ["alpha", "beta", "gamma"]
+        .iter()
+        .zip([10, 20, 30])
+        .map(|(s, n)| (serde_json::json!({ "str(arg1)": s }), n))
+        .collect();
+    assert_eq!(got, want, "{lines:?}");
+
+    let (code, lines, err) = even.interrupt();
+    assert_eq!(code, Some(0), "{err:?}");
+    // 5 + 10 + 15 even values of i.
+    assert_eq!(
+        counts(&lines),
+        [(serde_json::json!({"probe": "agg:tick"}), 30)],
+        "{lines:?}"
+    );
+    for pid in pids {
+        assert!(events_of(pid).is_empty());
+    }
+}
+
+#[test]
+fn a_histogram_in_human_form_has_its_statistics() {
+    let scratch = Scratch::new();
+    let Some(program) = build(
+        "a_histogram_in_human_form_has_its_statistics",
+        &scratch,
+        FORKS,
+    ) else {
+        return;
+    };
+    let probe = format!("{}:agg:tick", program.display());
+    let tracer = Tracer::start(&["--hist", "arg0", "--linear", "0,30,10", &probe]);
+    assert!(test_support::run(&mut std::process::Command::new(&program))
+        .status
+        .success());
+    let (code, lines, err) = tracer.interrupt();
+    assert_eq!(code, Some(0), "{err:?}");
+    // i in 0..10, 0..20, 0..30: sum 45 + 190 + 435; 30 values below 10.
+    assert_eq!(lines[0], "@arg0[agg:tick]:", "{lines:?}");
+    assert_eq!(
+        lines[1], "count 60, sum 670, min 0, max 29, mean 11, p50 9, p90 24, p99 29",
+        "{lines:?}"
+    );
+    let bucket = |label: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("{label}: {lines:?}"))
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(bucket("[0, 10)"), "30");
+    assert_eq!(bucket("[10, 20)"), "20");
+    assert_eq!(bucket("[20, 30)"), "10");
+}
+
+fn latency_check(lines: &[String]) {
+    let hists: Vec<serde_json::Value> = json_lines(lines)
+        .into_iter()
+        .filter(|j| j["type"] == "hist")
+        .collect();
+    assert_eq!(hists.len(), 1, "{lines:?}");
+    let h = &hists[0];
+    assert_eq!(h["unit"], "ns");
+    assert_eq!(h["count"], 30, "{h}");
+    let buckets: Vec<(i64, i64, u64)> = h["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["low"].as_i64().unwrap(),
+                b["high"].as_i64().unwrap(),
+                b["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        buckets,
+        [(1 << 20, (1 << 21) - 1, 15), (1 << 24, (1 << 25) - 1, 15)],
+        "{h}"
+    );
+    let p50 = h["p50"].as_i64().unwrap();
+    assert!(((1 << 20)..(1 << 21)).contains(&p50), "{h}");
+    let p99 = h["p99"].as_i64().unwrap();
+    assert!(((1 << 24)..(1 << 25)).contains(&p99), "{h}");
+    assert!(h["min"].as_i64().unwrap() >= 1_500_000, "{h}");
+    assert!(h["max"].as_i64().unwrap() >= 24_000_000, "{h}");
+}
+
+#[test]
+fn latency_samples_land_in_their_buckets() {
+    let scratch = Scratch::new();
+    let Some(program) = build("latency_samples_land_in_their_buckets", &scratch, DELAYS) else {
+        return;
+    };
+    let start = format!("{}:lat:start", program.display());
+    let done = format!("{}:lat:done", program.display());
+    let command = program.display().to_string();
+    // By thread, under -c.
+    let (code, lines, err) = run_subcommand("latency", &["--json", "-c", &command, &start, &done]);
+    assert_eq!(code, Some(0), "{err:?}");
+    latency_check(&lines);
+    // By argument, system-wide, with the key taken at START.
+    let tracer = Tracer::start_subcommand(
+        "latency",
+        &["--json", "--match", "arg0", "--by", "arg0", &start, &done],
+    );
+    assert!(test_support::run(&mut std::process::Command::new(&program))
+        .status
+        .success());
+    let (code, lines, err) = tracer.interrupt();
+    assert_eq!(code, Some(0), "{err:?}");
+    let per_thread: Vec<serde_json::Value> = json_lines(&lines)
+        .into_iter()
+        .filter(|j| j["type"] == "hist")
+        .collect();
+    let mut ids: Vec<(i64, u64)> = per_thread
+        .iter()
+        .map(|h| {
+            (
+                h["keys"]["arg0"].as_i64().unwrap(),
+                h["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [(100, 10), (101, 10), (102, 10)], "{lines:?}");
+}
+
+#[test]
+fn filter_mistakes_are_named_before_attaching() {
+    let scratch = Scratch::new();
+    let Some(program) = build(
+        "filter_mistakes_are_named_before_attaching",
+        &scratch,
+        FORKS,
+    ) else {
+        return;
+    };
+    let probe = format!("{}:agg:tick", program.display());
+    let (code, _, err) = trace(&["--filter", "arg0 = 1", &probe]);
+    assert_eq!(code, Some(2));
+    let err = err.join("\n");
+    assert!(err.contains("column 6") && err.contains("=="), "{err}");
+    assert!(err.contains("  arg0 = 1\n       ^"), "{err}");
+    let (code, _, err) = trace(&["--count", "--filter", "arg5 > 1", &probe]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.join("\n").contains("arg5: agg:tick has 2 arguments"),
+        "{err:?}"
+    );
+    let (code, _, err) = trace(&["--hist", "arg7", &probe]);
+    assert_eq!(code, Some(2));
+    assert!(err.join("\n").contains("has 2 arguments"), "{err:?}");
+    let (code, _, err) = trace(&["--count", "--by", "nonsense", &probe]);
+    assert_eq!(code, Some(2));
+    assert!(err.join("\n").contains("--by `nonsense`"), "{err:?}");
+}
