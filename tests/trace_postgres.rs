@@ -125,21 +125,24 @@ fn psql(dir: &std::path::Path, port: u16, sql: &str) {
     );
 }
 
-#[test]
-fn postgres_query_text_and_nbuffers() {
-    let test = "postgres_query_text_and_nbuffers";
+/// A private PostgreSQL for one test: its scratch directory, socket
+/// directory, port and postmaster; `None` (skip printed) when a part is missing.
+fn private_postgres(
+    test: &str,
+    port_offset: u16,
+) -> Option<(Scratch, std::path::PathBuf, u16, Postmaster)> {
     if !prerequisites(test)
         || test_support::require(test, "psql").is_none()
         || test_support::require(test, "setpriv").is_none()
     {
-        return;
+        return None;
     }
     if !std::path::Path::new(POSTGRES).join("postgres").exists() {
         test_support::skip(
             test,
             "PostgreSQL 15 is not installed (.ci/apt-packages lists it)",
         );
-        return;
+        return None;
     }
     let scratch = Scratch::new();
     let dir = scratch.join("pg");
@@ -149,9 +152,19 @@ fn postgres_query_text_and_nbuffers() {
             .status
             .success()
     );
-    // A private port per run: derived from our pid, in a range nothing else uses here.
-    let port = 20000 + (std::process::id() % 20000) as u16;
+    // A private port per run and test: derived from our pid, in a range
+    // nothing else uses here.
+    let port = 20000 + (std::process::id() % 20000) as u16 + port_offset;
     let postmaster = start(&dir, port);
+    Some((scratch, dir, port, postmaster))
+}
+
+#[test]
+fn postgres_query_text_and_nbuffers() {
+    let test = "postgres_query_text_and_nbuffers";
+    let Some((_scratch, dir, port, postmaster)) = private_postgres(test, 0) else {
+        return;
+    };
     let pid = postmaster.child.id().to_string();
     let postgres = format!("{POSTGRES}/postgres");
     let query = format!("{postgres}:postgresql:query__start");
@@ -184,4 +197,109 @@ fn postgres_query_text_and_nbuffers() {
         .unwrap();
     assert_eq!(checkpoint["args"][1], 16384, "NBuffers through sym(%rip)");
     assert!(events_of(tracer_pid).is_empty());
+}
+
+/// The workload: each query text, as many times (one psql, one backend each).
+const WORKLOAD: [(&str, u64); 2] = [("SELECT 'stap_lat_a'", 3), ("SELECT 'stap_lat_b'", 2)];
+
+fn send_workload(dir: &std::path::Path, port: u16) {
+    for (sql, times) in WORKLOAD {
+        for _ in 0..times {
+            psql(dir, port, sql);
+        }
+    }
+}
+
+#[test]
+fn postgres_latency_per_query_agrees_with_bpftrace() {
+    let test = "postgres_latency_per_query_agrees_with_bpftrace";
+    let Some((_scratch, dir, port, postmaster)) = private_postgres(test, 1) else {
+        return;
+    };
+    let Some(bpftrace) = test_support::require(test, "bpftrace") else {
+        return;
+    };
+    let postgres = format!("{POSTGRES}/postgres");
+    let start = format!("{postgres}:postgresql:query__start");
+    let done = format!("{postgres}:postgresql:query__done");
+    let pid = postmaster.child.id().to_string();
+    // Ours: per-query latency, keyed by the SQL text taken at START, in
+    // the postmaster and the backends it forks (--tree: from their first
+    // instruction; a psql backend lives a few ms, less than attaching
+    // links to it takes).
+    let tracer = Tracer::start_subcommand(
+        "latency",
+        &[
+            "--json",
+            "-p",
+            &pid,
+            "--tree",
+            "--by",
+            "str(arg0)",
+            &start,
+            &done,
+        ],
+    );
+    send_workload(&dir, port);
+    let (code, lines, err) = tracer.interrupt();
+    assert_eq!(code, Some(0), "{err:?}");
+    let ours: Vec<(String, u64)> = json_lines(&lines)
+        .into_iter()
+        .filter(|j| j["type"] == "hist")
+        .filter_map(|j| {
+            let sql = j["keys"]["str(arg0)"].as_str()?.to_string();
+            sql.contains("stap_lat_")
+                .then(|| (sql, j["count"].as_u64().unwrap()))
+        })
+        .collect();
+    let mut ours = ours;
+    ours.sort();
+    let want: Vec<(String, u64)> = WORKLOAD.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+    assert_eq!(ours, want, "{lines:?}");
+    for j in json_lines(&lines).iter().filter(|j| j["type"] == "hist") {
+        assert!(
+            j["min"].as_i64().unwrap() > 0 && j["p99"].as_i64() <= j["max"].as_i64(),
+            "{j}"
+        );
+    }
+
+    // bpftrace counting the same queries (system-wide: its -p does not
+    // follow the backends forked later). Run after ours, not beside it.
+    // It says "Attaching" before it has attached: a warm-up query it
+    // prints tells when it sees hits.
+    let script = format!(
+        "usdt:{postgres}:postgresql:query__start \
+         /strncmp(str(arg0), \"SELECT 'stap_lat_\", 17) == 0/ \
+         {{ @[str(arg0)] = count(); printf(\"seen %s\\n\", str(arg0)); }}"
+    );
+    let mut child = std::process::Command::new(bpftrace)
+        .args(["-e", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = Lines::new(child.stdout.take().unwrap());
+    let _err = Lines::new(child.stderr.take().unwrap());
+    out.wait_for("Attaching");
+    let warm = "SELECT 'stap_lat_warm'";
+    for _ in 0..50 {
+        psql(&dir, port, warm);
+        if out.try_wait_for("seen", Duration::from_millis(200)) {
+            break;
+        }
+    }
+    send_workload(&dir, port);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    test_support::bounded::wait_within(&mut child, test_support::bounded::EXIT_LIMIT, "bpftrace");
+    let mut theirs: Vec<(String, u64)> = out
+        .rest()
+        .iter()
+        .filter_map(|l| {
+            let (key, n) = l.strip_prefix("@[")?.rsplit_once("]: ")?;
+            (key != warm).then_some((key.to_string(), n.trim().parse().ok()?))
+        })
+        .collect();
+    theirs.sort();
+    assert_eq!(theirs, ours, "bpftrace and stap-sdt count the same queries");
 }

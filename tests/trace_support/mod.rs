@@ -90,6 +90,28 @@ impl Lines {
     }
 
     /// Everything until the pipe closes.
+    /// Whether a line after the last one returned contains `needle`
+    /// within `limit` (consumed if so).
+    pub fn try_wait_for(&mut self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(at) = self.seen[self.next..]
+                .iter()
+                .position(|l| l.contains(needle))
+            {
+                self.next += at + 1;
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            match self.rx.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => return false,
+            }
+        }
+    }
+
     pub fn rest(mut self) -> Vec<String> {
         while let Ok(line) = self.rx.recv_timeout(Duration::from_secs(20)) {
             self.seen.push(line);

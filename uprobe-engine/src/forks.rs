@@ -24,10 +24,13 @@ impl ForkTracker {
         self.set.fd()
     }
 
-    /// Trace `pid` and the processes it creates from now on.
+    /// Trace `pid`, its descendants that run now, and the processes they
+    /// create from now on.
     pub fn new(pid: u32, ring: i32) -> Result<ForkTracker, Error> {
         let set = Map::pid_set(MAX_PROCESSES)?;
-        set.insert_u32(pid, 1)?;
+        for p in descendants(pid) {
+            set.insert_u32(p, 1)?;
+        }
         let (id, format) = tracefs::tracepoint("sched", "sched_process_fork")?;
         let child = format
             .field("child_pid")
@@ -52,5 +55,44 @@ impl ForkTracker {
             _program: program,
             set,
         })
+    }
+}
+
+/// `pid` and the processes below it now (from each thread's `children`
+/// list in /proc; a process that ends meanwhile is skipped).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while at < all.len() && all.len() < MAX_PROCESSES as usize {
+        let p = all[at];
+        at += 1;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let path = task.path().join("children");
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            all.extend(
+                text.split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn descendants_include_running_children() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = super::descendants(std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found[0], std::process::id());
+        assert!(found.contains(&child.id()), "{found:?}");
     }
 }

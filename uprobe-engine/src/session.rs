@@ -537,14 +537,8 @@ impl Session {
         let follow = matches!(self.target, Target::Process(_)) && !self.stopped;
         for child in ring.take_forks() {
             if follow && is_process(child) {
-                let _ = attach_links(
-                    &mut self.links,
-                    &self.groups,
-                    &self.programs,
-                    Some(child),
-                    None,
-                    self.sites.len(),
-                );
+                // A child that is gone already had no hits to see.
+                let _ = attach_child(&mut self.links, &self.groups, &self.programs, child);
             }
         }
         // One argument vector for all events: no allocation per hit.
@@ -940,6 +934,44 @@ fn attach_links(
             pid,
         )?);
         attached += group.sites.len();
+    }
+    Ok(())
+}
+
+/// The links of a new child, created at once: each takes milliseconds
+/// (the kernel walks every mapping of the file), and the child runs
+/// meanwhile, so the sooner the last exists the fewer hits are missed.
+fn attach_child(
+    links: &mut Vec<Link>,
+    groups: &[LinkGroup],
+    programs: &[Program],
+    child: u32,
+) -> Result<(), Error> {
+    let made: Vec<Result<Link, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|group| {
+                s.spawn(move || {
+                    Link::uprobe_multi(
+                        &programs[group.program],
+                        &group.path,
+                        &group.sites,
+                        group.retprobe,
+                        Some(child),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Kernel("attaching to a child".into())))
+            })
+            .collect()
+    });
+    for link in made {
+        links.push(link?);
     }
     Ok(())
 }

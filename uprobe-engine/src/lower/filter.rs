@@ -56,7 +56,7 @@ pub fn check_arg(site: &ProbeInfo, n: usize, as_string: bool) -> Result<Option<i
     };
     let is_string = matches!(arg.kind, ValueKind::Str | ValueKind::StrN { .. });
     match &arg.fetch {
-        Fetch::Constant(v) if !as_string => return Ok(Some(*v as i64)),
+        Fetch::Constant(v) if !as_string => return Ok(Some(*v)),
         Fetch::At(_) => {}
         Fetch::Constant(_) => {
             return Err(format!(
