@@ -449,9 +449,8 @@ impl StackSymbolizer {
     /// its stacks can be symbolized after it exits. Call it at the first
     /// record of each process, while the process still runs.
     pub fn remember(&mut self, pid: u32) -> Result<(), Error> {
-        if !self.processes.contains_key(&pid) {
-            let remembered = Self::snapshot(pid)?;
-            self.processes.insert(pid, remembered);
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.processes.entry(pid) {
+            slot.insert(Self::snapshot(pid)?);
         }
         Ok(())
     }
