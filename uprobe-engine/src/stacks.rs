@@ -32,7 +32,7 @@
 use crate::Error;
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -402,6 +402,8 @@ struct Remembered {
     /// (deleted, or in another mount namespace), kept open from
     /// `/proc/PID/map_files` while the process lived; by mapping start.
     opened: HashMap<u64, File>,
+    /// Addresses in no mapping even after reading the map again.
+    misses: HashSet<u64>,
 }
 
 /// Symbolizes the user stacks of many processes, including ones that have
@@ -487,7 +489,11 @@ impl StackSymbolizer {
                 }
             }
         }
-        Ok(Remembered { maps, opened })
+        Ok(Remembered {
+            maps,
+            opened,
+            misses: HashSet::new(),
+        })
     }
 
     /// Name the frames of a stack of `pid`, innermost first as the kernel
@@ -497,11 +503,35 @@ impl StackSymbolizer {
     pub fn symbolize(&mut self, pid: u32, ips: &[u64]) -> Result<Vec<Frame>, Error> {
         self.remember(pid)?;
         // A library loaded after the snapshot (dlopen) is not in it: read
-        // the map again, once, if the process still runs.
-        let known = &self.processes[&pid].maps;
-        if ips.iter().any(|&ip| known.find(ip).is_none()) {
-            if let Ok(fresh) = Self::snapshot(pid) {
+        // the map again if the process still runs. Only for addresses not
+        // tried before: a stack cut short often ends in the same junk
+        // address, and reading a big map at every record would cost more
+        // than the record.
+        let known = &self.processes[&pid];
+        let unknown: Vec<u64> = ips
+            .iter()
+            .copied()
+            .filter(|&ip| known.maps.find(ip).is_none() && !known.misses.contains(&ip))
+            .collect();
+        if !unknown.is_empty() {
+            if let Ok(mut fresh) = Self::snapshot(pid) {
+                // The fresh map replaces the old one whole: addresses are
+                // looked up in it only, so a library unmapped since cannot
+                // be named any more.
+                if let Some(old) = self.processes.get_mut(&pid) {
+                    fresh.misses = std::mem::take(&mut old.misses);
+                }
                 self.processes.insert(pid, fresh);
+            }
+            let process = self.processes.get_mut(&pid).expect("remembered");
+            if process.misses.len() > 4096 {
+                // Bounded memory; at worst a few more reads of the map.
+                process.misses.clear();
+            }
+            for ip in unknown {
+                if process.maps.find(ip).is_none() {
+                    process.misses.insert(ip);
+                }
             }
         }
         let process = &self.processes[&pid];

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use test_support::bounded;
 use test_support::Scratch;
-use uprobe_engine::stacks::{folded, truncation, Frame, StackSymbolizer};
+use uprobe_engine::stacks::{
+    folded, truncation, Frame, MappedObject, ProcessMaps, StackSymbolizer,
+};
 use uprobe_engine::Error;
 
 /// Three calls deep, it waits reading stdin; first it prints the
@@ -484,11 +486,11 @@ fn main() {
 #[test]
 fn vdso_frames_are_named() {
     let me = std::process::id();
-    let maps = uprobe_engine::stacks::ProcessMaps::read(me).unwrap();
+    let maps = ProcessMaps::read(me).unwrap();
     let Some(vdso) = maps
         .mappings()
         .iter()
-        .find(|m| m.object == uprobe_engine::stacks::MappedObject::Vdso)
+        .find(|m| m.object == MappedObject::Vdso)
     else {
         test_support::skip("vdso_frames_are_named", "this process has no vDSO");
         return;
@@ -505,4 +507,78 @@ fn vdso_frames_are_named() {
         names.iter().any(|n| n.contains("clock_gettime")),
         "vDSO names: {names:?}"
     );
+}
+
+#[test]
+fn jit_code_named_by_perf_map_mapped_after_remember() {
+    let me = std::process::id();
+    let mut symbolizer = StackSymbolizer::new();
+    symbolizer.remember(me).unwrap();
+    // "JIT code", mapped after the snapshot, as a runtime does.
+    let size = 4096;
+    // SAFETY: a fresh anonymous mapping, unmapped below, never accessed.
+    let code = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(code, libc::MAP_FAILED);
+    let start = code as u64;
+    let perf_map = PathBuf::from(format!("/tmp/perf-{me}.map"));
+    std::fs::write(&perf_map, format!("{start:x} 40 Interpreted:jitted_fn\n")).unwrap();
+    let frames = symbolizer.symbolize(me, &[start + 4, start + 0x41]);
+    let _ = std::fs::remove_file(&perf_map);
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(code, size) };
+    let frames = frames.unwrap();
+    assert_eq!(frames[0].symbol.as_deref(), Some("Interpreted:jitted_fn"));
+    assert_eq!(frames[0].offset_in_symbol, 4);
+    // Return address 0x41 is looked up at 0x40, past the function.
+    assert_eq!(frames[1].symbol, None);
+}
+
+#[test]
+fn library_mapped_after_remember_is_found() {
+    let test = "library_mapped_after_remember_is_found";
+    let scratch = Scratch::new();
+    let Some(program) = build_fixture(test, &scratch) else {
+        return;
+    };
+    // Where level3 is in the file, from a run of the fixture.
+    let running = Running::start(&program, true);
+    let maps = ProcessMaps::read(running.pid()).unwrap();
+    let (path, level3_offset) = maps.file_offset(running.addresses[2]).unwrap();
+    assert_eq!(path, program);
+    running.finish();
+
+    let me = std::process::id();
+    let mut symbolizer = StackSymbolizer::new();
+    symbolizer.remember(me).unwrap();
+    // Map the fixture into this process afterwards, as dlopen would.
+    let file = std::fs::File::open(&program).unwrap();
+    let size = file.metadata().unwrap().len() as usize;
+    // SAFETY: a fresh private mapping of a file, unmapped below, never
+    // accessed.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    let frames = symbolizer.symbolize(me, &[base as u64 + level3_offset]);
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(base, size) };
+    let frames = frames.unwrap();
+    assert_eq!(frames[0].symbol.as_deref(), Some("level3"), "{}", frames[0]);
+    assert_eq!(frames[0].module.as_deref(), Some(program.as_path()));
 }
