@@ -37,8 +37,9 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
 
 /// What an executable mapping maps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -401,7 +402,7 @@ struct Remembered {
     /// Files the process maps that cannot be opened by their path later
     /// (deleted, or in another mount namespace), kept open from
     /// `/proc/PID/map_files` while the process lived; by mapping start.
-    opened: HashMap<u64, File>,
+    opened: HashMap<u64, Rc<File>>,
     /// Addresses in no mapping even after reading the map again.
     misses: HashSet<u64>,
 }
@@ -417,6 +418,10 @@ pub struct StackSymbolizer {
     /// objects from files.
     vdso: Option<Option<tempfile::NamedTempFile>>,
     perf_maps: HashMap<u32, PerfMap>,
+    /// The files of [`Remembered::opened`] by (device, inode), so that
+    /// processes mapping the same file (all the processes of a container
+    /// map its libc) share one descriptor, and blazesym parses it once.
+    open_files: HashMap<(u64, u64), Weak<File>>,
 }
 
 impl Default for StackSymbolizer {
@@ -444,6 +449,7 @@ impl StackSymbolizer {
             processes: HashMap::new(),
             vdso: None,
             perf_maps: HashMap::new(),
+            open_files: HashMap::new(),
         }
     }
 
@@ -452,7 +458,7 @@ impl StackSymbolizer {
     /// record of each process, while the process still runs.
     pub fn remember(&mut self, pid: u32) -> Result<(), Error> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.processes.entry(pid) {
-            slot.insert(Self::snapshot(pid)?);
+            slot.insert(snapshot(pid, &mut self.open_files)?);
         }
         Ok(())
     }
@@ -462,38 +468,6 @@ impl StackSymbolizer {
     pub fn forget(&mut self, pid: u32) {
         self.processes.remove(&pid);
         self.perf_maps.remove(&pid);
-    }
-
-    fn snapshot(pid: u32) -> Result<Remembered, Error> {
-        let maps = ProcessMaps::read(pid)?;
-        // A process in another mount namespace (a container) names files
-        // by paths that mean something else, or nothing, here.
-        let foreign_mounts = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()
-            != std::fs::read_link("/proc/self/ns/mnt").ok();
-        let mut opened = HashMap::new();
-        for mapping in maps.mappings() {
-            let needs_opening = match &mapping.object {
-                MappedObject::Deleted(_) => true,
-                MappedObject::File(_) => foreign_mounts,
-                _ => false,
-            };
-            if needs_opening {
-                // Only with CAP_SYS_ADMIN (tracers run as root); without
-                // it, those frames get no names.
-                let link = format!(
-                    "/proc/{pid}/map_files/{:x}-{:x}",
-                    mapping.start, mapping.end
-                );
-                if let Ok(file) = File::open(link) {
-                    opened.insert(mapping.start, file);
-                }
-            }
-        }
-        Ok(Remembered {
-            maps,
-            opened,
-            misses: HashSet::new(),
-        })
     }
 
     /// Name the frames of a stack of `pid`, innermost first as the kernel
@@ -514,7 +488,7 @@ impl StackSymbolizer {
             .filter(|&ip| known.maps.find(ip).is_none() && !known.misses.contains(&ip))
             .collect();
         if !unknown.is_empty() {
-            if let Ok(mut fresh) = Self::snapshot(pid) {
+            if let Ok(mut fresh) = snapshot(pid, &mut self.open_files) {
                 // The fresh map replaces the old one whole: addresses are
                 // looked up in it only, so a library unmapped since cannot
                 // be named any more.
@@ -642,6 +616,58 @@ impl StackSymbolizer {
         }
         Ok(frames)
     }
+}
+
+/// Read the map of `pid`, and open what cannot be opened by path later.
+fn snapshot(
+    pid: u32,
+    open_files: &mut HashMap<(u64, u64), Weak<File>>,
+) -> Result<Remembered, Error> {
+    let maps = ProcessMaps::read(pid)?;
+    // A process in another mount namespace (a container) names files by
+    // paths that mean something else, or nothing, here.
+    let foreign_mounts = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()
+        != std::fs::read_link("/proc/self/ns/mnt").ok();
+    let mut opened = HashMap::new();
+    for mapping in maps.mappings() {
+        let needs_opening = match &mapping.object {
+            MappedObject::Deleted(_) => true,
+            MappedObject::File(_) => foreign_mounts,
+            _ => false,
+        };
+        if !needs_opening {
+            continue;
+        }
+        // Only with CAP_SYS_ADMIN (tracers run as root); without it,
+        // those frames get no names.
+        let link = format!(
+            "/proc/{pid}/map_files/{:x}-{:x}",
+            mapping.start, mapping.end
+        );
+        let Ok(file) = File::open(link) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        let key = (meta.dev(), meta.ino());
+        let shared = match open_files.get(&key).and_then(Weak::upgrade) {
+            Some(shared) => shared,
+            None => {
+                let shared = Rc::new(file);
+                open_files.insert(key, Rc::downgrade(&shared));
+                shared
+            }
+        };
+        opened.insert(mapping.start, shared);
+    }
+    // Entries of files no process holds any more.
+    open_files.retain(|_, file| file.strong_count() > 0);
+    Ok(Remembered {
+        maps,
+        opened,
+        misses: HashSet::new(),
+    })
 }
 
 /// The path of a copy of our vDSO, made at the first need; `None` if it

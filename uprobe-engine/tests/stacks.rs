@@ -582,3 +582,56 @@ fn library_mapped_after_remember_is_found() {
     assert_eq!(frames[0].symbol.as_deref(), Some("level3"), "{}", frames[0]);
     assert_eq!(frames[0].module.as_deref(), Some(program.as_path()));
 }
+
+#[test]
+fn binary_only_in_another_mount_namespace() {
+    let test = "binary_only_in_another_mount_namespace";
+    if !test_support::is_root() {
+        test_support::skip(test, "a mount namespace and /proc/PID/map_files need root");
+        return;
+    }
+    let Some(unshare) = test_support::require(test, "unshare") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let Some(program) = build_fixture(test, &scratch) else {
+        return;
+    };
+    // As in a container: the binary exists only in the process's own
+    // mount namespace, on a tmpfs mounted there.
+    let hidden = scratch.join("ns");
+    std::fs::create_dir(&hidden).unwrap();
+    let inside = hidden.join("fixture");
+    let script = format!(
+        "mount -t tmpfs none {dir} && cp {program} {inside} && exec {inside}",
+        dir = hidden.display(),
+        program = program.display(),
+        inside = inside.display()
+    );
+    let wrapper = scratch.write(
+        "in-namespace.sh",
+        format!(
+            "#!/bin/sh\nexec {} --mount --propagation private sh -c '{script}'\n",
+            unshare.display()
+        ),
+    );
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let running = Running::start(&wrapper, true);
+    assert!(
+        !inside.exists(),
+        "the tmpfs is visible outside its namespace"
+    );
+    let pid = running.pid();
+    let level3 = running.addresses[2];
+    let mut symbolizer = StackSymbolizer::new();
+    symbolizer.remember(pid).unwrap();
+    running.finish();
+
+    let frames = symbolizer.symbolize(pid, &[level3 + 8]).unwrap();
+    assert_eq!(frames[0].symbol.as_deref(), Some("level3"), "{}", frames[0]);
+    assert_eq!(frames[0].module.as_deref(), Some(inside.as_path()));
+}
