@@ -38,6 +38,7 @@ pub mod resolve;
 mod ring;
 mod selector;
 mod session;
+pub mod stacks;
 mod tracefs;
 mod value;
 
