@@ -99,5 +99,6 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, String> {
         json: args.json,
         duration: args.duration,
         interval: args.interval,
+        source_lines: false,
     })
 }

@@ -87,6 +87,16 @@ pub struct TraceArgs {
     #[arg(short = 'd', long, value_name = "SECONDS")]
     duration: Option<f64>,
 
+    /// Print the user stack of each hit (walked in the kernel by frame pointers, up to
+    /// FRAMES deep, default 32, at most 127), named from the process's symbols.
+    #[arg(long, value_name = "FRAMES", num_args = 0..=1, default_missing_value = "32",
+          value_parser = clap::value_parser!(u64).range(1..=127))]
+    stack: Option<u64>,
+
+    /// With --stack or --by ustack: also the source file and line of each frame (DWARF).
+    #[arg(long)]
+    source: bool,
+
     /// printf-like template per hit; `%s` arguments are fetched as strings.
     #[arg(long, value_name = "TEMPLATE")]
     format: Option<String>,
@@ -165,6 +175,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         max_keys: args.agg.max_keys,
         aggregate: spec.clone(),
         ring_pages: args.buffer_pages,
+        stack_frames: args.stack.unwrap_or(0) as usize,
         string_bytes: if aggregating {
             key_string_bytes(&args.str_max.map(|n| n as usize))
         } else {
@@ -194,6 +205,9 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         .iter()
         .map(|p| (p.clone(), SiteRole::Hit))
         .collect();
+    if args.stack.is_some() && aggregating {
+        return Err("--stack prints a stack per hit; to count stacks use --by ustack".into());
+    }
     drive(Run {
         scope: args.scope,
         probes,
@@ -202,6 +216,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         json: args.json,
         duration: args.duration,
         interval: args.interval,
+        source_lines: args.source,
     })
 }
 
@@ -237,6 +252,8 @@ pub(crate) struct Run {
     pub json: bool,
     pub duration: Option<f64>,
     pub interval: Option<f64>,
+    /// Stack frames named with their source file and line.
+    pub source_lines: bool,
 }
 
 pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
@@ -254,6 +271,11 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
 
     signals::install();
     let (mut child, target) = run.scope.start()?;
+    // Frames a stack may have: what --stack asked, or the kernel's most.
+    let stack_depth = match run.options.stack_frames {
+        0 => 127,
+        n => n,
+    };
     let mut session = Session::new(target, run.options).map_err(|e| e.to_string())?;
     session.stop_attaching_when(|| signals::received().is_some());
     let mut locations = 0;
@@ -295,7 +317,8 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
     let interval = run.interval.map(Duration::from_secs_f64);
     let mut next_interval = interval.map(|i| Instant::now() + i);
     let stdout = std::io::stdout();
-    let mut stack_names = stacks::StackNames::default();
+    let mut stack_names = stacks::StackNames::new(run.source_lines, stack_depth);
+    let counts_stacks = matches!(&run.output, Output::Aggregate { spec, .. } if spec.keys.contains(&uprobe_engine::KeyPart::Ustack));
     let (style, aggregate) = match run.output {
         Output::Events(style) => (Some(style), None),
         Output::Aggregate {
@@ -334,8 +357,21 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
             // Nothing recorded from here on: the last poll takes what is left.
             session.stop();
         }
-        session.poll(if stop { 0 } else { 100 }, |event| sink.take(event));
+        session.poll(if stop { 0 } else { 100 }, |event| {
+            sink.take(event, &mut stack_names)
+        });
         sink.flush();
+        if counts_stacks && !stop {
+            // Stacks are named at the end: snapshot the maps of their
+            // processes while they run.
+            for row in session.aggregates() {
+                for key in &row.key {
+                    if let uprobe_engine::KeyValue::Stack { pid, .. } = key {
+                        stack_names.remember(*pid);
+                    }
+                }
+            }
+        }
         if let (Some(i), Some(at), Some((spec, top, name))) = (interval, next_interval, &aggregate)
         {
             if Instant::now() >= at && !stop {
@@ -437,12 +473,17 @@ struct Sink<W: Write> {
 }
 
 impl<W: Write> Sink<W> {
-    fn take(&mut self, event: &uprobe_engine::Event) {
+    fn take(&mut self, event: &uprobe_engine::Event, stacks: &mut stacks::StackNames) {
         self.hits += 1;
-        if let Some(style) = &mut self.style {
-            if !self.write_failed && output::write_event(&mut self.out, style, event).is_err() {
-                self.write_failed = true;
-            }
+        let Some(style) = &mut self.style else {
+            return;
+        };
+        if self.write_failed {
+            return;
+        }
+        let frames = (!event.ustack.is_empty()).then(|| stacks.frames(event.pid, &event.ustack));
+        if output::write_event(&mut self.out, style, event, frames.as_deref()).is_err() {
+            self.write_failed = true;
         }
     }
 

@@ -87,7 +87,12 @@ fn json_value(out: &mut impl Write, value: &Value) -> std::io::Result<()> {
 
 /// One JSON object per hit, written field by field: this runs once per
 /// hit, so it builds no intermediate document.
-fn write_json(out: &mut impl Write, probes: &mut JsonProbes, event: &Event) -> std::io::Result<()> {
+fn write_json(
+    out: &mut impl Write,
+    probes: &mut JsonProbes,
+    event: &Event,
+    stack: Option<&[String]>,
+) -> std::io::Result<()> {
     out.write_all(b"{\"time_ns\":")?;
     int(out, event.time_ns)?;
     out.write_all(b",\"pid\":")?;
@@ -105,10 +110,29 @@ fn write_json(out: &mut impl Write, probes: &mut JsonProbes, event: &Event) -> s
         }
         json_value(out, value)?;
     }
-    out.write_all(b"]}\n")
+    out.write_all(b"]")?;
+    if let Some(frames) = stack {
+        out.write_all(b",\"ustack\":")?;
+        serde_json::to_writer(&mut *out, frames).map_err(std::io::Error::from)?;
+    }
+    out.write_all(b"}\n")
 }
 
-pub fn write_event(out: &mut impl Write, style: &mut Style, event: &Event) -> std::io::Result<()> {
+/// Frames under the line of their hit.
+fn write_frames(out: &mut impl Write, stack: Option<&[String]>) -> std::io::Result<()> {
+    for frame in stack.unwrap_or_default() {
+        writeln!(out, "        {frame}")?;
+    }
+    Ok(())
+}
+
+/// One hit; `stack`: its user stack's frames (with `--stack`).
+pub fn write_event(
+    out: &mut impl Write,
+    style: &mut Style,
+    event: &Event,
+    stack: Option<&[String]>,
+) -> std::io::Result<()> {
     match style {
         Style::Human => {
             write!(
@@ -123,10 +147,14 @@ pub fn write_event(out: &mut impl Write, style: &mut Style, event: &Event) -> st
             for (i, value) in event.args.iter().enumerate() {
                 write!(out, " arg{i}={value}")?;
             }
-            writeln!(out)
+            writeln!(out)?;
+            write_frames(out, stack)
         }
-        Style::Json(probes) => write_json(out, probes, event),
-        Style::Template(t) => writeln!(out, "{}", t.render(&event.args)),
+        Style::Json(probes) => write_json(out, probes, event, stack),
+        Style::Template(t) => {
+            writeln!(out, "{}", t.render(&event.args))?;
+            write_frames(out, stack)
+        }
     }
 }
 

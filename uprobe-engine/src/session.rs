@@ -54,6 +54,9 @@ pub struct SessionOptions {
     pub aggregate: Option<AggSpec>,
     /// Most distinct keys (and latency starts in flight); 0 means 65536.
     pub max_keys: u32,
+    /// Take the user stack at each hit, up to this many frames (0: no;
+    /// at most 127): [`Event::ustack`].
+    pub stack_frames: usize,
 }
 
 /// What a site does in a latency measurement.
@@ -144,6 +147,10 @@ pub struct Event<'a> {
     pub comm: &'a str,
     pub probe: &'a ProbeInfo,
     pub args: Vec<Value>,
+    /// The user stack at the hit, innermost first (with
+    /// [`SessionOptions::stack_frames`]; empty when the kernel could not
+    /// walk it).
+    pub ustack: Vec<u64>,
 }
 
 /// An attachment session. Dropping it detaches everything: the links first
@@ -453,13 +460,14 @@ impl Session {
         } else {
             let mut by_layout: HashMap<(Layout, Option<crate::expr::Expr>), usize> = HashMap::new();
             for site in &self.sites {
-                let layout = Layout::of(
+                let mut layout = Layout::of(
                     site,
                     match self.options.string_bytes {
                         0 => lower::DEFAULT_STRING_BYTES,
                         n => n,
                     },
                 );
+                layout.stack_frames = self.options.stack_frames.min(STACK_FRAMES as usize);
                 let filter = self
                     .options
                     .filter
@@ -531,6 +539,7 @@ impl Session {
         }
         let sites = &self.sites;
         let offset = self.clock_offset_ns;
+        let stack_frames = self.options.stack_frames.min(STACK_FRAMES as usize);
         let now = clock_ns(libc::CLOCK_MONOTONIC).max(0) as u64;
         // Children first: the sooner their links exist, the fewer of their
         // hits are missed.
@@ -563,6 +572,11 @@ impl Session {
                 comm: record::comm(r),
                 probe: site,
                 args: std::mem::take(&mut args),
+                ustack: if stack_frames > 0 {
+                    record::stack(r, lower::arg_slot(site.args.len()))
+                } else {
+                    Vec::new()
+                },
             };
             handler(&event);
             args = event.args;

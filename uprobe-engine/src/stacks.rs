@@ -444,7 +444,7 @@ impl StackSymbolizer {
             symbolizer: Symbolizer::builder()
                 .enable_code_info(source_lines)
                 .enable_inlined_fns(source_lines)
-                .enable_demangling(true)
+                .enable_demangling(false)
                 .build(),
             processes: HashMap::new(),
             vdso: None,
@@ -571,7 +571,7 @@ impl StackSymbolizer {
                 if let Symbolized::Sym(sym) = result {
                     let frame = &mut frames[index];
                     let adjusted = index > 0;
-                    frame.symbol = Some(sym.name.into_owned());
+                    frame.symbol = Some(demangle(&sym.name));
                     // The offset of the address shown, not of the byte
                     // looked up.
                     frame.offset_in_symbol = sym.offset as u64 + u64::from(adjusted);
@@ -583,7 +583,7 @@ impl StackSymbolizer {
                         .inlined
                         .iter()
                         .map(|i| InlinedCall {
-                            symbol: i.name.to_string(),
+                            symbol: demangle(&i.name),
                             file: i.code_info.as_ref().map(|c| c.to_path().into_owned()),
                             line: i.code_info.as_ref().and_then(|c| c.line),
                         })
@@ -882,6 +882,45 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
                 ),
                 (0x7f3000000040, 0x7f3000000050, "g".to_string()),
             ]
+        );
+    }
+}
+
+/// A symbol's name for people. Only names in a mangling scheme are
+/// demangled: a C function named `a` or `b` is also valid Itanium
+/// mangling for a *type* (`signed char`, `bool`), so names are tried as
+/// Rust (`_R…`, `_ZN…17h…E`) and C++ (`_Z…`) only with those prefixes.
+pub fn demangle(name: &str) -> String {
+    if name.starts_with("_R") || name.starts_with("_ZN") {
+        if let Ok(rust) = rustc_demangle::try_demangle(name) {
+            // `{:#}` leaves out the hash.
+            return format!("{rust:#}");
+        }
+    }
+    if name.starts_with("_Z") {
+        if let Ok(symbol) = cpp_demangle::Symbol::new(name) {
+            if let Ok(text) = symbol.demangle(&cpp_demangle::DemangleOptions::default()) {
+                return text;
+            }
+        }
+    }
+    name.to_string()
+}
+
+#[cfg(test)]
+mod demangle_tests {
+    #[test]
+    fn only_mangled_names_are_demangled() {
+        assert_eq!(super::demangle("a"), "a");
+        assert_eq!(super::demangle("b"), "b");
+        assert_eq!(super::demangle("main"), "main");
+        assert_eq!(
+            super::demangle("_ZN2ns6Widget4pokeEi"),
+            "ns::Widget::poke(int)"
+        );
+        assert_eq!(
+            super::demangle("_ZN4rfix4deep10level_rust17h0123456789abcdefE"),
+            "rfix::deep::level_rust"
         );
     }
 }

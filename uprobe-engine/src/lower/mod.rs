@@ -124,11 +124,15 @@ pub struct Layout {
     pub args: Vec<Option<ArgCode>>,
     /// Room per string, with its NUL (at most [`STRING_BYTES`]).
     pub string_bytes: usize,
+    /// User stack frames kept per record (0: none): after the arguments,
+    /// a u64 of bytes taken, then the addresses, innermost first.
+    pub stack_frames: usize,
 }
 
 impl Layout {
     pub fn of(site: &ProbeInfo, string_bytes: usize) -> Layout {
         Layout {
+            stack_frames: 0,
             string_bytes: string_bytes.clamp(2, STRING_BYTES),
             args: site
                 .args
@@ -160,11 +164,21 @@ impl Layout {
     /// Bytes reserved per record: the fixed part and room for every string
     /// at its longest.
     pub fn record_bytes(&self) -> usize {
-        HEADER + 8 * self.args.len() + self.strings() * self.string_bytes
+        self.strings_at() + self.strings() * self.string_bytes
+    }
+
+    /// Where the user stack is: a u64 of bytes taken, then the frames.
+    pub fn stack_at(&self) -> usize {
+        HEADER + 8 * self.args.len()
     }
 
     pub fn strings_at(&self) -> usize {
-        HEADER + 8 * self.args.len()
+        self.stack_at()
+            + if self.stack_frames > 0 {
+                8 + 8 * self.stack_frames
+            } else {
+                0
+            }
     }
 }
 
@@ -200,6 +214,18 @@ pub mod record {
     pub fn pid(r: &[u8]) -> u32 {
         u32_at(r, PID_TGID as usize + 4).unwrap_or(0)
     }
+    /// The user stack's addresses in a record laid out with a stack at
+    /// `at`, innermost first.
+    pub fn stack(r: &[u8], at: usize) -> Vec<u64> {
+        let taken = u64_at(r, at).unwrap_or(0) as i64;
+        let frames = r.get(at + 8..at + 8 + taken.max(0) as usize).unwrap_or(&[]);
+        frames
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+            .take_while(|&ip| ip != 0)
+            .collect()
+    }
+
     /// Bytes the program filled (the whole record when it did not say).
     pub fn filled(r: &[u8]) -> usize {
         u32_at(r, FILLED as usize).map_or(r.len(), |n| n as usize)
@@ -433,6 +459,9 @@ pub fn record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) -> Vec
     b.land(reserved);
     b.push(insn::mov(R7, R0));
     fill(&mut b, layout, true);
+    if layout.stack_frames > 0 {
+        user_stack(&mut b, layout);
+    }
     b.push(insn::store32(R7, FAULTS, R8));
     b.push(insn::store32(R7, FILLED, R9));
     if let Some(filter) = filter {
@@ -448,6 +477,19 @@ pub fn record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) -> Vec
     b.push(insn::mov_imm(R2, 0));
     b.push(insn::call(helper::RINGBUF_SUBMIT));
     b.finish()
+}
+
+/// The user stack into the record (`bpf_get_stack`, frame pointers): the
+/// bytes taken (negative: none) at `stack_at`, the frames after.
+fn user_stack(b: &mut Builder, layout: &Layout) {
+    let at = layout.stack_at();
+    b.push(insn::mov(R1, R6));
+    b.push(insn::mov(R2, R7));
+    b.push(insn::add_imm(R2, (at + 8) as i32));
+    b.push(insn::mov_imm(R3, 8 * layout.stack_frames as i32));
+    b.push(insn::mov_imm(R4, aggregate::USER_STACK));
+    b.push(insn::call(helper::GET_STACK));
+    b.push(insn::store64(R7, at as i16, R0));
 }
 
 /// Fill the record at R7 (the ring's or a scratch one) for a hit: time,
@@ -669,6 +711,7 @@ mod tests {
             ..int_arg()
         };
         let l = Layout {
+            stack_frames: 0,
             args: vec![Some(int_arg()), None, Some(string.clone()), Some(string)],
             string_bytes: 1000,
         };
@@ -676,6 +719,7 @@ mod tests {
         assert_eq!(l.record_bytes(), 80 + 2 * 1000);
         assert!(l.sleepable());
         let ints = Layout {
+            stack_frames: 0,
             args: vec![Some(int_arg())],
             string_bytes: 1000,
         };
@@ -693,6 +737,7 @@ mod tests {
             ..int_arg()
         };
         let layout = Layout {
+            stack_frames: 0,
             args: vec![Some(string), Some(counted), Some(int_arg())],
             string_bytes: STRING_BYTES,
         };
