@@ -3,7 +3,8 @@
 //!
 //! GDB 13.1 reads `break probe:demo:tick` as FILE:LINE and silently drops the
 //! condition of `break -probe-stap demo:tick if COND`; these tests show the
-//! plugin's `sdt-break probe:demo:tick if COND` stopping exactly where COND holds.
+//! plugin's `sdt-break probe:demo:tick if COND` stopping exactly where COND
+//! holds (tests/gdb_pending.rs: the same through GDB's own `break`).
 
 mod gdb_common;
 
@@ -51,9 +52,9 @@ fn condition_stops_only_where_it_holds() {
 }
 
 #[test]
-fn sdt_condition_sets_and_clears_the_condition() {
+fn sdt_condition_and_condition_set_and_clear_the_condition() {
     let Some((scratch, program)) = c_fixture(
-        "sdt_condition_sets_and_clears_the_condition",
+        "sdt_condition_and_condition_set_and_clear_the_condition",
         "demo",
         DEMO_C,
     ) else {
@@ -62,26 +63,36 @@ fn sdt_condition_sets_and_clears_the_condition() {
     let commands = commands![
         "sdt-break demo:tick",
         "starti",
-        // GDB refuses its own `condition` on a breakpoint with a Python stop method.
-        "condition 1 $_probe_arg0 == 2",
-        "sdt-condition 1 $_probe_arg0 == 2",
+        "sdt-condition 1 $_probe_arg0 == 1",
         "continue",
         show("first", "$_probe_arg0"),
-        "sdt-condition #1",
+        "sdt-condition 1",
         "continue",
         show("next", "$_probe_arg0"),
+        // GDB's own `condition` works too; GDB 13 then complains at library
+        // loads (the breakpoint is pending in its eyes), and the plugin keeps
+        // the breakpoint enabled.
+        "condition 1 $_probe_arg0 == 4",
+        "continue",
+        show("gdb_condition", "$_probe_arg0"),
+        "info breakpoints",
         "sdt-condition 99 1",
         "delete",
         "continue",
     ];
     let output = run_gdb(&scratch, &commands, &program, &[]);
     let values = marked(&output);
+    assert_eq!(value(&values, "first", &output), "1", "{output}");
+    assert_eq!(value(&values, "next", &output), "2", "{output}");
+    assert_eq!(value(&values, "gdb_condition", &output), "4", "{output}");
     assert!(
-        output.contains("Only one stop condition allowed."),
+        output.contains("stap-sdt: breakpoint 1: GDB 13 will say"),
         "{output}"
     );
-    assert_eq!(value(&values, "first", &output), "2", "{output}");
-    assert_eq!(value(&values, "next", &output), "3", "{output}");
+    assert!(
+        output.contains("\n1       breakpoint     keep y "),
+        "{output}"
+    );
     assert!(output.contains("No probe breakpoint 99."), "{output}");
     assert!(output.contains("done"), "{output}");
 }
@@ -108,18 +119,25 @@ fn every_location_of_a_probe() {
         "{output}"
     );
     assert_eq!(
-        output
-            .matches("is probe breakpoint #1 probe:demo:twice")
-            .count(),
+        output.matches("stap-sdt: breakpoint 1 at 0x").count(),
         2,
         "{output}"
     );
-    assert!(output.contains("(location 2 of 2)"), "{output}");
+    assert!(
+        output.contains("probe demo:twice (location 2 of 2)"),
+        "{output}"
+    );
+    // Both locations stop as breakpoint 1, the number the user saw.
+    assert_eq!(
+        output.matches("\nBreakpoint 1, twice (").count(),
+        2,
+        "{output}"
+    );
     assert_eq!(stops(&output), 2, "{output}");
     assert_eq!(value(&values, "first", &output), "1", "{output}");
     assert_eq!(value(&values, "second", &output), "2", "{output}");
     assert!(
-        output.contains("probe breakpoint #1 probe:demo:twice: breakpoints 1, 2"),
+        output.contains("Breakpoint 1 probe:demo:twice, hit 2 times\n  0x"),
         "{output}"
     );
 }
@@ -153,46 +171,29 @@ fn tbreak_stops_once_and_goes_away() {
 }
 
 #[test]
-fn pending_break_probe_is_adopted_as_a_probe_breakpoint() {
-    let Some((scratch, program)) = c_fixture(
-        "pending_break_probe_is_adopted_as_a_probe_breakpoint",
-        "demo",
-        DEMO_C,
-    ) else {
+fn break_probe_with_task_is_left_to_gdb() {
+    let Some((scratch, program)) =
+        c_fixture("break_probe_with_task_is_left_to_gdb", "demo", DEMO_C)
+    else {
         return;
     };
     let commands = commands![
-        // What answering `y` to GDB's pending question does, for a script.
-        "set breakpoint pending on",
-        "break probe:demo:tick if $_probe_arg0 == 3",
-        "tbreak probe:demo:guarded",
-        "break probe:demo:tick thread 1",
-        "run",
-        show("guarded", "$_probe_arg0"),
-        "continue",
-        show("tick", "$_probe_arg0"),
+        "break probe:demo:tick task 2",
+        "sdt-break demo:tick junk",
         "info sdt-breakpoints",
-        "continue",
     ];
     let output = run_gdb(&scratch, &commands, &program, &[]);
-    let values = marked(&output);
-    assert!(output.contains("stap-sdt: breakpoint 1 (probe:demo:tick if $_probe_arg0 == 3) is a static probe; replaced by a probe breakpoint."), "{output}");
     assert!(
-        output.contains("breakpoint 3 stays pending: Junk after the probe"),
-        "{output}"
-    );
-    assert_eq!(value(&values, "guarded", &output), "0", "{output}");
-    assert_eq!(value(&values, "tick", &output), "3", "{output}");
-    assert_eq!(stops(&output), 2, "{output}");
-    assert!(
-        output.contains("probe breakpoint #1 probe:demo:tick if $_probe_arg0 == 3: breakpoints"),
+        output.contains(
+            "stap-sdt: breakpoint 1 is left to GDB: `task` is not supported on probe breakpoints"
+        ),
         "{output}"
     );
     assert!(
-        !output.contains("temporary probe breakpoint #2 probe:demo:guarded:"),
+        output.contains("Junk after the probe: 'junk' (expected `thread ID` or `if COND`)"),
         "{output}"
     );
-    assert!(output.contains("done"), "{output}");
+    assert!(output.contains("No probe breakpoints."), "{output}");
 }
 
 #[test]
@@ -205,6 +206,7 @@ fn builtin_break_behaves_as_before() {
         "break probe:demo:tick",
         "help break",
         "break main",
+        "break nosuchfile.c:3",
         "info breakpoints"
     ];
     let output = run_gdb(&scratch, &commands, &program, &[]);
@@ -214,7 +216,13 @@ fn builtin_break_behaves_as_before() {
         output.contains("Set breakpoint at specified location."),
         "{output}"
     );
-    assert!(output.contains("Breakpoint 1 at "), "{output}");
+    assert!(output.contains("Breakpoint 2 at "), "{output}");
+    // Other pending breakpoints are GDB's, as with `set breakpoint pending on`.
+    assert!(
+        output.contains("Breakpoint 3 (nosuchfile.c:3) pending."),
+        "{output}"
+    );
+    assert!(!output.contains("breakpoint 3 is"), "{output}");
     assert!(output.contains("in main at "), "{output}");
 }
 

@@ -44,7 +44,7 @@ fn pending_probe_with_condition_resolves_at_dlopen() {
     let output = run_gdb(&scratch, &commands, &program, &[library_arg]);
     let values = marked(&output);
     assert!(
-        output.contains("pending (no loaded file has it yet)"),
+        output.contains("): no loaded file has it yet; set when a library that has it loads."),
         "{output}"
     );
     assert_eq!(stops(&output), 2, "{output}");

@@ -17,7 +17,6 @@ _HOOKED_COMMANDS = ("detach", "kill", "quit")
 
 
 def _on_new_objfile(_event):
-    adopt.adopt_pending()
     breakpoints.delete_doomed()
     catalog.invalidate()
     if catalog.current_pid():
@@ -40,9 +39,9 @@ def _on_exited(_event):
     semaphores.forget_process()
 
 
-def _on_stop(_event):
-    adopt.adopt_pending()
+def _on_stop(event):
     breakpoints.delete_doomed()
+    breakpoints.reenable_anchors()
     try:
         frame = gdb.selected_frame()
         site = catalog.site_at(frame.pc())
@@ -54,19 +53,20 @@ def _on_stop(_event):
         convenience.clear()
     else:
         convenience.publish(site, frame)
+    breakpoints.report_stop(event)
     semaphores.reconcile(breakpoints.all_locations())
 
 
 def _on_before_prompt():
-    adopt.adopt_pending()
+    adopt.on_before_prompt()
     breakpoints.delete_doomed()
+    breakpoints.reenable_anchors()
     semaphores.reconcile(breakpoints.all_locations())
 
 
 def _on_gdb_exiting(event):
     semaphores.release_all()
     breakpoints.on_gdb_exiting(event)
-    adopt.on_gdb_exiting(event)
 
 
 def release_semaphores():
@@ -89,6 +89,21 @@ def _define_hooks():
         gdb.execute(f"define {hook}\npython import stap_sdt; stap_sdt.release_semaphores()\nend")
 
 
+def _pending_on():
+    """`break probe:P:N` is a pending breakpoint until the plugin adopts it; GDB's
+    default (`auto`) asks first, and in scripts and -batch answers no. So the
+    plugin answers yes for good, once, and says how to have the question back.
+    An explicit `off` (set before the plugin loads) is left alone."""
+    setting = gdb.parameter("breakpoint pending")
+    if setting is None:
+        gdb.execute("set breakpoint pending on", to_string=True)
+        print("stap-sdt: `set breakpoint pending on` (for `break probe:PROVIDER:NAME`); "
+              "`set breakpoint pending auto` asks again.")
+    elif setting is False:
+        print("stap-sdt: breakpoint pending is off: `break probe:PROVIDER:NAME` fails; "
+              "`sdt-break PROVIDER:NAME` works.")
+
+
 def register():
     global _registered
     if _registered:
@@ -106,7 +121,7 @@ def register():
     gdb.events.before_prompt.connect(_on_before_prompt)
     gdb.events.gdb_exiting.connect(_on_gdb_exiting)
     gdb.events.breakpoint_deleted.connect(breakpoints.on_breakpoint_deleted)
-    gdb.events.breakpoint_modified.connect(breakpoints.on_breakpoint_changed)
-    gdb.events.breakpoint_created.connect(breakpoints.on_breakpoint_changed)
+    gdb.events.breakpoint_modified.connect(breakpoints.on_breakpoint_modified)
     gdb.events.breakpoint_created.connect(adopt.on_breakpoint_created)
     _define_hooks()
+    _pending_on()

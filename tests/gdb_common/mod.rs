@@ -103,6 +103,51 @@ pub fn run_plain_gdb(scratch: &Scratch, commands: &[String], program: &Path) -> 
     logged(scratch, command)
 }
 
+/// Run a GDB command file (written to the scratch directory, read with
+/// `source`) under [`run_gdb`]: for `commands ... end`, which `-ex` cannot give.
+pub fn run_gdb_script(scratch: &Scratch, script: &str, program: &Path, args: &[&str]) -> String {
+    let path = scratch.write(&format!("commands-{}.gdb", unique()), script);
+    run_gdb(
+        scratch,
+        &[format!("source {}", path.display())],
+        program,
+        args,
+    )
+}
+
+/// `python3`, or a printed skip (the pty driver is a Python script).
+pub fn have_python3(test: &str) -> bool {
+    test_support::require(test, "python3").is_some()
+}
+
+/// Run `stap-sdt gdb -- -nx -q PROGRAM` on a pseudo-terminal, as a user at the
+/// keyboard: for each `(wait_for, send)` step, wait until GDB has printed
+/// `wait_for`, then type `send` and Enter (tests/gdb_common/pty_session.py).
+/// Returns the transcript; panics with it when a step never comes.
+pub fn run_gdb_pty(scratch: &Scratch, steps: &[(&str, &str)], program: &Path) -> String {
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gdb_common/pty_session.py");
+    let steps: Vec<[&str; 2]> = steps.iter().map(|(w, s)| [*w, *s]).collect();
+    let steps = serde_json::to_string(&steps).expect("steps as JSON");
+    let mut command = Command::new("python3");
+    command
+        .arg(driver)
+        .arg("60")
+        .arg(steps)
+        .arg(STAP_SDT)
+        .args(["gdb", "--", "-nx", "-q"])
+        // A terminal makes GDB page, colour and wrap; none of that is tested here.
+        .args(["-iex", "set pagination off", "-iex", "set width 0"])
+        .args(["-iex", "set style enabled off"])
+        .args(["-iex", "set debuginfod enabled off"])
+        .arg(program);
+    let output = logged(scratch, command);
+    assert!(
+        !output.contains("[pty_session: timed out"),
+        "the GDB session did not go as planned:\n{output}"
+    );
+    output
+}
+
 /// Run COMMAND in the scratch directory with stdout and stderr going to one
 /// log file (so their order is kept), at most two minutes; return the log.
 fn logged(scratch: &Scratch, mut command: Command) -> String {
