@@ -28,7 +28,9 @@
 //!
 //! Scratch layout: `[record][u64 time][key]`.
 
-use super::{arg_slot, fill, filter, Builder, Layout, Maps, COMM, CPU, PID_TGID, SITE};
+use super::{
+    arg_slot, fill_some, filter, Builder, Header, Layout, Maps, COMM, CPU, PID_TGID, SITE,
+};
 use crate::bpf::insn::{self, helper, Alu, Cond, Insn, R0, R1, R10, R2, R3, R4, R6, R7, R8, R9};
 use crate::expr::Expr;
 
@@ -245,7 +247,17 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
     let mut b = Builder::new();
     b.push(insn::mov(R6, R1));
     b.scope_check(maps.scope);
-    if p.sleepable {
+    let scratch = scratch_bytes(&p.layout, &p.spec);
+    let on_stack = !p.sleepable
+        && scratch <= STACK_SCRATCH
+        && p.filter
+            .as_ref()
+            .is_none_or(|f| filter::depth(f) <= filter::SHALLOW);
+    if on_stack {
+        // R7 = the scratch record at the bottom of the stack: no lookup.
+        b.push(insn::mov(R7, R10));
+        b.push(insn::add_imm(R7, -(STACK_SCRATCH_AT as i32)));
+    } else if p.sleepable {
         // R7 = a record reserved in the ring, discarded at every exit.
         b.extend(insn::load_map(R1, maps.ring));
         b.push(insn::mov_imm(R2, scratch_bytes(&p.layout, &p.spec) as i32));
@@ -268,7 +280,7 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
         b.jump_to_exit_if_zero(R0);
         b.push(insn::mov(R7, R0));
     }
-    fill(&mut b, &p.layout, p.sleepable);
+    fill_some(&mut b, &p.layout, p.sleepable, header(p));
     let time_at = time_at(&p.layout);
     let key_at = time_at + 8;
     if let Role::End { by_arg } = p.role {
@@ -326,6 +338,36 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
 /// The latency match key `[pid, thread or argument]` lives on the stack:
 /// a helper may take only one pointer into a ring record.
 const MATCH_KEY: i16 = -48;
+
+/// The header fields a program reads (the others are not filled).
+fn header(p: &AggProgram) -> Header {
+    let mut h = Header {
+        time: !matches!(p.role, Role::Aggregate),
+        thread: !matches!(p.role, Role::Aggregate),
+        ..Header::default()
+    };
+    for source in &p.sources {
+        match source {
+            KeySource::Site => h.site = true,
+            KeySource::Pid | KeySource::Tid | KeySource::Ustack => h.thread = true,
+            KeySource::Cpu => h.cpu = true,
+            KeySource::Comm => h.comm = true,
+            _ => {}
+        }
+    }
+    if let Some(f) = &p.filter {
+        let fields = filter::fields(f);
+        h.thread |= fields.thread;
+        h.cpu |= fields.cpu;
+        h.comm |= fields.comm;
+    }
+    h
+}
+
+/// Scratch records this small live on the BPF stack, below the slots the
+/// programs use (a filter's temporaries included, when it is shallow).
+const STACK_SCRATCH: usize = 192;
+const STACK_SCRATCH_AT: usize = 512;
 
 /// `[pid, thread or argument]` at [`MATCH_KEY`].
 fn match_key(b: &mut Builder, layout: &Layout, by_arg: Option<usize>) {

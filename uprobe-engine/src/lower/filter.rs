@@ -31,7 +31,38 @@ pub fn for_site(filter: &Filter, site: &ProbeInfo) -> Result<Expr, String> {
     resolve(&expr, site).map_err(|e| format!("--filter `{}`: {e}", filter.text))
 }
 
-fn depth(e: &Expr) -> usize {
+/// Filters nested at most this deep leave the bottom of the stack free
+/// (temporaries down to -64 - 8 * 24 = -256).
+pub const SHALLOW: usize = 24;
+
+/// Header fields a filter reads.
+#[derive(Default)]
+pub struct Fields {
+    pub thread: bool,
+    pub cpu: bool,
+    pub comm: bool,
+}
+
+pub fn fields(e: &Expr) -> Fields {
+    let mut f = Fields::default();
+    fn walk(e: &Expr, f: &mut Fields) {
+        match e {
+            Expr::Field(Field::Pid | Field::Tid) => f.thread = true,
+            Expr::Field(Field::Cpu) => f.cpu = true,
+            Expr::Field(Field::Comm) => f.comm = true,
+            Expr::Unary(_, a) => walk(a, f),
+            Expr::Binary(_, a, b) => {
+                walk(a, f);
+                walk(b, f);
+            }
+            _ => {}
+        }
+    }
+    walk(e, &mut f);
+    f
+}
+
+pub fn depth(e: &Expr) -> usize {
     match e {
         Expr::Unary(_, a) => depth(a),
         Expr::Binary(_, a, b) => 1 + depth(a).max(depth(b)),

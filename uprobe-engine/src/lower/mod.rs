@@ -497,21 +497,58 @@ fn user_stack(b: &mut Builder, layout: &Layout) {
 /// fault bits in R8 and the bytes filled in R9; R6 keeps the context.
 /// `may_sleep`: the program is sleepable, and faults string pages in.
 pub(crate) fn fill(b: &mut Builder, layout: &Layout, may_sleep: bool) {
+    fill_some(b, layout, may_sleep, Header::ALL);
+}
+
+/// Which header fields a program reads: each costs a helper call, and an
+/// aggregation keyed by an argument needs none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Header {
+    pub time: bool,
+    pub site: bool,
+    pub thread: bool,
+    pub cpu: bool,
+    pub comm: bool,
+}
+
+impl Header {
+    pub const ALL: Header = Header {
+        time: true,
+        site: true,
+        thread: true,
+        cpu: true,
+        comm: true,
+    };
+}
+
+/// [`fill`] with only the header fields `header` names (the others are
+/// left as they were: a reader must not look at them).
+pub(crate) fn fill_some(b: &mut Builder, layout: &Layout, may_sleep: bool, header: Header) {
     b.push(insn::mov_imm(R8, 0));
     b.push(insn::mov_imm(R9, layout.strings_at() as i32));
-    b.push(insn::call(helper::KTIME_GET_NS));
-    b.push(insn::store64(R7, 0, R0));
-    b.push(insn::mov(R1, R6));
-    b.push(insn::call(helper::GET_ATTACH_COOKIE));
-    b.push(insn::store32(R7, SITE, R0));
-    b.push(insn::call(helper::GET_CURRENT_PID_TGID));
-    b.push(insn::store64(R7, PID_TGID, R0));
-    b.push(insn::call(helper::GET_SMP_PROCESSOR_ID));
-    b.push(insn::store32(R7, CPU, R0));
-    b.push(insn::mov(R1, R7));
-    b.push(insn::add_imm(R1, COMM as i32));
-    b.push(insn::mov_imm(R2, COMM_BYTES as i32));
-    b.push(insn::call(helper::GET_CURRENT_COMM));
+    if header.time {
+        b.push(insn::call(helper::KTIME_GET_NS));
+        b.push(insn::store64(R7, 0, R0));
+    }
+    if header.site {
+        b.push(insn::mov(R1, R6));
+        b.push(insn::call(helper::GET_ATTACH_COOKIE));
+        b.push(insn::store32(R7, SITE, R0));
+    }
+    if header.thread {
+        b.push(insn::call(helper::GET_CURRENT_PID_TGID));
+        b.push(insn::store64(R7, PID_TGID, R0));
+    }
+    if header.cpu {
+        b.push(insn::call(helper::GET_SMP_PROCESSOR_ID));
+        b.push(insn::store32(R7, CPU, R0));
+    }
+    if header.comm {
+        b.push(insn::mov(R1, R7));
+        b.push(insn::add_imm(R1, COMM as i32));
+        b.push(insn::mov_imm(R2, COMM_BYTES as i32));
+        b.push(insn::call(helper::GET_CURRENT_COMM));
+    }
 
     // Values first (a pointer+length string needs its length), then strings.
     for (i, arg) in layout.args.iter().enumerate() {
