@@ -326,12 +326,9 @@ fn with_unit(v: i64, unit: &str) -> String {
         1_000_000..1_000_000_000 => (1e6, "ms"),
         _ => (1e9, "s"),
     };
-    let x = v as f64 / div;
-    if (x.fract()).abs() < 1e-9 {
-        format!("{x:.0}{name}")
-    } else {
-        format!("{x:.3}{name}").trim_end_matches('0').to_string()
-    }
+    let x = format!("{:.3}", v as f64 / div);
+    let x = x.trim_end_matches('0').trim_end_matches('.');
+    format!("{x}{name}")
 }
 
 /// `{"type":"interval",…}` or `@time …` before an interval's round.

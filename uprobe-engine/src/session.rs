@@ -318,7 +318,13 @@ impl Session {
         if self.started {
             return Err(Error::Input("attach before start()".into()));
         }
-        let request = self.request();
+        let mut request = self.request();
+        // A latency pair matched by an argument fetches it.
+        if let SiteRole::Start { by_arg: Some(n) } | SiteRole::End { by_arg: Some(n) } = role {
+            if let Some(only) = &mut request.only {
+                only.push(n);
+            }
+        }
         let sites = match selector {
             Selector::Usdt {
                 path,
