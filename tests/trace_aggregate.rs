@@ -253,7 +253,7 @@ fn latency_check(lines: &[String], err: &[String]) {
     let mut sorted = truth.clone();
     sorted.sort();
     for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
-        let rank = ((p * 30.0) as f64).ceil() as usize;
+        let rank = (p * 30.0_f64).ceil() as usize;
         let want = log2_bucket(sorted[rank - 1]);
         let got = h[name].as_i64().unwrap();
         assert!(
