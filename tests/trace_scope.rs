@@ -119,7 +119,11 @@ fn command_hits_are_all_counted_from_the_first_instruction() {
     assert_eq!(out, ["@count[fixture:tick]: 1000"]);
     let (code, out, _) = trace(&["--hist", "arg0", "-c", &cmd, &probe]);
     assert_eq!(code, Some(5));
-    assert_eq!(out[0], "@hist[fixture:tick arg0]:");
+    assert_eq!(out[0], "@arg0[fixture:tick]:");
+    assert!(
+        out[1].starts_with("count 1000, sum 499500, min 0, max 999, mean 500,"),
+        "{out:?}"
+    );
     let bucket = |label: &str| -> u64 {
         out.iter()
             .find(|l| l.starts_with(label))
@@ -148,8 +152,11 @@ fn interval_counts_grow_and_format_lines_follow_the_template() {
     let cmd = format!("echo go | {} loop 1 >/dev/null", fx.display());
     let (code, out, err) = trace(&["--count", "--interval", "0.5", "-c", &cmd, &probe]);
     assert_eq!(code, Some(0), "{err:?}");
+    // Each round is stamped with the time.
+    let stamps = out.iter().filter(|l| l.starts_with("@time 20")).count();
     let counts: Vec<u64> = out
         .iter()
+        .filter(|l| !l.starts_with("@time "))
         .map(|l| {
             l.strip_prefix("@count[fixture:tick]: ")
                 .unwrap()
@@ -158,6 +165,11 @@ fn interval_counts_grow_and_format_lines_follow_the_template() {
         })
         .collect();
     assert!(counts.len() >= 3, "{out:?}");
+    assert_eq!(
+        stamps,
+        counts.len() - 1,
+        "the final round has no stamp: {out:?}"
+    );
     assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
     assert_eq!(*counts.last().unwrap(), 1001);
 

@@ -240,8 +240,15 @@ impl Tracer {
         self.deliver(Some(horizon), handler);
     }
 
-    /// Collect what remains and deliver everything.
+    /// Detach, collect what remains and deliver everything (a stopped
+    /// session hands out the records it held back for ordering).
     pub fn finish(&mut self, handler: impl FnMut(&NamedEvent)) {
+        for group in &mut self.groups {
+            group.session.stop();
+        }
+        if let Some(hidden) = &mut self.hidden {
+            hidden.stop();
+        }
         self.collect(0);
         self.deliver(None, handler);
     }
