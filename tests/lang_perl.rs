@@ -71,8 +71,20 @@ fn perl_calls_and_latency() {
         .lines()
         .find(|l| l.starts_with("main::f "))
         .unwrap_or_else(|| panic!("{out:#?}"));
-    let mean: f64 = f.split_whitespace().nth(3).unwrap().parse().unwrap();
+    // FUNCTION CALLS TOTAL SELF MEAN P50 P99 MAX
+    let column = |i: usize| -> f64 { f.split_whitespace().nth(i).unwrap().parse().unwrap() };
+    let (total, own, mean, p50, p99, max) = (
+        column(2),
+        column(3),
+        column(4),
+        column(5),
+        column(6),
+        column(7),
+    );
     assert!(mean > 0.0, "{f}");
+    // main::f calls Foo::g: its own time is less than its total.
+    assert!(own < total, "{f}");
+    assert!(p50 <= p99 && p99 <= max && mean <= max, "{f}");
 }
 
 #[test]

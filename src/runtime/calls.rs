@@ -20,7 +20,8 @@ pub struct CallsArgs {
     #[command(flatten)]
     scope: Scope,
 
-    /// Also trace returns and show total and mean latency per function.
+    /// Also trace returns and show per function the total time, self time (not in
+    /// the calls it made), mean, p50, p99 (log2 histogram) and max.
     #[arg(short = 'L', long)]
     latency: bool,
 
@@ -29,29 +30,73 @@ pub struct CallsArgs {
     top: Option<usize>,
 }
 
-#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
 pub struct Tally {
     pub calls: u64,
     /// Entry-to-return time of the calls that returned while traced.
     pub total_ns: u64,
+    /// The part of it not spent in the calls they made (that returned).
+    pub self_ns: u64,
     pub returned: u64,
+    pub max_ns: u64,
+    /// Entry-to-return times in log2 buckets (as `--hist`: k + 2 holds
+    /// [2^k, 2^(k+1)) ns).
+    pub buckets: Vec<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, ns: u64, self_ns: u64) {
+        self.total_ns += ns;
+        self.self_ns += self_ns;
+        self.returned += 1;
+        self.max_ns = self.max_ns.max(ns);
+        let bucket = match ns {
+            0 => 1,
+            v => 2 + (63 - v.leading_zeros() as usize),
+        };
+        if self.buckets.len() <= bucket {
+            self.buckets.resize(bucket + 1, 0);
+        }
+        self.buckets[bucket] += 1;
+    }
+
+    /// The entry-to-return time at rank `p` (0..1), placed in its log2 bucket.
+    pub fn percentile(&self, p: f64) -> u64 {
+        let stats = uprobe_engine::Stats {
+            count: self.returned,
+            sum: i128::from(self.total_ns),
+            min: 0,
+            max: self.max_ns as i64,
+            buckets: self.buckets.clone(),
+        };
+        crate::trace::summary::percentile(&stats, &uprobe_engine::Buckets::Log2, p).max(0) as u64
+    }
+}
+
+/// A call on a thread's stack: its function, entry time and the time
+/// spent in the calls it made.
+struct Open {
+    name: String,
+    start: u128,
+    children_ns: u64,
 }
 
 /// Calls and latency per function, from entry and return events.
 #[derive(Default)]
 pub struct Calls {
     pub per_function: HashMap<String, Tally>,
-    /// Per thread: the functions entered and not yet returned, with entry times.
-    stacks: HashMap<(u32, u32), Vec<(String, u128)>>,
+    /// Per thread: the functions entered and not yet returned.
+    stacks: HashMap<(u32, u32), Vec<Open>>,
 }
 
 impl Calls {
     pub fn entry(&mut self, pid: u32, tid: u32, name: String, time_ns: u128) {
         self.per_function.entry(name.clone()).or_default().calls += 1;
-        self.stacks
-            .entry((pid, tid))
-            .or_default()
-            .push((name, time_ns));
+        self.stacks.entry((pid, tid)).or_default().push(Open {
+            name,
+            start: time_ns,
+            children_ns: 0,
+        });
     }
 
     /// A return matches the innermost open entry of the same function on
@@ -60,26 +105,29 @@ impl Calls {
         let Some(stack) = self.stacks.get_mut(&(pid, tid)) else {
             return;
         };
-        let Some(at) = stack.iter().rposition(|(n, _)| n == name) else {
+        let Some(at) = stack.iter().rposition(|o| o.name == name) else {
             return;
         };
-        let (_, start) = stack[at].clone();
+        let ns = time_ns.saturating_sub(stack[at].start) as u64;
+        let self_ns = ns.saturating_sub(stack[at].children_ns);
         stack.truncate(at);
+        if let Some(parent) = stack.last_mut() {
+            parent.children_ns += ns;
+        }
         if let Some(tally) = self.per_function.get_mut(name) {
-            tally.total_ns += time_ns.saturating_sub(start) as u64;
-            tally.returned += 1;
+            tally.add(ns, self_ns);
         }
     }
 
     /// Rows sorted by calls (or total time), most first, ties by name.
-    pub fn rows(&self, by_time: bool, top: Option<usize>) -> Vec<(&str, Tally)> {
-        let mut rows: Vec<(&str, Tally)> = self
+    pub fn rows(&self, by_time: bool, top: Option<usize>) -> Vec<(&str, &Tally)> {
+        let mut rows: Vec<(&str, &Tally)> = self
             .per_function
             .iter()
-            .map(|(n, t)| (n.as_str(), *t))
+            .map(|(n, t)| (n.as_str(), t))
             .collect();
         rows.sort_by(|a, b| {
-            let key = |t: &Tally| if by_time { t.total_ns } else { t.calls };
+            let key = |t: &&Tally| if by_time { t.total_ns } else { t.calls };
             key(&b.1).cmp(&key(&a.1)).then(a.0.cmp(b.0))
         });
         rows.truncate(top.unwrap_or(usize::MAX));
@@ -104,20 +152,27 @@ fn print_table(
     }
     writeln!(
         out,
-        "{:<width$} {:>10} {:>14} {:>12}",
-        "FUNCTION", "CALLS", "TOTAL(us)", "MEAN(us)"
+        "{:<width$} {:>10} {:>14} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "FUNCTION", "CALLS", "TOTAL(us)", "SELF(us)", "MEAN(us)", "P50(us)", "P99(us)", "MAX(us)"
     )?;
+    let us = |ns: u64| format!("{:.3}", ns as f64 / 1000.0);
     for (name, t) in &rows {
-        let mean = if t.returned > 0 {
-            format!("{:.3}", t.total_ns as f64 / t.returned as f64 / 1000.0)
+        let (mean, p50, p99, max) = if t.returned > 0 {
+            (
+                format!("{:.3}", t.total_ns as f64 / t.returned as f64 / 1000.0),
+                us(t.percentile(0.5)),
+                us(t.percentile(0.99)),
+                us(t.max_ns),
+            )
         } else {
-            "-".into()
+            ("-".into(), "-".into(), "-".into(), "-".into())
         };
         writeln!(
             out,
-            "{name:<width$} {:>10} {:>14.3} {mean:>12}",
+            "{name:<width$} {:>10} {:>14} {:>12} {mean:>12} {p50:>12} {p99:>12} {max:>12}",
             t.calls,
-            t.total_ns as f64 / 1000.0
+            us(t.total_ns),
+            us(t.self_ns),
         )?;
     }
     Ok(())
@@ -164,9 +219,13 @@ mod tests {
         c.exit(1, 1, "f", 200);
         c.exit(1, 2, "f", 111);
         c.exit(1, 1, "nothing", 300);
-        let f = c.per_function["f"];
+        let f = &c.per_function["f"];
         assert_eq!((f.calls, f.returned, f.total_ns), (2, 2, 101));
+        // f on thread 1 ran 100 ns, 30 of them in g: 70 of its own, plus 1 on thread 2.
+        assert_eq!(f.self_ns, 71);
+        assert_eq!(f.max_ns, 100);
         assert_eq!(c.per_function["g"].total_ns, 30);
+        assert_eq!(c.per_function["g"].self_ns, 30);
         assert_eq!(c.per_function["h"].returned, 0);
         let rows = c.rows(false, Some(2));
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), ["f", "g"]);

@@ -9,7 +9,7 @@ mod printf;
 pub(crate) mod scope;
 pub(crate) mod signals;
 mod stacks;
-mod summary;
+pub(crate) mod summary;
 
 use clap::Args;
 use output::Style;
