@@ -132,9 +132,13 @@ fn latency_and_top() {
     assert_eq!(f[1], "3");
     assert_eq!(g[1], "7");
     let total = |r: &[String]| r[2].parse::<f64>().unwrap();
-    let mean = |r: &[String]| r[3].parse::<f64>().unwrap();
+    // FUNCTION CALLS TOTAL SELF MEAN P50 P99 MAX
+    let own = |r: &[String]| r[3].parse::<f64>().unwrap();
+    let mean = |r: &[String]| r[4].parse::<f64>().unwrap();
     // f includes its two calls of g: more time per call than g.
     assert!(mean(&f) > mean(&g), "{}", out.stdout);
+    // ... and its own time leaves them out.
+    assert!(own(&f) < total(&f), "{}", out.stdout);
     assert!(total(&g) > 0.0);
     assert!((mean(&g) * 7.0 - total(&g)).abs() < 0.01 * total(&g) + 0.01);
     // -T 2 keeps the two functions with the most time.
