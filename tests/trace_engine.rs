@@ -173,6 +173,11 @@ fn a_rust_str_slice_prints_exactly() {
     let (code, out, err) = trace(&["--format", "%d %s.", "-c", &cmd, &probe]);
     assert_eq!(code, Some(0), "{err:?}");
     assert_eq!(out, ["7 Ada.", "8 ."]);
+    // printf's precision from the length argument, as C writes it for a
+    // pointer+length pair, and a fixed one.
+    let (code, out, err) = trace(&["--format", "%1$d %2$.*3$s|%2$.2s.", "-c", &cmd, &probe]);
+    assert_eq!(code, Some(0), "{err:?}");
+    assert_eq!(out, ["7 Ada|Ad.", "8 |."]);
 }
 
 /// The BPF programs and links a process holds, by id (`prog 12`,

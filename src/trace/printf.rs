@@ -1,6 +1,9 @@
 //! `--format`: a printf-like template. Each conversion takes the next
 //! argument (`%d %i %u %x %X %o %p %s %c %f`, with `-`, `0` and a width),
-//! or the one C's positional form names (`%2$s` is arg1);
+//! or the one C's positional form names (`%2$s` is arg1). A precision on
+//! `%s` keeps at most that many characters: `%.5s`, or from an argument as
+//! in C, `%.*s` (the length argument first, then the string) or `%1$.*2$s`
+//! (string arg0 cut to arg1's value: a pointer+length pair);
 //! `%%` is a percent sign; `\n`, `\t`, `\\` are escapes. An argument shown
 //! with `%s` is fetched as a string by the kernel.
 
@@ -16,9 +19,36 @@ enum Piece {
         left: bool,
         zero: bool,
         width: usize,
+        precision: Option<Precision>,
         conv: char,
         arg: usize,
     },
+}
+
+/// At most this many characters of a string.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Precision {
+    Fixed(usize),
+    /// The value of this argument.
+    FromArg(usize),
+}
+
+/// `N$` at the front of `chars`: argument N (1..=12), consumed; else None.
+fn positional(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    text: &str,
+) -> Result<Option<usize>, String> {
+    let digits: String = chars.clone().take_while(char::is_ascii_digit).collect();
+    if digits.is_empty() || chars.clone().nth(digits.len()) != Some('$') {
+        return Ok(None);
+    }
+    chars.nth(digits.len());
+    match digits.parse::<usize>() {
+        Ok(n @ 1..=12) => Ok(Some(n - 1)),
+        _ => Err(format!(
+            "--format `{text}`: `%{digits}$`: arguments are 1..12"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,19 +78,8 @@ impl Template {
                 }
                 '%' => {
                     // C's positional form: `%2$s` is the second argument (arg1).
-                    let mut arg = next_arg;
-                    let digits: String = chars.clone().take_while(char::is_ascii_digit).collect();
-                    if !digits.is_empty() && chars.clone().nth(digits.len()) == Some('$') {
-                        match digits.parse::<usize>() {
-                            Ok(n @ 1..=12) => arg = n - 1,
-                            _ => {
-                                return Err(format!(
-                                    "--format `{text}`: `%{digits}$`: arguments are 1..12"
-                                ))
-                            }
-                        }
-                        chars.nth(digits.len());
-                    }
+                    let at = positional(&mut chars, text)?;
+                    let mut arg = at.unwrap_or(next_arg);
                     let (mut left, mut zero, mut width) = (false, false, 0usize);
                     while let Some(&f) = chars.peek() {
                         match f {
@@ -79,6 +98,33 @@ impl Template {
                         }
                         chars.next();
                     }
+                    let mut precision = None;
+                    if chars.peek() == Some(&'.') {
+                        chars.next();
+                        if chars.peek() == Some(&'*') {
+                            chars.next();
+                            let from = match positional(&mut chars, text)? {
+                                Some(n) => n,
+                                // Sequential: the length comes first, then the value.
+                                None => {
+                                    let n = arg;
+                                    if at.is_none() {
+                                        arg += 1;
+                                    }
+                                    n
+                                }
+                            };
+                            precision = Some(Precision::FromArg(from));
+                        } else {
+                            let digits: String =
+                                chars.clone().take_while(char::is_ascii_digit).collect();
+                            if !digits.is_empty() {
+                                chars.nth(digits.len() - 1);
+                            }
+                            let n = digits.parse::<usize>().unwrap_or(0);
+                            precision = Some(Precision::Fixed(n.min(MAX_WIDTH)));
+                        }
+                    }
                     // Length modifiers of C printf are accepted and ignored.
                     while chars.peek().is_some_and(|c| matches!(c, 'l' | 'h' | 'z')) {
                         chars.next();
@@ -88,6 +134,9 @@ impl Template {
                         .ok_or_else(|| format!("--format `{text}`: ends inside a conversion"))?;
                     if !"diuxXopscf".contains(conv) {
                         return Err(format!("--format `{text}`: unknown conversion `%{conv}`"));
+                    }
+                    if precision.is_some() && conv != 's' {
+                        return Err(format!("--format `{text}`: a precision applies to %s only"));
                     }
                     if arg >= 12 {
                         return Err(format!("--format `{text}`: more than 12 arguments"));
@@ -99,6 +148,7 @@ impl Template {
                         left,
                         zero,
                         width,
+                        precision,
                         conv,
                         arg,
                     });
@@ -133,10 +183,24 @@ impl Template {
                     left,
                     zero,
                     width,
+                    precision,
                     conv,
                     arg,
                 } => {
-                    let body = convert(*conv, args.get(*arg).unwrap_or(&Value::Unavailable));
+                    let mut body = convert(*conv, args.get(*arg).unwrap_or(&Value::Unavailable));
+                    let most = match precision {
+                        Some(Precision::Fixed(n)) => Some(*n),
+                        Some(Precision::FromArg(a)) => args
+                            .get(*a)
+                            .and_then(|v| v.as_i128())
+                            .map(|n| n.clamp(0, MAX_WIDTH as i128) as usize),
+                        None => None,
+                    };
+                    if let (Some(n), Value::Str(_)) =
+                        (most, args.get(*arg).unwrap_or(&Value::Unavailable))
+                    {
+                        body = body.chars().take(n).collect();
+                    }
                     pad(
                         &mut out,
                         &body,
@@ -226,6 +290,28 @@ mod tests {
         let args = [Value::Signed(5), Value::Str("k".into()), Value::Unsigned(9)];
         assert_eq!(t.render(&args), "k=5 9");
         assert!(Template::parse("%13$d").is_err());
+    }
+
+    #[test]
+    fn precision_cuts_strings() {
+        let args = [
+            Value::Str("Ada Lovelace".into()),
+            Value::Unsigned(3),
+            Value::Signed(5),
+        ];
+        assert_eq!(Template::parse("%.4s|").unwrap().render(&args), "Ada |");
+        // Pointer+length: the string is arg0, its length arg1.
+        let t = Template::parse("%1$.*2$s.").unwrap();
+        assert_eq!(t.string_args(), vec![0]);
+        assert_eq!(t.render(&args), "Ada.");
+        // C order: the length first.
+        let t = Template::parse("%.*s!").unwrap();
+        assert_eq!(t.string_args(), vec![1]);
+        assert_eq!(
+            t.render(&[Value::Signed(2), Value::Str("abc".into())]),
+            "ab!"
+        );
+        assert!(Template::parse("%.3d").unwrap_err().contains("%s only"));
     }
 
     #[test]
