@@ -50,7 +50,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Os { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
 
 impl From<stapsdt_reader::Error> for Error {
     fn from(e: stapsdt_reader::Error) -> Error {

@@ -48,7 +48,8 @@ pub use lower::aggregate::{AggSpec, AggValue, Buckets, KeyPart};
 pub use plan::{ArgInfo, Fetch, ProbeInfo, ValueKind};
 pub use selector::Selector;
 pub use session::{
-    AggRow, AttachReport, Event, KeyValue, Session, SessionOptions, SiteRole, Stats, Target,
+    AggRow, AttachReport, Event, KeyValue, OwnedEvent, Session, SessionOptions, SiteRole, Stats,
+    Target,
 };
 pub use value::Value;
 

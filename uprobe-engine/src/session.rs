@@ -153,6 +153,21 @@ pub struct Event<'a> {
     pub ustack: Vec<u64>,
 }
 
+/// An event that owns its fields ([`Session::take_events`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedEvent {
+    /// Wall-clock time of the hit, nanoseconds since the epoch.
+    pub time_ns: u128,
+    pub pid: u32,
+    pub tid: u32,
+    pub cpu: u32,
+    pub comm: String,
+    /// The probe's position in [`Session::probes`].
+    pub probe: usize,
+    pub args: Vec<Value>,
+    pub ustack: Vec<u64>,
+}
+
 /// An attachment session. Dropping it detaches everything: the links first
 /// (each unregisters its uprobes and lowers their semaphores; all closed at
 /// once, so their RCU waits overlap), then programs and maps.
@@ -178,7 +193,7 @@ pub struct Session {
     started: bool,
     stopped: bool,
     clock_offset_ns: i128,
-    stop_attaching: Option<fn() -> bool>,
+    stop_attaching: Option<Box<dyn Fn() -> bool>>,
 }
 
 impl Session {
@@ -189,6 +204,15 @@ impl Session {
                 return Err(Error::Input(format!("pid {pid}: no such process")));
             }
         }
+        // Before 6.10 a uprobe_multi link's pid filter let through only the
+        // threads whose id is the pid (the kernel compared thread ids):
+        // there the programs filter by process instead, as for a tree.
+        let target = match target {
+            Target::Process(pid) if !pid_filter_works(&kernel_release()) => {
+                Target::ProcessTree(pid)
+            }
+            other => other,
+        };
         Ok(Session {
             links: Vec::new(),
             groups: Vec::new(),
@@ -229,8 +253,8 @@ impl Session {
 
     /// Have [`start`](Self::start) check `stop` before each link it creates
     /// and give up when it says so. What was attached is released.
-    pub fn stop_attaching_when(&mut self, stop: fn() -> bool) {
-        self.stop_attaching = Some(stop);
+    pub fn stop_attaching_when(&mut self, stop: impl Fn() -> bool + 'static) {
+        self.stop_attaching = Some(Box::new(stop));
     }
 
     fn request(&self) -> ArgRequest {
@@ -527,9 +551,39 @@ impl Session {
             &self.groups,
             &self.programs,
             pid,
-            self.stop_attaching,
+            self.stop_attaching.as_deref(),
             self.sites.len(),
         )
+    }
+
+    /// The descriptor that becomes readable when records arrive (the ring
+    /// buffer's), for a caller's own `poll`/`epoll` loop; `None` before
+    /// [`start`](Self::start) and when counting (nothing to read).
+    pub fn as_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        let fd = self.ring.as_ref()?.fd();
+        // SAFETY: the ring (and so its descriptor) lives as long as `self`,
+        // which the returned borrow cannot outlive.
+        Some(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// The events that arrived, in time order, without waiting: for a
+    /// caller that waits on [`as_fd`](Self::as_fd) itself. Each is owned (its
+    /// probe by index into [`probes`](Self::probes)).
+    pub fn take_events(&mut self) -> Vec<OwnedEvent> {
+        let mut events = Vec::new();
+        self.poll(0, |e| {
+            events.push(OwnedEvent {
+                time_ns: e.time_ns,
+                pid: e.pid,
+                tid: e.tid,
+                cpu: e.cpu,
+                comm: e.comm.to_string(),
+                probe: e.probe.index,
+                args: e.args.clone(),
+                ustack: e.ustack.clone(),
+            })
+        });
+        events
     }
 
     /// Wait up to `timeout_ms` for hits and hand each to `handler`, in time
@@ -781,6 +835,37 @@ impl Drop for Session {
     }
 }
 
+/// The running kernel's release (`6.18.44-…`).
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+}
+
+/// Whether a kernel of this release filters uprobe_multi links by process
+/// (6.10 and later; an unparsable release is taken to).
+fn pid_filter_works(release: &str) -> bool {
+    let mut parts = release.trim().split(['.', '-']);
+    let (Some(major), Some(minor)) = (parts.next(), parts.next()) else {
+        return true;
+    };
+    match (major.parse::<u32>(), minor.parse::<u32>()) {
+        (Ok(major), Ok(minor)) => (major, minor) >= (6, 10),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pid_filters_work_from_6_10() {
+        assert!(super::pid_filter_works("6.18.44-fc-v769"));
+        assert!(super::pid_filter_works("6.10.0"));
+        assert!(!super::pid_filter_works("6.9.12-arch1"));
+        assert!(!super::pid_filter_works("6.6.30"));
+        assert!(super::pid_filter_works("7.0"));
+        assert!(super::pid_filter_works("weird"));
+    }
+}
+
 /// Frames kept per user stack.
 const STACK_FRAMES: u32 = 127;
 
@@ -938,7 +1023,7 @@ fn attach_links(
     groups: &[LinkGroup],
     programs: &[Program],
     pid: Option<u32>,
-    stop: Option<fn() -> bool>,
+    stop: Option<&dyn Fn() -> bool>,
     of: usize,
 ) -> Result<(), Error> {
     let mut attached = 0;

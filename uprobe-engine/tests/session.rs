@@ -244,3 +244,49 @@ fn histograms_of_an_argument_are_exact() {
     // below -45: -49..-46 (4); [-45,-35): 10; … [-5, 0): 5 (-5..-1); 0 and above: 1
     assert_eq!(s.buckets, [4, 10, 10, 10, 10, 5, 1]);
 }
+
+/// A caller's own poll loop: the session's descriptor becomes readable when
+/// records arrive, and `take_events` hands them out owned.
+#[test]
+fn the_ring_descriptor_drives_a_callers_poll_loop() {
+    use std::os::fd::AsRawFd;
+    let scratch = Scratch::new();
+    let Some(program) = build("the_ring_descriptor_drives_a_callers_poll_loop", &scratch) else {
+        return;
+    };
+    let mut session = Session::new(Target::AllProcesses, SessionOptions::default()).unwrap();
+    assert!(session.as_fd().is_none(), "nothing to wait on before start");
+    let selector = Selector::parse(&format!("{}:lib:hit", program.display())).unwrap();
+    session.attach(&selector).unwrap();
+    let stopped = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen_stop = stopped.clone();
+    // A closure, not only a function pointer, may say when to stop attaching.
+    session.stop_attaching_when(move || seen_stop.get());
+    run_released(&program, &mut session);
+    let fd = session.as_fd().unwrap().as_raw_fd();
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while events.len() < 50 && std::time::Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own.
+        unsafe { libc::poll(&mut pfd, 1, 100) };
+        events.extend(session.take_events());
+        if events.len() < 50 {
+            // The last records are held back a millisecond for ordering.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            events.extend(session.take_events());
+        }
+    }
+    assert_eq!(events.len(), 50);
+    assert!(events.windows(2).all(|w| w[0].time_ns <= w[1].time_ns));
+    assert_eq!(
+        session.probes().nth(events[0].probe).unwrap().label,
+        "lib:hit"
+    );
+    assert_eq!(events[49].args[0], Value::Signed(49));
+    assert!(!stopped.get());
+}

@@ -84,6 +84,21 @@ fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<libc::c_long> {
     }
 }
 
+/// Whether the running kernel can make `uprobe_multi` links (its attach
+/// function is in the symbol table; an unreadable table says yes, so that
+/// the kernel's own error is shown).
+fn kernel_has_uprobe_multi() -> bool {
+    std::fs::read_to_string("/proc/kallsyms")
+        .map(|t| t.contains(" bpf_uprobe_multi_link_attach"))
+        .unwrap_or(true)
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| r.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// How many CPUs the kernel may ever bring up (per-CPU map values come in
 /// that many slots).
 pub fn possible_cpus() -> usize {
@@ -388,6 +403,14 @@ impl Link {
             Ok(fd) => Ok(Link { _fd: owned(fd) }),
             Err(e) => Err(match e.raw_os_error() {
                 Some(libc::EACCES | libc::EPERM) => Error::Privileges,
+                Some(libc::EINVAL | libc::EOPNOTSUPP) if !kernel_has_uprobe_multi() => {
+                    Error::Unsupported(format!(
+                        "this kernel ({}) has no BPF uprobe_multi links, which the engine \
+                         attaches with (Linux 6.6 or later, CONFIG_UPROBES and \
+                         CONFIG_BPF_EVENTS)",
+                        kernel_release()
+                    ))
+                }
                 Some(libc::EINVAL) if sites.iter().any(|s| s.ref_ctr_offset != 0) => {
                     Error::Kernel(format!(
                         "{}: the kernel refused the uprobes ({e}); another tracer may hold \
