@@ -853,18 +853,6 @@ fn pid_filter_works(release: &str) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn pid_filters_work_from_6_10() {
-        assert!(super::pid_filter_works("6.18.44-fc-v769"));
-        assert!(super::pid_filter_works("6.10.0"));
-        assert!(!super::pid_filter_works("6.9.12-arch1"));
-        assert!(!super::pid_filter_works("6.6.30"));
-        assert!(super::pid_filter_works("7.0"));
-        assert!(super::pid_filter_works("weird"));
-    }
-}
 
 /// Frames kept per user stack.
 const STACK_FRAMES: u32 = 127;
@@ -1138,4 +1126,17 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
 
 fn realtime_minus_monotonic() -> i128 {
     clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pid_filters_work_from_6_10() {
+        assert!(super::pid_filter_works("6.18.44-fc-v769"));
+        assert!(super::pid_filter_works("6.10.0"));
+        assert!(!super::pid_filter_works("6.9.12-arch1"));
+        assert!(!super::pid_filter_works("6.6.30"));
+        assert!(super::pid_filter_works("7.0"));
+        assert!(super::pid_filter_works("weird"));
+    }
 }
