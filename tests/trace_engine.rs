@@ -234,10 +234,16 @@ fn a_killed_or_hung_up_tracer_leaves_nothing_in_the_kernel() {
         );
         tracer.signal(signal);
         let _ = tracer.wait();
+        // The kernel frees a program after an RCU grace period once its
+        // last descriptor and link are gone: give it a second.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
         for object in &objects {
+            while bpf_object_exists(&bpftool, object) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             assert!(
                 !bpf_object_exists(&bpftool, object),
-                "{object} outlived the tracer (signal {signal})"
+                "{object} outlived the tracer by a second (signal {signal})"
             );
         }
         assert_eq!(read_u16(target.pid(), address), 0, "signal {signal}");

@@ -357,9 +357,16 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
             // Nothing recorded from here on: the last poll takes what is left.
             session.stop();
         }
-        session.poll(if stop { 0 } else { 100 }, |event| {
-            sink.take(event, &mut stack_names)
-        });
+        // Wait at most until the deadline: `-d 0.01` ends after 10 ms.
+        let wait_ms = match (stop, deadline) {
+            (true, _) => 0,
+            (false, Some(d)) => d
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .clamp(1, 100) as i32,
+            (false, None) => 100,
+        };
+        session.poll(wait_ms, |event| sink.take(event, &mut stack_names));
         sink.flush();
         if counts_stacks && !stop {
             // Stacks are named at the end: snapshot the maps of their

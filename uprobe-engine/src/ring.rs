@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 const BUSY: u32 = 1 << 31;
 const DISCARD: u32 = 1 << 30;
 const HEADER: usize = 8;
+/// How often a waiting reader looks at the ring, in ms.
+const LOOK_MS: i32 = 5;
 
 /// A record arriving later than this after another of the same time can
 /// still come before it: records are held back this long before they are
@@ -74,17 +76,29 @@ impl RingReader {
     }
 
     /// Wait up to `timeout_ms` for records (returns at once when some wait).
+    /// Wait up to `timeout_ms` for records. Programs wake the reader only
+    /// once the ring fills up (a wakeup per record costs more than the
+    /// record), so the ring is looked at every [`LOOK_MS`] as well.
     pub fn wait(&self, timeout_ms: i32) {
-        if self.available() {
-            return;
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+        loop {
+            if self.available() {
+                return;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let mut fds = [libc::pollfd {
+                fd: self.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let slice = (left.as_millis() as i32).clamp(1, LOOK_MS);
+            // SAFETY: one pollfd we own.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, slice) };
         }
-        let mut fds = [libc::pollfd {
-            fd: self.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: one pollfd we own.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout_ms) };
     }
 
     fn positions<'a>(&self) -> (&'a AtomicU64, &'a AtomicU64) {

@@ -453,14 +453,20 @@ impl Session {
         // The ring carries the records, and the forks of a traced process
         // (also when counting).
         if !counting || agg_strings || self.pid().is_some() {
+            // Records with strings reserve room for each at its longest:
+            // four times the room, so that a burst is not lost.
+            let strings = self.sites.iter().any(|s| Layout::of(s, 8).sleepable());
             let pages = match self.options.ring_pages {
                 0 if agg_strings => 256,
                 0 if counting => 16,
+                0 if strings => 4096 * crate::perf::online_cpus().len(),
                 0 => 1024 * crate::perf::online_cpus().len(),
                 n => n,
             };
-            let ring = RingReader::new(pages * crate::page_size())?;
+            let bytes = pages * crate::page_size();
+            let ring = RingReader::new(bytes)?;
             maps.ring = ring.fd();
+            maps.wake_bytes = (bytes / 8).min(i32::MAX as usize) as i32;
             self.ring = Some(ring);
         }
         if let Some(pid) = self.pid() {
@@ -649,7 +655,7 @@ impl Session {
     /// are lowered. A `poll` after this delivers what is left, and then
     /// [`lost`](Self::lost) is final.
     pub fn stop(&mut self) {
-        close_all(std::mem::take(&mut self.links));
+        close_all(std::mem::take(&mut self.links), self.forks.take());
         self.stopped = true;
     }
 
@@ -831,7 +837,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        close_all(std::mem::take(&mut self.links));
+        close_all(std::mem::take(&mut self.links), self.forks.take());
     }
 }
 
@@ -852,7 +858,6 @@ fn pid_filter_works(release: &str) -> bool {
         _ => true,
     }
 }
-
 
 /// Frames kept per user stack.
 const STACK_FRAMES: u32 = 127;
@@ -980,13 +985,16 @@ fn agg_program(
     })
 }
 
-/// Close links at once: each close waits for an RCU grace period, and
-/// waits that overlap end together.
-fn close_all(links: Vec<Link>) {
-    if links.len() <= 1 {
+/// Close links (and the fork tracker's tracepoint) at once: each close
+/// waits for an RCU grace period, and waits that overlap end together.
+fn close_all(links: Vec<Link>, forks: Option<ForkTracker>) {
+    if links.len() + usize::from(forks.is_some()) <= 1 {
         return;
     }
     std::thread::scope(|s| {
+        if let Some(forks) = forks {
+            s.spawn(move || drop(forks));
+        }
         for link in links {
             s.spawn(move || drop(link));
         }

@@ -356,6 +356,7 @@ pub mod helper {
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
     pub const RINGBUF_DISCARD: i32 = 133;
+    pub const RINGBUF_QUERY: i32 = 134;
     /// Sleepable programs only: faults the pages in.
     pub const COPY_FROM_USER: i32 = 148;
     pub const GET_ATTACH_COOKIE: i32 = 174;

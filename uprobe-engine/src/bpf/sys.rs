@@ -102,16 +102,20 @@ fn kernel_release() -> String {
 /// How many CPUs the kernel may ever bring up (per-CPU map values come in
 /// that many slots).
 pub fn possible_cpus() -> usize {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
-    text.trim()
-        .split(',')
-        .filter_map(|part| {
-            let (a, b) = part.split_once('-').unwrap_or((part, part));
-            Some(b.parse::<usize>().ok()? + 1).filter(|_| a.parse::<usize>().is_ok())
-        })
-        .max()
-        .unwrap_or(1)
-        .max(1)
+    // Read once: per-CPU map reads ask for it per key.
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+        text.trim()
+            .split(',')
+            .filter_map(|part| {
+                let (a, b) = part.split_once('-').unwrap_or((part, part));
+                Some(b.parse::<usize>().ok()? + 1).filter(|_| a.parse::<usize>().is_ok())
+            })
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    })
 }
 
 fn owned(fd: libc::c_long) -> OwnedFd {

@@ -91,6 +91,8 @@ pub struct Maps {
     pub starts: i32,
     /// User stacks by id (`--by ustack`).
     pub stacks: i32,
+    /// Records wake the reader once the ring holds more than this.
+    pub wake_bytes: i32,
 }
 
 impl Maps {
@@ -106,6 +108,7 @@ impl Maps {
             zeros: -1,
             starts: -1,
             stacks: -1,
+            wake_bytes: 0,
         }
     }
 }
@@ -402,8 +405,9 @@ impl Builder {
     pub(crate) fn finish(mut self) -> Vec<Insn> {
         let release_at = self.insns.len();
         if !self.to_release.is_empty() {
+            // Nothing for the reader: do not wake it.
             self.push(insn::mov(R1, R7));
-            self.push(insn::mov_imm(R2, 0));
+            self.push(insn::mov_imm(R2, RB_NO_WAKEUP));
             self.push(insn::call(helper::RINGBUF_DISCARD));
         }
         let exit_at = self.insns.len();
@@ -468,16 +472,30 @@ pub fn record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) -> Vec
         filter::condition(&mut b, filter, layout);
         let keep = b.forward(insn::jump_if_ne(R0, 0, 0));
         b.push(insn::mov(R1, R7));
-        b.push(insn::mov_imm(R2, 0));
+        b.push(insn::mov_imm(R2, RB_NO_WAKEUP));
         b.push(insn::call(helper::RINGBUF_DISCARD));
         b.jump_to_exit();
         b.land(keep);
     }
+    // Waking the reader for every record costs more than the record: the
+    // reader polls every few milliseconds, and is woken only once the ring
+    // holds more than `maps.wake_bytes`.
+    b.extend(insn::load_map(R1, maps.ring));
+    b.push(insn::mov_imm(R2, RB_AVAIL_DATA));
+    b.push(insn::call(helper::RINGBUF_QUERY));
+    b.push(insn::mov_imm(R2, RB_NO_WAKEUP));
+    b.push(insn::jump_if_le(R0, maps.wake_bytes, 1));
+    b.push(insn::mov_imm(R2, RB_FORCE_WAKEUP));
     b.push(insn::mov(R1, R7));
-    b.push(insn::mov_imm(R2, 0));
     b.push(insn::call(helper::RINGBUF_SUBMIT));
     b.finish()
 }
+
+/// `bpf_ringbuf_submit`/`discard` flags, and `bpf_ringbuf_query`'s
+/// question "how many bytes wait to be read".
+const RB_NO_WAKEUP: i32 = 1;
+const RB_FORCE_WAKEUP: i32 = 2;
+const RB_AVAIL_DATA: i32 = 0;
 
 /// The user stack into the record (`bpf_get_stack`, frame pointers): the
 /// bytes taken (negative: none) at `stack_at`, the frames after.
@@ -705,8 +723,9 @@ pub fn fork_program(scope: i32, ring: i32, child_pid_offset: i16) -> Vec<Insn> {
     b.push(insn::store32_imm(R8, FILLED, HEADER as i32));
     b.push(insn::store32(R8, PID_TGID + 4, R7));
     b.push(insn::store32(R8, PID_TGID, R7));
+    // The session attaches to the child as soon as it reads this.
     b.push(insn::mov(R1, R8));
-    b.push(insn::mov_imm(R2, 0));
+    b.push(insn::mov_imm(R2, RB_FORCE_WAKEUP));
     b.push(insn::call(helper::RINGBUF_SUBMIT));
     b.finish()
 }
