@@ -4,6 +4,8 @@ mod dtrace;
 mod gdb;
 mod list;
 mod runtime;
+mod status;
+mod suggest;
 mod trace;
 
 use clap::{Parser, Subcommand};
@@ -24,7 +26,8 @@ stap-sdt trace -c 'python3.11 app.py' --count 'python3.11:python:*'\n  \
 stap-sdt calls -l python -L -p 1234\n  \
 stap-sdt gdb -- --args ./server\n  \
 stap-sdt dtrace -C -h -s probes.d -o probes.h\n\n\
-Each command has --help; the README has a tour with real output."
+Each command has --help; the README has a tour with real output.",
+    after_long_help = status::TABLE
 )]
 struct Cli {
     #[command(subcommand)]
@@ -55,22 +58,22 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: Result<ExitCode, status::Failure> = match cli.command {
         Command::List(args) => list::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Latency(args) => trace::latency::run(args),
         Command::Calls(args) => runtime::calls::run(args),
         Command::Flow(args) => runtime::flow::run(args),
         Command::Events(args) => runtime::events::run(args),
-        Command::Tapsets(args) => runtime::tapsets::run(args),
-        Command::Gdb(args) => gdb::run(args),
-        Command::Dtrace(args) => dtrace::run(args),
+        Command::Tapsets(args) => runtime::tapsets::run(args).map_err(Into::into),
+        Command::Gdb(args) => gdb::run(args).map_err(Into::into),
+        Command::Dtrace(args) => dtrace::run(args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("stap-sdt: {message}");
-            ExitCode::from(2)
+        Err(failure) => {
+            eprintln!("stap-sdt: {}", failure.message);
+            failure.code()
         }
     }
 }

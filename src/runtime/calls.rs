@@ -2,6 +2,7 @@
 //! latency), like bcc's ucalls.
 
 use super::{function_name, Scope};
+use crate::status::Failure;
 use clap::Args;
 use std::collections::HashMap;
 use std::io::Write;
@@ -123,7 +124,7 @@ fn print_table(
     Ok(())
 }
 
-pub fn run(args: CallsArgs) -> Result<ExitCode, String> {
+pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
     let runtime = lang_bindings::Runtime::from_name(&args.scope.language)?;
     let (entry, exit) = runtime.call_events();
     let wanted: Vec<&str> = if args.latency {
@@ -133,20 +134,22 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, String> {
     };
     let mut run = args.scope.open(&wanted)?;
     let mut calls = Calls::default();
-    let code = run.each(|event| {
+    let code = run.each(|_, event| {
         let name = function_name(runtime, event);
         if *event.name == *entry {
             calls.entry(event.pid, event.tid, name, event.time_ns);
         } else {
             calls.exit(event.pid, event.tid, &name, event.time_ns);
         }
+        Ok(())
     });
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    // A closed stdout (`| head`) is not an error worth more than stopping.
-    let _ = print_table(&mut out, &calls, args.latency, args.top).and_then(|()| out.flush());
-    drop(out);
-    Ok(run.close(code))
+    // The table comes after the command's own output, in one piece.
+    let code = run.end_command(code);
+    let mut table = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = print_table(&mut table, &calls, args.latency, args.top);
+    run.print(&table);
+    run.close(code)
 }
 
 #[cfg(test)]
