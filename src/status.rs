@@ -14,8 +14,8 @@ Exit status (every command):
      matches a selector
   2  usage: a bad option, probe spelling, filter or template, or an argument
      a probe does not have
-  3  tracing failed: privileges, the kernel refused, the process is gone,
-     the command could not start
+  3  tracing failed: no privileges, the kernel refused a program or a
+     uprobe
   4  writing the output failed (disk full, closed pipe, -o FILE); the probes
      are detached first
 With -c CMD and none of 1-4: the command's own exit status.";
