@@ -257,3 +257,53 @@ fn python_function_entry_counts_under_plain_trace() {
         "the line semaphore is explained: {err:?}"
     );
 }
+
+#[test]
+fn installed_binary_carries_the_gdb_plugin() {
+    if !test_support::is_root() {
+        test_support::skip(
+            "installed_binary_carries_the_gdb_plugin",
+            "a private mount namespace needs root",
+        );
+        return;
+    }
+    let (Some(unshare), Some(_)) = (
+        test_support::require("installed_binary_carries_the_gdb_plugin", "unshare"),
+        test_support::require("installed_binary_carries_the_gdb_plugin", "gdb"),
+    ) else {
+        return;
+    };
+    // An "installed" copy of the binary, run with the source tree hidden
+    // under an empty tmpfs in a private mount namespace.
+    let scratch = Scratch::new();
+    let bin = scratch.join("stap-sdt");
+    std::fs::copy(BIN, &bin).unwrap();
+    let cache = scratch.join("cache");
+    let tree = env!("CARGO_MANIFEST_DIR");
+    let script = format!(
+        "mount -t tmpfs none {tree} && test ! -e {tree}/gdb-plugin && exec {} gdb -- -nx -batch -ex 'help sdt-break'",
+        bin.display()
+    );
+    let out = Command::new(unshare)
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("XDG_CACHE_HOME", &cache)
+        .env_remove("STAP_SDT_GDB_PLUGIN")
+        .bounded_output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("sdt-break"), "{text}");
+    assert!(!text.contains("Undefined command"), "{text}");
+    // The plugin was written under the cache directory, named by version.
+    let dirs: Vec<_> = std::fs::read_dir(cache.join("stap-sdt"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert!(dirs[0].join("stap_sdt.py").is_file());
+    assert!(dirs[0].join("stap_sdt/__init__.py").is_file());
+}
