@@ -307,3 +307,57 @@ fn installed_binary_carries_the_gdb_plugin() {
     assert!(dirs[0].join("stap_sdt.py").is_file());
     assert!(dirs[0].join("stap_sdt/__init__.py").is_file());
 }
+
+#[test]
+fn version_completions_and_man_page() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        // The binary may lag one commit behind a commit made after the build.
+        assert!(text.contains("(commit "), "{text} (HEAD {head})");
+    }
+    for feature in ["uprobe_multi", "sleepable uprobes", "ring buffer"] {
+        assert!(
+            text.contains(&format!("{feature} yes")) || text.contains(&format!("{feature} no")),
+            "{text}"
+        );
+    }
+    // This machine's kernel (6.18) has uprobe_multi.
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    if kallsyms.contains(" bpf_uprobe_multi_link_attach\n") {
+        assert!(text.contains("uprobe_multi yes"), "{text}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success());
+        assert!(
+            script.contains("stap-sdt")
+                && script.contains("latency")
+                && script.contains("--duration"),
+            "{shell}"
+        );
+    }
+    let out = Command::new(BIN).arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH stap-sdt 1"),
+        "{page}"
+    );
+    assert!(page.contains("Exit status"), "{page}");
+    let out = Command::new(BIN).args(["man", "trace"]).output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH stap-sdt-trace 1"), "{page}");
+    assert!(page.contains("duration"), "{page}");
+}
