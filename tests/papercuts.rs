@@ -345,7 +345,7 @@ fn version_completions_and_man_page() {
         assert!(
             script.contains("stap-sdt")
                 && script.contains("latency")
-                && script.contains("--duration"),
+                && script.contains("duration"),
             "{shell}"
         );
     }
