@@ -361,3 +361,46 @@ fn version_completions_and_man_page() {
     assert!(page.contains(".TH stap-sdt-trace 1"), "{page}");
     assert!(page.contains("duration"), "{page}");
 }
+
+#[test]
+fn calls_table_comes_after_the_command_output() {
+    if !prerequisites("calls_table_comes_after_the_command_output") {
+        return;
+    }
+    let python = "/usr/bin/python3.11";
+    if !std::path::Path::new(python).exists() {
+        test_support::skip(
+            "calls_table_comes_after_the_command_output",
+            "no python3.11",
+        );
+        return;
+    }
+    // A program that prints until it is stopped; -d ends the trace first.
+    let scratch = Scratch::new();
+    let script = scratch.write(
+        "chatty.py",
+        "import time\ndef tick(i):\n    print('tick', i, flush=True)\n\
+         for i in range(100000):\n    tick(i)\n    time.sleep(0.02)\n",
+    );
+    let command = format!("{python} {}", script.display());
+    let out = Command::new(BIN)
+        .args(["calls", "-l", "python", "-q", "-d", "1", "-c", &command])
+        .stdin(Stdio::null())
+        .bounded_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("FUNCTION"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        !lines[header..].iter().any(|l| l.starts_with("tick")),
+        "the command's output is inside the table:\n{stdout}"
+    );
+    assert!(
+        lines[header..].iter().any(|l| l.contains(":tick ")),
+        "{stdout}"
+    );
+}

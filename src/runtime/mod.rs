@@ -296,7 +296,7 @@ pub fn function_name(runtime: Runtime, event: &NamedEvent) -> String {
         Runtime::Python => format!("{}:{}", event.text("file"), event.text("function")),
         Runtime::Java => format!(
             "{}.{}{}",
-            event.text("class").replace('/', "."),
+            event.text("class"),
             event.text("method"),
             event.text("signature")
         ),
