@@ -1,12 +1,15 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
 mod dtrace;
+mod features;
 mod gdb;
 mod list;
 mod runtime;
+mod status;
+mod suggest;
 mod trace;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -24,7 +27,8 @@ stap-sdt trace -c 'python3.11 app.py' --count 'python3.11:python:*'\n  \
 stap-sdt calls -l python -L -p 1234\n  \
 stap-sdt gdb -- --args ./server\n  \
 stap-sdt dtrace -C -h -s probes.d -o probes.h\n\n\
-Each command has --help; the README has a tour with real output."
+Each command has --help; the README has a tour with real output.",
+    after_long_help = status::TABLE
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,26 +55,115 @@ enum Command {
     Gdb(gdb::GdbArgs),
     /// Generate a probe header (-h) or semaphore object (-G) from a D provider file, like SystemTap's dtrace.
     Dtrace(dtrace::DtraceArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of stap-sdt, or of one of its commands.
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
+}
+
+/// `--version`: the version, the commit, and what this kernel offers.
+fn long_version() -> String {
+    let features = features::kernel();
+    let mut text = format!(
+        "{} (commit {})\nkernel {}:",
+        env!("CARGO_PKG_VERSION"),
+        env!("STAP_SDT_COMMIT"),
+        features.release
+    );
+    for (name, found) in &features.list {
+        text.push_str(&format!(" {name} {}", if *found { "yes" } else { "no" }));
+        if name != &features.list.last().unwrap().0 {
+            text.push(',');
+        }
+    }
+    text
+}
+
+/// The command line's definition; with -V/--version, the long version.
+fn definition() -> clap::Command {
+    let command = Cli::command();
+    let asks_version = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--version" || a == "-V");
+    if asks_version {
+        let text: &'static str = Box::leak(long_version().into_boxed_str());
+        command.version(text).long_version(text)
+    } else {
+        command
+    }
+}
+
+/// `stap-sdt man [COMMAND]`: roff from the same definitions as --help.
+fn man(name: Option<&str>) -> Result<ExitCode, status::Failure> {
+    let mut command = Cli::command();
+    command.build();
+    let page = match name {
+        None => command,
+        Some(n) => command
+            .find_subcommand(n)
+            .cloned()
+            .map(|c| {
+                let full: &'static str =
+                    Box::leak(format!("stap-sdt-{}", c.get_name()).into_boxed_str());
+                c.name(full)
+            })
+            .ok_or_else(|| format!("man: no command `{n}`"))?,
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut out)
+        .map_err(|e| e.to_string())?;
+    print_all(&out)
+}
+
+fn print_all(bytes: &[u8]) -> Result<ExitCode, status::Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| {
+            status::Failure::new(
+                status::Status::Output,
+                format!("writing to standard output: {e}"),
+            )
+        })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let cli = Cli::from_arg_matches(&definition().get_matches()).unwrap_or_else(|e| e.exit());
+    let result: Result<ExitCode, status::Failure> = match cli.command {
         Command::List(args) => list::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Latency(args) => trace::latency::run(args),
         Command::Calls(args) => runtime::calls::run(args),
         Command::Flow(args) => runtime::flow::run(args),
         Command::Events(args) => runtime::events::run(args),
-        Command::Tapsets(args) => runtime::tapsets::run(args),
-        Command::Gdb(args) => gdb::run(args),
-        Command::Dtrace(args) => dtrace::run(args),
+        Command::Tapsets(args) => runtime::tapsets::run(args).map_err(Into::into),
+        Command::Gdb(args) => gdb::run(args).map_err(Into::into),
+        Command::Dtrace(args) => dtrace::run(args).map_err(Into::into),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "stap-sdt", &mut out);
+            print_all(&out)
+        }
+        Command::Man { command } => man(command.as_deref()),
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("stap-sdt: {message}");
-            ExitCode::from(2)
+        Err(failure) => {
+            eprintln!("stap-sdt: {}", failure.message);
+            failure.code()
         }
     }
 }

@@ -212,6 +212,17 @@ fn flow_and_class_events_decode_exactly() {
         .collect();
     assert_eq!(loaded.len(), 1, "{events:#?}");
     assert_eq!(loaded[0]["fields"]["shared"], false);
+    // Class names are spelled as in the calls and flow views (issue 12):
+    // java.lang.String, never java/lang/String.
+    let classes: Vec<&str> = parsed
+        .iter()
+        .filter_map(|e| e["fields"]["class"].as_str())
+        .collect();
+    assert!(
+        classes.iter().any(|c| c.starts_with("java.")),
+        "{classes:?}"
+    );
+    assert!(!classes.iter().any(|c| c.contains('/')), "{classes:?}");
     for name in [
         "hotspot.vm.init.begin",
         "hotspot.vm.init.end",

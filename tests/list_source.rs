@@ -121,3 +121,42 @@ fn source_lines_from_own_dwarf_and_separate_debug_files() {
     std::fs::copy(&debug, dir.join(format!("{}.debug", &id[2..]))).unwrap();
     assert_eq!(lines(&prog, Some(&root)), expected());
 }
+
+/// Rust probes (`sdt-macros`): each site's line is the user's `probe!`
+/// line, not a line inside the macros' crate (issue 12).
+#[test]
+fn rust_probes_point_at_the_users_line() {
+    if require("rust_probes_point_at_the_users_line", "cargo").is_none()
+        && std::env::var_os("CARGO").is_none()
+    {
+        return;
+    }
+    let main_rs = "fn main() {\n\
+    let n = std::env::args().count() as u64;\n\
+    sdt_macros::probe!(app, first, n);\n\
+    if n > 5 {\n\
+        sdt_macros::probe!(app, second, n, n + 1);\n\
+    }\n\
+    sdt_macros::probe_lazy!(app, third, n);\n\
+}\n";
+    let program = test_support::sdt_macros_program(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "user_lines",
+        main_rs,
+    );
+    // A private copy: the listing reads only this file.
+    let scratch = Scratch::new();
+    let copy = scratch.join("user_lines");
+    std::fs::copy(&program, &copy).unwrap();
+    let mut found = lines(&copy, None);
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("first".to_string(), "main.rs".to_string(), 3),
+            ("second".to_string(), "main.rs".to_string(), 5),
+            ("third".to_string(), "main.rs".to_string(), 7),
+        ]
+    );
+}

@@ -1,5 +1,6 @@
 //! Bad input and missing privileges: one clear message naming the input,
-//! exit status 2, never a panic.
+//! the exit status of the shared table (1 nothing matches, 2 bad input,
+//! 3 no privileges), never a panic.
 
 mod trace_support;
 
@@ -51,11 +52,11 @@ fn no_match_and_no_process_are_named() {
     let fx = fixture(&scratch);
     let probe = format!("{}:nope:x*", fx.display());
     let (code, _, err) = trace(&[&probe]);
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(1));
     assert!(err[0].contains("no SDT probe matches `nope:x*`"), "{err:?}");
     let probe = format!("{}:fn:no_such_function", fx.display());
     let (code, _, err) = trace(&[&probe]);
-    assert_eq!(code, Some(2));
+    assert_eq!(code, Some(1));
     assert!(
         err[0].contains("no function symbol matches `no_such_function`"),
         "{err:?}"
@@ -70,7 +71,7 @@ fn without_privileges_one_sentence_says_what_is_needed() {
     if !test_support::is_root() {
         // Unprivileged already: the message must come straight away.
         let (code, _, err) = trace(&["/bin/true:fn:main"]);
-        assert_eq!(code, Some(2));
+        assert_eq!(code, Some(3));
         assert!(err[0].contains("needs root"), "{err:?}");
         return;
     }
@@ -88,7 +89,7 @@ fn without_privileges_one_sentence_says_what_is_needed() {
         .bounded_output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
     assert_eq!(
         err.trim(),
         "stap-sdt: tracing needs root, or the CAP_PERFMON and CAP_SYS_ADMIN capabilities \

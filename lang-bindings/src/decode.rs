@@ -114,6 +114,14 @@ pub fn fields(def: &ProbeDef, args: &[Value]) -> Vec<(&'static str, FieldValue)>
                 }
                 _ => FieldValue::Unavailable,
             };
+            // HotSpot passes internal class names (`java/lang/Object`):
+            // every view spells them as Java does, `java.lang.Object`.
+            let decoded = match decoded {
+                FieldValue::Str(s) if f.name == "class" && def.provider.starts_with("hotspot") => {
+                    FieldValue::Str(s.replace('/', "."))
+                }
+                other => other,
+            };
             (f.name, decoded)
         })
         .collect()

@@ -3,6 +3,7 @@
 mod human;
 mod inputs;
 
+use crate::status::{Failure, Status};
 use clap::Args;
 use serde::Serialize;
 use stapsdt_reader::filter::ProbeSelector;
@@ -94,14 +95,15 @@ struct ErrorEntry {
     message: String,
 }
 
-pub fn run(args: ListArgs) -> Result<ExitCode, String> {
+pub fn run(args: ListArgs) -> Result<ExitCode, Failure> {
     if args.tapsets {
-        return crate::runtime::tapsets::run(crate::runtime::tapsets::TapsetsArgs::installed());
+        return crate::runtime::tapsets::run(crate::runtime::tapsets::TapsetsArgs::installed())
+            .map_err(Into::into);
     }
     let (paths, selector_texts) = inputs::split_paths_and_selectors(&args.inputs);
     if paths.is_empty() && args.pids.is_empty() {
         return Err(
-            "list: nothing to read: give a PATH (file, archive or directory) or -p PID".to_string(),
+            "list: nothing to read: give a PATH (file, archive or directory) or -p PID".into(),
         );
     }
     let selection = build_selection(&selector_texts, args.regex)?;
@@ -109,6 +111,10 @@ pub fn run(args: ListArgs) -> Result<ExitCode, String> {
         source_lines: args.source,
     };
     let mut found = inputs::read_all(&paths, &args.pids, &options);
+    // Before selection: the names a misspelled selector may have meant.
+    let all_names =
+        (!selector_texts.is_empty()).then(|| crate::suggest::probe_names(&found.objects));
+    let carried_probes = found.objects.iter().any(|o| !o.probes.is_empty());
     for object in &mut found.objects {
         object
             .probes
@@ -144,16 +150,35 @@ pub fn run(args: ListArgs) -> Result<ExitCode, String> {
         human::write(&mut out, &found.objects, args.verbose)
     };
     if let Err(e) = written.and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(ExitCode::SUCCESS);
-        }
-        return Err(format!("writing output: {e}"));
+        return Err(Failure::new(
+            Status::Output,
+            format!("writing to standard output: {e}"),
+        ));
     }
-    let code = if found.read_any {
+    drop(out);
+    let matched = found.objects.iter().any(|o| !o.probes.is_empty());
+    let mut code = if found.read_any {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(Status::NoMatch as u8)
     };
+    if found.read_any && !matched {
+        // Say why the listing is empty, and what was probably meant.
+        if !carried_probes {
+            for dir in paths.iter().filter(|p| std::path::Path::new(p).is_dir()) {
+                eprintln!("stap-sdt: no file under {dir} carries SDT probes");
+            }
+        }
+        if let Some(names) = &all_names {
+            for text in &selector_texts {
+                let hint = crate::suggest::hint(text, names)
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                eprintln!("stap-sdt: no probe matches `{text}`{hint}");
+            }
+            code = ExitCode::from(Status::NoMatch as u8);
+        }
+    }
     // The process ends now: freeing thousands of small strings one by one
     // would only add to the time of a listing.
     std::mem::forget(found);

@@ -2,6 +2,7 @@
 //! latency), like bcc's ucalls.
 
 use super::{function_name, Scope};
+use crate::status::Failure;
 use clap::Args;
 use std::collections::HashMap;
 use std::io::Write;
@@ -28,6 +29,24 @@ pub struct CallsArgs {
     /// Show only the N functions with the most calls (with -L: the most time).
     #[arg(short = 'T', long = "top", value_name = "N")]
     top: Option<usize>,
+
+    /// Show function names in full; by default a name over 64 characters (a long
+    /// Java signature) is cut to 63 and `…`, so it does not widen every row.
+    #[arg(short = 'w', long)]
+    wide: bool,
+}
+
+/// The widest FUNCTION column without --wide.
+const NAME_WIDTH: usize = 64;
+
+/// `name` in at most `width` characters: cut, with `…` as the last.
+fn fit(name: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if name.chars().count() <= width {
+        return name.into();
+    }
+    let mut cut: String = name.chars().take(width - 1).collect();
+    cut.push('…');
+    cut.into()
 }
 
 #[derive(Default, Debug, Clone, PartialEq, Eq)]
@@ -140,9 +159,18 @@ fn print_table(
     calls: &Calls,
     latency: bool,
     top: Option<usize>,
+    wide: bool,
 ) -> std::io::Result<()> {
     let rows = calls.rows(latency, top);
-    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(8);
+    let limit = if wide { usize::MAX } else { NAME_WIDTH };
+    let rows: Vec<(std::borrow::Cow<str>, Tally)> =
+        rows.into_iter().map(|(n, t)| (fit(n, limit), t)).collect();
+    let width = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     if !latency {
         writeln!(out, "{:<width$} {:>10}", "FUNCTION", "CALLS")?;
         for (name, t) in &rows {
@@ -178,7 +206,7 @@ fn print_table(
     Ok(())
 }
 
-pub fn run(args: CallsArgs) -> Result<ExitCode, String> {
+pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
     let runtime = lang_bindings::Runtime::from_name(&args.scope.language)?;
     let (entry, exit) = runtime.call_events();
     let wanted: Vec<&str> = if args.latency {
@@ -188,20 +216,22 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, String> {
     };
     let mut run = args.scope.open(&wanted)?;
     let mut calls = Calls::default();
-    let code = run.each(|event| {
+    let code = run.each(|_, event| {
         let name = function_name(runtime, event);
         if *event.name == *entry {
             calls.entry(event.pid, event.tid, name, event.time_ns);
         } else {
             calls.exit(event.pid, event.tid, &name, event.time_ns);
         }
+        Ok(())
     });
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    // A closed stdout (`| head`) is not an error worth more than stopping.
-    let _ = print_table(&mut out, &calls, args.latency, args.top).and_then(|()| out.flush());
-    drop(out);
-    Ok(run.close(code))
+    // The table comes after the command's own output, in one piece.
+    let code = run.end_command(code);
+    let mut table = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = print_table(&mut table, &calls, args.latency, args.top, args.wide);
+    run.print(&table);
+    run.close(code)
 }
 
 #[cfg(test)]
@@ -230,5 +260,23 @@ mod tests {
         let rows = c.rows(false, Some(2));
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), ["f", "g"]);
         assert_eq!(c.rows(true, None)[0].0, "f");
+    }
+
+    #[test]
+    fn long_names_do_not_widen_every_row() {
+        let mut c = Calls::default();
+        let long = format!("Big.method({})V", "Ljava/lang/String;".repeat(20));
+        c.entry(1, 1, long.clone(), 1);
+        c.entry(1, 1, "Small.f()V".into(), 2);
+        let mut out = Vec::new();
+        print_table(&mut out, &c, false, None, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in text.lines() {
+            assert!(line.chars().count() <= NAME_WIDTH + 11, "{line}");
+        }
+        assert!(text.contains('…'), "{text}");
+        let mut out = Vec::new();
+        print_table(&mut out, &c, false, None, true).unwrap();
+        assert!(String::from_utf8(out).unwrap().contains(&long));
     }
 }

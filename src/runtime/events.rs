@@ -2,6 +2,7 @@
 //! line each (or JSON).
 
 use super::Scope;
+use crate::status::Failure;
 use clap::Args;
 use lang_bindings::{FieldValue, NamedEvent};
 use std::io::Write;
@@ -61,7 +62,7 @@ fn json_value(value: &FieldValue) -> serde_json::Value {
     }
 }
 
-fn write(out: &mut impl Write, event: &NamedEvent, json: bool) -> std::io::Result<()> {
+fn write(out: &mut dyn Write, event: &NamedEvent, json: bool) -> std::io::Result<()> {
     if json {
         let fields: serde_json::Map<String, serde_json::Value> = event
             .fields
@@ -96,22 +97,13 @@ fn write(out: &mut impl Write, event: &NamedEvent, json: bool) -> std::io::Resul
     writeln!(out)
 }
 
-pub fn run(args: EventsArgs) -> Result<ExitCode, String> {
+pub fn run(args: EventsArgs) -> Result<ExitCode, Failure> {
     let wanted: Vec<&str> = if args.events.is_empty() {
         DEFAULT.to_vec()
     } else {
         args.events.iter().map(String::as_str).collect()
     };
     let mut run = args.scope.open(&wanted)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut failed = false;
-    let code = run.each(|event| {
-        if !failed && write(&mut out, event, args.json).is_err() {
-            failed = true;
-        }
-    });
-    let _ = out.flush();
-    drop(out);
-    Ok(run.close(code))
+    let code = run.each(|out, event| write(out, event, args.json));
+    run.close(code)
 }

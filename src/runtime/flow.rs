@@ -2,9 +2,9 @@
 //! call depth, with timestamps, like bcc's uflow.
 
 use super::{function_name, Scope};
+use crate::status::Failure;
 use clap::Args;
 use std::collections::HashMap;
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -24,20 +24,18 @@ pub struct FlowArgs {
     filter: Option<String>,
 }
 
-pub fn run(args: FlowArgs) -> Result<ExitCode, String> {
+pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let runtime = lang_bindings::Runtime::from_name(&args.scope.language)?;
     let (entry, exit) = runtime.call_events();
     let mut run = args.scope.open(&[entry, exit])?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let _ = writeln!(
-        out,
-        "{:<3} {:<7} {:<7} {:>12} FUNCTION",
+    let header = format!(
+        "{:<3} {:<7} {:<7} {:>12} FUNCTION\n",
         "CPU", "PID", "TID", "TIME(us)"
     );
+    run.print(header.as_bytes());
     let mut depth: HashMap<u32, usize> = HashMap::new();
     let mut first: Option<u128> = None;
-    let code = run.each(|event| {
+    let code = run.each(|out, event| {
         let name = function_name(runtime, event);
         let start = *first.get_or_insert(event.time_ns);
         let d = depth.entry(event.tid).or_insert(0);
@@ -45,8 +43,9 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, String> {
         if !entering {
             *d = d.saturating_sub(1);
         }
+        let mut result = Ok(());
         if args.filter.as_deref().is_none_or(|f| name.contains(f)) {
-            let _ = writeln!(
+            result = writeln!(
                 out,
                 "{:<3} {:<7} {:<7} {:>12.3} {}{} {}",
                 event.cpu,
@@ -61,8 +60,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, String> {
         if entering {
             *d += 1;
         }
+        result
     });
-    let _ = out.flush();
-    drop(out);
-    Ok(run.close(code))
+    run.close(code)
 }

@@ -7,11 +7,13 @@ pub mod events;
 pub mod flow;
 pub mod tapsets;
 
+use crate::status::{Failure, Out, OutputArgs, Status};
 use crate::trace::scope::ProcessScope;
 use crate::trace::{child, command::CommandWatch, signals};
 use clap::Args;
 use lang_bindings::{discover, jdk, NamedEvent, Runtime, RuntimeObject, Tracer};
 use stapsdt_reader::filter::Glob;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,9 @@ pub struct Scope {
     /// when events are reported lost.
     #[arg(long, value_name = "PAGES", default_value_t = 4096)]
     buffer_pages: usize,
+
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// An attached tracer and the process it watches.
@@ -49,6 +54,11 @@ pub struct Run {
     hits: u64,
     /// The forwarded signal that ended the command.
     ended_by: Option<i32>,
+    /// `-q`: no status lines.
+    quiet: bool,
+    /// Where the records go; the first write that failed.
+    pub out: Out,
+    write_error: Option<std::io::Error>,
 }
 
 impl Scope {
@@ -74,26 +84,31 @@ impl Scope {
 
     /// Attach the events matching `wanted` and start; a `-c` command is
     /// released once everything is attached.
-    pub fn open(&self, wanted: &[&str]) -> Result<Run, String> {
+    pub fn open(&self, wanted: &[&str]) -> Result<Run, Failure> {
         let runtime = Runtime::from_name(&self.language)?;
         let objects = self.objects(runtime)?;
+        let out = self.out.open()?;
         signals::install();
         let (child, target) = self.processes.start()?;
         let globs: Vec<Glob> = wanted.iter().map(|w| Glob::new(w)).collect();
         let (mut tracer, warnings) =
             Tracer::attach(target, &objects, &globs, self.buffer_pages, || {
                 signals::received().is_some()
-            })?;
+            })
+            .map_err(|e| Failure::new(attach_status(&e), e))?;
         for warning in warnings {
             eprintln!("stap-sdt: {warning}");
         }
-        tracer.start()?;
+        tracer.start().map_err(|e| Failure::new(Status::Trace, e))?;
         let mut watch = self.processes.command.as_deref().map(CommandWatch::new);
         if let Some(w) = &mut watch {
             let paths: Vec<std::path::PathBuf> = objects.iter().map(|o| o.path.clone()).collect();
             w.check_start(&paths);
         }
         let mut run = Run {
+            quiet: self.out.quiet,
+            out,
+            write_error: None,
             watch,
             hits: 0,
             ended_by: None,
@@ -114,16 +129,16 @@ impl Scope {
             .iter()
             .map(|o| o.path.display().to_string())
             .collect();
-        eprintln!(
+        self.out.note(format_args!(
             "Tracing {runtime} in {scope} ({}). Ctrl-C to end.",
             paths.join(", ")
-        );
+        ));
         if !run.tracer.hidden_events().is_empty() {
-            eprintln!(
+            self.out.note(format_args!(
                 "stap-sdt: also attached {} (hidden) so that its semaphore is raised: \
                  CPython 3.11 reaches function__entry only then",
                 run.tracer.hidden_events().join(", ")
-            );
+            ));
         }
         if let Some(c) = &mut run.child {
             c.release();
@@ -157,7 +172,10 @@ impl Run {
 
     /// Deliver events until Ctrl-C, the duration, or the traced process ends.
     /// Returns the command's exit code when it ran under `-c`.
-    pub fn each(&mut self, mut handler: impl FnMut(&NamedEvent)) -> Option<i32> {
+    pub fn each(
+        &mut self,
+        mut handler: impl FnMut(&mut dyn Write, &NamedEvent) -> std::io::Result<()>,
+    ) -> Option<i32> {
         let mut exit_code = None;
         loop {
             let mut stop =
@@ -177,22 +195,61 @@ impl Run {
             } else if let Some(pid) = self.processes.pid {
                 stop |= !crate::trace::scope::process_alive(pid);
             }
+            if self.write_error.is_some() {
+                // The output is gone: detach (a -c command runs on untraced).
+                return exit_code;
+            }
             let hits = &mut self.hits;
+            let out = &mut self.out.writer;
+            let write_error = &mut self.write_error;
             let mut counted = |event: &NamedEvent| {
                 *hits += 1;
-                handler(event)
+                if write_error.is_none() {
+                    if let Err(e) = handler(out, event) {
+                        *write_error = Some(e);
+                    }
+                }
             };
             if stop {
                 self.tracer.finish(&mut counted);
                 return exit_code;
             }
             self.tracer.poll(100, &mut counted);
+            if let Err(e) = self.out.writer.flush() {
+                self.write_error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// With `-c`: a command still running when tracing stops (the duration
+    /// ended) is ended as Ctrl-C would, so that its output comes before
+    /// what is printed at the end, not inside it.
+    pub fn end_command(&mut self, exit_code: Option<i32>) -> Option<i32> {
+        match (&mut self.child, exit_code) {
+            (Some(c), None) => {
+                let code = c.end_with(libc::SIGTERM, signals::CHILD_EXIT_LIMIT);
+                self.ended_by = Some(libc::SIGTERM);
+                code
+            }
+            _ => exit_code,
+        }
+    }
+
+    /// Write `text` (a table printed at the end) in one piece.
+    pub fn print(&mut self, text: &[u8]) {
+        if self.write_error.is_none() {
+            if let Err(e) = self.out.writer.write_all(text) {
+                self.write_error = Some(e);
+            }
         }
     }
 
     /// Detach and say what the user should know: lost records, dormant
     /// probes and the flag that wakes them, the command's exit status.
-    pub fn close(self, exit_code: Option<i32>) -> ExitCode {
+    pub fn close(mut self, exit_code: Option<i32>) -> Result<ExitCode, Failure> {
+        if let Err(e) = self.out.writer.flush() {
+            self.write_error.get_or_insert(e);
+        }
         let lost = self.tracer.lost();
         let advice = self.tracer.dormant_advice();
         drop(self.tracer);
@@ -205,20 +262,30 @@ impl Run {
         if let (Some(w), 0) = (&self.watch, self.hits) {
             w.report_no_hits();
         }
-        if let (Some(signal), Some(command)) = (self.ended_by, &self.processes.command) {
-            eprintln!(
-                "stap-sdt: ended `{command}` with signal {signal} (status {})",
-                exit_code.map_or("unknown".to_string(), |c| c.to_string())
-            );
-            return ExitCode::SUCCESS;
+        if let Some(error) = self.write_error.take() {
+            return Err(Failure::new(
+                Status::Output,
+                format!("writing to {}: {error}; detached", self.out.name),
+            ));
         }
-        match (exit_code, &self.processes.command) {
+        if let (Some(signal), Some(command)) = (self.ended_by, &self.processes.command) {
+            if !self.quiet {
+                eprintln!(
+                    "stap-sdt: ended `{command}` with signal {signal} (status {})",
+                    exit_code.map_or("unknown".to_string(), |c| c.to_string())
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(match (exit_code, &self.processes.command) {
             (Some(code), Some(command)) => {
-                eprintln!("stap-sdt: `{command}` exited with status {code}");
+                if !self.quiet {
+                    eprintln!("stap-sdt: `{command}` exited with status {code}");
+                }
                 ExitCode::from(code.clamp(0, 255) as u8)
             }
             _ => ExitCode::SUCCESS,
-        }
+        })
     }
 }
 
@@ -229,10 +296,24 @@ pub fn function_name(runtime: Runtime, event: &NamedEvent) -> String {
         Runtime::Python => format!("{}:{}", event.text("file"), event.text("function")),
         Runtime::Java => format!(
             "{}.{}{}",
-            event.text("class").replace('/', "."),
+            event.text("class"),
             event.text("method"),
             event.text("signature")
         ),
         Runtime::Perl => format!("{}::{}", event.text("package"), event.text("sub")),
+    }
+}
+
+/// Attaching failed: nothing matching is status 1, bad input 2, the rest 3.
+fn attach_status(message: &str) -> Status {
+    if crate::status::is_no_match(message) || message.contains("event matches") {
+        Status::NoMatch
+    } else if message.contains("privileges")
+        || message.contains("needs root")
+        || message.contains("kernel")
+    {
+        Status::Trace
+    } else {
+        Status::Usage
     }
 }

@@ -4,6 +4,7 @@
 use super::scope::ProcessScope;
 use super::summary::AggArgs;
 use super::{drive, key_string_bytes, parse_filter, Output, Run};
+use crate::status::{Failure, OutputArgs};
 use clap::Args;
 use std::process::ExitCode;
 use uprobe_engine::{AggValue, SessionOptions, SiteRole};
@@ -62,9 +63,12 @@ pub struct LatencyArgs {
     /// Print the histograms every SECONDS too, each round stamped with the time.
     #[arg(long, value_name = "SECONDS")]
     interval: Option<f64>,
+
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
-pub fn run(args: LatencyArgs) -> Result<ExitCode, String> {
+pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
     let by_arg = args
         .match_arg
         .as_deref()
@@ -85,6 +89,8 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, String> {
         ..SessionOptions::default()
     };
     drive(Run {
+        out: args.out,
+        wanted_args: Vec::new(),
         scope: args.scope,
         probes: vec![
             (args.start, SiteRole::Start { by_arg }),

@@ -11,9 +11,10 @@ pub(crate) mod signals;
 mod stacks;
 pub(crate) mod summary;
 
+use crate::status::{Failure, OutputArgs, Status};
 use clap::Args;
 use output::Style;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use uprobe_engine::{AggSpec, AggValue, Filter, Selector, Session, SessionOptions, SiteRole};
@@ -111,6 +112,9 @@ pub struct TraceArgs {
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(2..=4096))]
     str_max: Option<u64>,
 
+    #[command(flatten)]
+    out: OutputArgs,
+
     /// Pages of the ring buffer all CPUs share (a power of two; default 1024 per CPU).
     #[arg(
         long,
@@ -131,7 +135,7 @@ fn arg_number(text: &str) -> Result<usize, String> {
     }
 }
 
-pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
+pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
     let template = args
         .format
         .as_deref()
@@ -139,7 +143,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
         .transpose()?;
     let hist_arg = args.hist.as_deref().map(arg_number).transpose()?;
     if let Some(bad) = args.strings.iter().find(|&&n| n >= 12) {
-        return Err(format!("--str {bad}: arguments are numbered 0..11"));
+        return Err(format!("--str {bad}: arguments are numbered 0..11").into());
     }
     let aggregating = args.count || hist_arg.is_some();
     if !aggregating && (!args.agg.by.is_empty() || args.agg.top.is_some()) {
@@ -208,7 +212,18 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, String> {
     if args.stack.is_some() && aggregating {
         return Err("--stack prints a stack per hit; to count stacks use --by ustack".into());
     }
+    // Arguments each probe must have: --str, and the --format conversions.
+    let mut wanted_args: Vec<(usize, String)> = args
+        .strings
+        .iter()
+        .map(|&n| (n, format!("--str {n}")))
+        .collect();
+    if let Output::Events(Style::Template(t)) = &output {
+        wanted_args.extend(t.args().into_iter().map(|n| (n, "--format".to_string())));
+    }
     drive(Run {
+        out: args.out,
+        wanted_args,
         scope: args.scope,
         probes,
         options,
@@ -245,6 +260,9 @@ pub(crate) enum Output {
 /// One tracing run: probes with their roles, for a scope, until Ctrl-C, the
 /// duration, or the end of the traced process.
 pub(crate) struct Run {
+    pub out: OutputArgs,
+    /// Arguments every probe must have, with the option that asks for each.
+    pub wanted_args: Vec<(usize, String)>,
     pub scope: scope::ProcessScope,
     pub probes: Vec<(String, SiteRole)>,
     pub options: SessionOptions,
@@ -256,18 +274,20 @@ pub(crate) struct Run {
     pub source_lines: bool,
 }
 
-pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
+pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
     let mut watch = run.scope.command.as_deref().map(command::CommandWatch::new);
     // (selector, the spelling it came from, role): `-c` binds bare
     // selectors to the command's objects, one selector each.
     let mut selectors: Vec<(Selector, &String, SiteRole)> = Vec::new();
     for (text, role) in &run.probes {
-        let selector = Selector::parse(text).map_err(|e| e.to_string())?;
+        let selector = Selector::parse(text).map_err(|e| Failure::engine(None, &e))?;
         match &watch {
             Some(w) => selectors.extend(w.bind(selector)?.into_iter().map(|s| (s, text, *role))),
             None => selectors.push((selector, text, *role)),
         }
     }
+    // Open the output before anything is attached or started.
+    let out = run.out.open()?;
 
     signals::install();
     let (mut child, target) = run.scope.start()?;
@@ -276,14 +296,21 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
         0 => 127,
         n => n,
     };
-    let mut session = Session::new(target, run.options).map_err(|e| e.to_string())?;
+    let engine = |e: uprobe_engine::Error| Failure::engine(None, &e);
+    let mut session = Session::new(target, run.options).map_err(engine)?;
     session.stop_attaching_when(|| signals::received().is_some());
     let mut locations = 0;
     let mut traced = Vec::new();
     for (selector, text, role) in &selectors {
-        let reports = session
-            .attach_as(selector, *role)
-            .map_err(|e| format!("{text}: {e}"))?;
+        let reports = session.attach_as(selector, *role).map_err(|e| {
+            let mut failure = Failure::engine(Some(text), &e);
+            if failure.status == Status::NoMatch {
+                if let Some(hint) = hint_for(selector, run.scope.pid) {
+                    failure.message = format!("{}; {hint}", failure.message);
+                }
+            }
+            failure
+        })?;
         for report in &reports {
             for warning in &report.warnings {
                 eprintln!(
@@ -297,16 +324,30 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
         locations += reports.len();
         traced.extend(reports.iter().map(|r| r.path.clone()));
     }
+    // Arguments a probe does not have are a mistake, not `<unavailable>`.
+    for site in session.probes() {
+        for (n, option) in &run.wanted_args {
+            if site.args.get(*n).is_none() {
+                let why = uprobe_engine::lower::filter::check_arg(site, *n, false)
+                    .err()
+                    .unwrap_or_default();
+                return Err(format!("{option}: {why}").into());
+            }
+        }
+    }
+    // CPython 3.11 fires function__entry only while its `line` probe's
+    // semaphore is raised: raise it too (counted in the kernel, not shown).
+    let line_gate = python_line_gate(&session, target, &run.out)?;
     if let Some(w) = &mut watch {
         w.check_start(&traced);
     }
-    session.start().map_err(|e| e.to_string())?;
-    eprintln!(
+    session.start().map_err(engine)?;
+    run.out.note(format_args!(
         "Tracing {locations} location{} of {} probe spec{}. Ctrl-C to end.",
         if locations == 1 { "" } else { "s" },
         run.probes.len(),
         if run.probes.len() == 1 { "" } else { "s" }
-    );
+    ));
     if let Some(c) = &mut child {
         c.release();
     }
@@ -316,7 +357,6 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let interval = run.interval.map(Duration::from_secs_f64);
     let mut next_interval = interval.map(|i| Instant::now() + i);
-    let stdout = std::io::stdout();
     let mut stack_names = stacks::StackNames::new(run.source_lines, stack_depth);
     let counts_stacks = matches!(&run.output, Output::Aggregate { spec, .. } if spec.keys.contains(&uprobe_engine::KeyPart::Ustack));
     let (style, aggregate) = match run.output {
@@ -327,10 +367,11 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
             value_name,
         } => (None, Some((spec, top, value_name))),
     };
+    let output_name = out.name;
     let mut sink = Sink {
-        out: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        out: out.writer,
         style,
-        write_failed: false,
+        write_error: None,
         hits: 0,
     };
     let mut exit_code = None;
@@ -381,7 +422,7 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
         }
         if let (Some(i), Some(at), Some((spec, top, name))) = (interval, next_interval, &aggregate)
         {
-            if Instant::now() >= at && !stop {
+            if Instant::now() >= at && !stop && sink.write_error.is_none() {
                 let result = summary::interval_stamp(&mut sink.out, run.json).and_then(|_| {
                     print_aggregate(
                         &mut sink.out,
@@ -393,11 +434,12 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
                         &mut stack_names,
                     )
                 });
-                sink.write_failed |= result.and_then(|_| sink.out.flush()).is_err();
+                let result = result.and_then(|_| sink.out.flush());
+                sink.note(result);
                 next_interval = Some(at + i);
             }
         }
-        if stop || sink.write_failed {
+        if stop || sink.write_error.is_some() {
             break;
         }
     }
@@ -406,19 +448,24 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
     if let Some((spec, top, name)) = &aggregate {
         let rows = session.aggregates();
         aggregated = rows.iter().any(|r| r.stats.count > 0);
-        let result = print_aggregate(
-            &mut sink.out,
-            &session,
-            spec,
-            *top,
-            name,
-            run.json,
-            &mut stack_names,
-        );
-        sink.write_failed |= result.and_then(|_| sink.out.flush()).is_err();
+        if sink.write_error.is_none() {
+            let result = print_aggregate(
+                &mut sink.out,
+                &session,
+                spec,
+                *top,
+                name,
+                run.json,
+                &mut stack_names,
+            );
+            let result = result.and_then(|_| sink.out.flush());
+            sink.note(result);
+        }
     }
-    let write_failed = sink.write_failed;
-    drop(sink);
+    let write_error = sink.write_error.take();
+    // A BufWriter flushes what it holds when dropped; after a failed write
+    // that could only fail again.
+    let _ = sink.out.into_parts();
     if let Some(w) = &watch {
         if hits == 0 && !aggregated {
             w.report_no_hits();
@@ -427,27 +474,114 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, String> {
     let lost = session.lost();
     let lost_keys = session.lost_keys();
     drop(session);
+    drop(line_gate);
     if lost > 0 {
         eprintln!("stap-sdt: {lost} events lost (ring buffer full; raise --buffer-pages)");
     }
     if lost_keys > 0 {
         eprintln!("stap-sdt: {lost_keys} hits lost: the key map was full (raise --max-keys)");
     }
-    if write_failed {
-        eprintln!("stap-sdt: writing to standard output failed; detached");
+    // The probes are detached: now the outcome.
+    if let Some(error) = write_error {
+        return Err(Failure::new(
+            Status::Output,
+            format!("writing to {output_name}: {error}; detached"),
+        ));
     }
     if let (Some(signal), Some(command)) = (ended_by, &run.scope.command) {
-        eprintln!(
+        run.out.note(format_args!(
             "stap-sdt: ended `{command}` with signal {signal} (status {})",
             exit_code.map_or("unknown".to_string(), |c| c.to_string())
-        );
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     if let (Some(code), Some(command)) = (exit_code, &run.scope.command) {
-        eprintln!("stap-sdt: `{command}` exited with status {code}");
+        run.out.note(format_args!(
+            "stap-sdt: `{command}` exited with status {code}"
+        ));
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "did you mean …?" for a USDT selector that matched nothing: the nearest
+/// `PROVIDER:NAME`s of the objects it names.
+fn hint_for(selector: &Selector, pid: Option<u32>) -> Option<String> {
+    let Selector::Usdt {
+        path,
+        provider,
+        name,
+    } = selector
+    else {
+        return None;
+    };
+    let objects = match path {
+        Some(p) => {
+            let file = stapsdt_reader::resolve::object_path(p, pid).ok()?;
+            stapsdt_reader::read_path(&file).ok()?
+        }
+        None => {
+            stapsdt_reader::process::read_process(pid?, &Default::default())
+                .ok()?
+                .0
+        }
+    };
+    let names = crate::suggest::probe_names(&objects);
+    if names.is_empty() {
+        return Some(match path {
+            Some(p) => format!("{p} has no SDT probes"),
+            None => "the process maps no object with SDT probes".into(),
+        });
+    }
+    crate::suggest::hint(&format!("{}:{}", provider.as_str(), name.as_str()), &names)
+}
+
+/// With `python:function__entry` traced in an object that also has
+/// `python:line`, a counting session on `line`: CPython 3.11 (Debian's)
+/// fires `function__entry` for ordinary functions only while the `line`
+/// semaphore is raised. Kept until the probes are detached.
+fn python_line_gate(
+    session: &Session,
+    target: uprobe_engine::Target,
+    out: &OutputArgs,
+) -> Result<Option<Session>, Failure> {
+    let mut paths: Vec<std::path::PathBuf> = session
+        .probes()
+        .filter(|p| p.label == "python:function__entry")
+        .map(|p| p.path.clone())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let options = SessionOptions {
+        count_only: true,
+        ..SessionOptions::default()
+    };
+    let mut gate = Session::new(target, options).map_err(|e| Failure::engine(None, &e))?;
+    gate.stop_attaching_when(|| signals::received().is_some());
+    let mut gated = Vec::new();
+    for path in paths {
+        let selector = Selector::Usdt {
+            path: Some(path.display().to_string()),
+            provider: stapsdt_reader::filter::Glob::new("python"),
+            name: stapsdt_reader::filter::Glob::new("line"),
+        };
+        if gate.attach(&selector).is_ok() {
+            gated.push(path.display().to_string());
+        }
+    }
+    if gated.is_empty() {
+        return Ok(None);
+    }
+    gate.start().map_err(|e| Failure::engine(None, &e))?;
+    out.note(format_args!(
+        "stap-sdt: also raising python:line's semaphore in {} (CPython 3.11 fires \
+         function__entry only while it is raised; its hits are not shown)",
+        gated.join(", ")
+    ));
+    Ok(Some(gate))
 }
 
 fn print_aggregate(
@@ -473,8 +607,9 @@ fn print_aggregate(
 struct Sink<W: Write> {
     out: W,
     style: Option<Style>,
-    /// Output closed (e.g. a pipe to `head`): stop tracing.
-    write_failed: bool,
+    /// The first failed write (e.g. a full disk, a pipe to `head` closed):
+    /// stop tracing.
+    write_error: Option<std::io::Error>,
     /// Events delivered.
     hits: u64,
 }
@@ -485,18 +620,22 @@ impl<W: Write> Sink<W> {
         let Some(style) = &mut self.style else {
             return;
         };
-        if self.write_failed {
+        if self.write_error.is_some() {
             return;
         }
         let frames = (!event.ustack.is_empty()).then(|| stacks.frames(event.pid, &event.ustack));
-        if output::write_event(&mut self.out, style, event, frames.as_deref()).is_err() {
-            self.write_failed = true;
+        let result = output::write_event(&mut self.out, style, event, frames.as_deref());
+        self.note(result);
+    }
+
+    fn note(&mut self, result: std::io::Result<()>) {
+        if let Err(e) = result {
+            self.write_error.get_or_insert(e);
         }
     }
 
     fn flush(&mut self) {
-        if self.out.flush().is_err() {
-            self.write_failed = true;
-        }
+        let result = self.out.flush();
+        self.note(result);
     }
 }

@@ -152,7 +152,12 @@ pub fn write_event(
         }
         Style::Json(probes) => write_json(out, probes, event, stack),
         Style::Template(t) => {
-            writeln!(out, "{}", t.render(&event.args))?;
+            let line = t.render(&event.args);
+            out.write_all(line.as_bytes())?;
+            // A template's own trailing newline ends the line (printf's habit).
+            if !line.ends_with('\n') {
+                out.write_all(b"\n")?;
+            }
             write_frames(out, stack)
         }
     }

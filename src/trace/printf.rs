@@ -6,6 +6,12 @@
 //! (string arg0 cut to arg1's value: a pointer+length pair);
 //! `%%` is a percent sign; `\n`, `\t`, `\\` are escapes. An argument shown
 //! with `%s` is fetched as a string by the kernel.
+//!
+//! Newlines: each hit ends a line. A template that ends with `\n` (as printf
+//! and bpftrace want it written) ends its line with that newline, not with a
+//! blank line after it; one without gets a newline, because the output is
+//! line-oriented (`--stack` frames go under their hit, `grep` and `head`
+//! count lines), unlike bpftrace's printf, which adds nothing.
 
 use uprobe_engine::Value;
 
@@ -174,6 +180,21 @@ impl Template {
             .collect()
     }
 
+    /// Every argument the template shows, in order of appearance.
+    pub fn args(&self) -> Vec<usize> {
+        let mut args: Vec<usize> = self
+            .0
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Conversion { arg, .. } => Some(*arg),
+                _ => None,
+            })
+            .collect();
+        args.sort_unstable();
+        args.dedup();
+        args
+    }
+
     pub fn render(&self, args: &[Value]) -> String {
         let mut out = String::new();
         for piece in &self.0 {
@@ -319,6 +340,12 @@ mod tests {
         let err = Template::parse("%99999999999999999999999d").unwrap_err();
         assert!(err.contains("field width over 4096"), "{err}");
         assert!(Template::parse("%4096d").is_ok());
+    }
+
+    #[test]
+    fn arguments_shown() {
+        let t = Template::parse("%x %p %5d %2$s").unwrap();
+        assert_eq!(t.args(), vec![0, 1, 2]);
     }
 
     #[test]

@@ -85,15 +85,48 @@ fn fill(object: &mut Object, file: &object::File<'_>) {
         .iter_mut()
         .flat_map(|p| p.locations.iter_mut())
     {
-        if let Ok(Some(loc)) = context.find_location(location.address) {
-            if let (Some(file), Some(line)) = (loc.file, loc.line) {
-                location.source = Some(SourceLine {
-                    file: file.to_string(),
-                    line,
-                });
+        if let Some((file, line)) = user_line(&context, location.address) {
+            location.source = Some(SourceLine { file, line });
+        }
+    }
+}
+
+/// The source line of a probe site. A site made by `sdt-macros`' `probe!`
+/// lies in functions of that crate inlined into the user's code, and its
+/// innermost line is in `sdt-macros/src/…`: the first frame outside the
+/// crate (the inlined call's site) is the line the user wrote.
+fn user_line<R: gimli::Reader>(
+    context: &addr2line::Context<R>,
+    address: u64,
+) -> Option<(String, u32)> {
+    let innermost = context.find_location(address).ok()??;
+    let line_of = |loc: &addr2line::Location| Some((loc.file?.to_string(), loc.line?));
+    let first = line_of(&innermost)?;
+    if !in_sdt_macros(&first.0) {
+        return Some(first);
+    }
+    let mut frames = context.find_frames(address).skip_all_loads().ok()?;
+    while let Ok(Some(frame)) = frames.next() {
+        if let Some(found) = frame.location.as_ref().and_then(line_of) {
+            if !in_sdt_macros(&found.0) {
+                return Some(found);
             }
         }
     }
+    Some(first)
+}
+
+/// A file of the `sdt-macros` crate (a path dependency, or a registry copy
+/// such as `sdt-macros-0.1.0/src/`).
+fn in_sdt_macros(file: &str) -> bool {
+    let mut parts = Path::new(file).components().rev();
+    let _file = parts.next();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(src), Some(krate))
+            if src.as_os_str() == "src"
+                && krate.as_os_str().to_str().is_some_and(|k| k == "sdt-macros" || k.starts_with("sdt-macros-"))
+    )
 }
 
 fn find_debug_file(
