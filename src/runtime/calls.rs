@@ -163,7 +163,7 @@ fn print_table(
 ) -> std::io::Result<()> {
     let rows = calls.rows(latency, top);
     let limit = if wide { usize::MAX } else { NAME_WIDTH };
-    let rows: Vec<(std::borrow::Cow<str>, Tally)> =
+    let rows: Vec<(std::borrow::Cow<str>, &Tally)> =
         rows.into_iter().map(|(n, t)| (fit(n, limit), t)).collect();
     let width = rows
         .iter()
