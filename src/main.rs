@@ -1,9 +1,11 @@
 //! `stap-sdt`: list, trace and debug userspace static probes.
 
 mod dtrace;
+mod flame;
 mod gdb;
 mod list;
 mod runtime;
+mod timeline;
 mod trace;
 
 use clap::{Parser, Subcommand};
