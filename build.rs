@@ -49,7 +49,14 @@ const KEEP_FIELDS: &[(&str, &[&str])] = &[
     ),
     (
         ".perfetto.protos.TrackDescriptor",
-        &["uuid", "parent_uuid", "name", "process", "thread", "counter"],
+        &[
+            "uuid",
+            "parent_uuid",
+            "name",
+            "process",
+            "thread",
+            "counter",
+        ],
     ),
     (".perfetto.protos.InternedData", &["event_names"]),
     (
@@ -71,7 +78,10 @@ const KEEP_FIELDS: &[(&str, &[&str])] = &[
         ".perfetto.protos.ThreadDescriptor",
         &["pid", "tid", "thread_name"],
     ),
-    (".perfetto.protos.CounterDescriptor", &["unit", "is_incremental"]),
+    (
+        ".perfetto.protos.CounterDescriptor",
+        &["unit", "is_incremental"],
+    ),
 ];
 
 fn main() {
@@ -149,7 +159,13 @@ fn prune(fds: &mut FileDescriptorSet) {
 
     let mut messages = HashMap::new();
     let mut enums = BTreeSet::new();
-    index_messages(&package, &file.message_type, &keep, &mut messages, &mut enums);
+    index_messages(
+        &package,
+        &file.message_type,
+        &keep,
+        &mut messages,
+        &mut enums,
+    );
     for e in &file.enum_type {
         enums.insert(format!("{package}.{}", e.name()));
     }

@@ -19,10 +19,10 @@ impl<W: Write> JsonSink<W> {
             Clock::Boottime => "CLOCK_BOOTTIME",
             Clock::Realtime => "CLOCK_REALTIME",
         };
-        write!(
+        writeln!(
             out,
             "{{\"displayTimeUnit\":\"ns\",\"otherData\":{{\"producer\":\"stap-sdt\",\
-             \"clock\":\"{clock}\"}},\"traceEvents\":[\n"
+             \"clock\":\"{clock}\"}},\"traceEvents\":["
         )?;
         Ok(JsonSink {
             out,
