@@ -4,6 +4,7 @@ mod dtrace;
 mod flame;
 mod gdb;
 mod list;
+mod pictures;
 mod runtime;
 mod timeline;
 mod trace;
@@ -53,6 +54,9 @@ enum Command {
     Gdb(gdb::GdbArgs),
     /// Generate a probe header (-h) or semaphore object (-G) from a D provider file, like SystemTap's dtrace.
     Dtrace(dtrace::DtraceArgs),
+    /// Timeline and flame graph writers on synthetic events (bench, browser check).
+    #[command(hide = true)]
+    DebugPictures(pictures::PicturesArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Tapsets(args) => runtime::tapsets::run(args),
         Command::Gdb(args) => gdb::run(args),
         Command::Dtrace(args) => dtrace::run(args),
+        Command::DebugPictures(args) => pictures::run(args),
     };
     match result {
         Ok(code) => code,
