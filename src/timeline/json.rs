@@ -116,14 +116,14 @@ fn float(out: &mut impl Write, v: f64) -> io::Result<()> {
 }
 
 impl<W: Write> Sink for JsonSink<W> {
-    fn process(&mut self, pid: u32, name: Option<&str>) -> io::Result<()> {
+    fn process(&mut self, _ts_ns: u64, pid: u32, name: Option<&str>) -> io::Result<()> {
         match name {
             Some(name) => self.metadata("process_name", pid, pid, name),
             None => Ok(()),
         }
     }
 
-    fn thread(&mut self, pid: u32, tid: u32, name: &str) -> io::Result<()> {
+    fn thread(&mut self, _ts_ns: u64, pid: u32, tid: u32, name: &str) -> io::Result<()> {
         if name.is_empty() {
             return Ok(());
         }

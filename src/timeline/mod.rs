@@ -110,8 +110,9 @@ pub struct Stats {
 /// What a format writes; [`TimelineWriter`] keeps the state common to both
 /// and calls these with descriptions already emitted and slices paired.
 trait Sink {
-    fn process(&mut self, pid: u32, name: Option<&str>) -> io::Result<()>;
-    fn thread(&mut self, pid: u32, tid: u32, name: &str) -> io::Result<()>;
+    /// Describes a process track; `ts_ns` is the event that brought it up.
+    fn process(&mut self, ts_ns: u64, pid: u32, name: Option<&str>) -> io::Result<()>;
+    fn thread(&mut self, ts_ns: u64, pid: u32, tid: u32, name: &str) -> io::Result<()>;
     fn instant(&mut self, ev: &Event) -> io::Result<()>;
     fn begin(&mut self, ev: &Event) -> io::Result<()>;
     /// `name` is the name of the slice being ended.
@@ -221,8 +222,8 @@ impl TimelineWriter {
     /// main thread (tid == pid) when that thread's name is given.
     pub fn process_name(&mut self, pid: u32, name: &str) {
         self.process_names.insert(pid, name.to_string());
-        if self.processes.contains_key(&pid) {
-            self.describe_process(pid, Some(name));
+        if self.processes.contains_key(&pid) && !self.failed() {
+            self.describe_process(self.last_ts, pid, Some(name));
         }
     }
 
@@ -328,7 +329,7 @@ impl TimelineWriter {
             return;
         }
         self.last_ts = self.last_ts.max(ts_ns);
-        self.see_process(pid);
+        self.see_process(ts_ns, pid);
         let r = self.sink.counter(ts_ns, pid, name, value);
         self.wrote(r, 1);
     }
@@ -398,7 +399,7 @@ impl TimelineWriter {
             return false;
         }
         self.last_ts = self.last_ts.max(ts_ns);
-        self.see_process(pid);
+        self.see_process(ts_ns, pid);
         let name = thread_name.unwrap_or("");
         let (new, renamed) = match self.threads.get(&(pid, tid)) {
             None => (true, false),
@@ -409,34 +410,34 @@ impl TimelineWriter {
             if !name.is_empty() {
                 t.name = name.to_string();
             }
-            let r = self.sink.thread(pid, tid, name);
+            let r = self.sink.thread(ts_ns, pid, tid, name);
             self.wrote(r, 0);
             // The main thread names an unnamed process.
             if tid == pid && !name.is_empty() && !self.process_names.contains_key(&pid) {
                 if let Some(None) = self.processes.get(&pid) {
-                    self.describe_process(pid, Some(name));
+                    self.describe_process(ts_ns, pid, Some(name));
                 }
             }
         }
         !self.failed()
     }
 
-    fn see_process(&mut self, pid: u32) {
+    fn see_process(&mut self, ts_ns: u64, pid: u32) {
         if self.processes.contains_key(&pid) {
             return;
         }
         let name = self.process_names.get(&pid).cloned();
-        self.describe_process(pid, name.as_deref());
+        self.describe_process(ts_ns, pid, name.as_deref());
     }
 
-    fn describe_process(&mut self, pid: u32, name: Option<&str>) {
+    fn describe_process(&mut self, ts_ns: u64, pid: u32, name: Option<&str>) {
         if let Some(Some(old)) = self.processes.get(&pid) {
             if Some(old.as_str()) == name {
                 return;
             }
         }
         self.processes.insert(pid, name.map(str::to_string));
-        let r = self.sink.process(pid, name);
+        let r = self.sink.process(ts_ns, pid, name);
         self.wrote(r, 0);
     }
 }

@@ -59,14 +59,15 @@ pub(super) struct PerfettoSink<W: Write> {
     buf: Vec<u8>,
 }
 
+// Track uuids stay below 2^63, as Perfetto's examples keep them; pid and tid
+// are below 2^22 on Linux (pid_max), so bit 62 marks a process track, bit 61
+// a thread track and bit 60 a counter track.
 fn process_uuid(pid: u32) -> u64 {
-    (1 << 63) | pid as u64
+    (1 << 62) | pid as u64
 }
 
 fn thread_uuid(pid: u32, tid: u32) -> u64 {
-    // pid and tid are below 2^22 on Linux (pid_max); bit 62 sets threads
-    // apart from processes (bit 63) and counters (bit 61).
-    (1 << 62) | ((pid as u64) << 31) | tid as u64
+    (1 << 61) | ((pid as u64) << 31) | tid as u64
 }
 
 impl<W: Write> PerfettoSink<W> {
@@ -123,8 +124,13 @@ impl<W: Write> PerfettoSink<W> {
         self.out.write_all(&self.buf)
     }
 
-    fn descriptor(&mut self, d: pb::TrackDescriptor) -> io::Result<()> {
+    /// A track descriptor, timestamped with the event that brought the track
+    /// up, as Perfetto recommends for process and thread tracks (so it sorts
+    /// before that event among other data sources).
+    fn descriptor(&mut self, ts_ns: u64, d: pb::TrackDescriptor) -> io::Result<()> {
         self.packet(pb::TracePacket {
+            timestamp: Some(ts_ns),
+            timestamp_clock_id: Some(self.clock_id),
             data: Some(Data::TrackDescriptor(d)),
             ..Default::default()
         })
@@ -187,28 +193,35 @@ fn annotations(args: &[(&str, ArgValue)]) -> Vec<pb::DebugAnnotation> {
 }
 
 impl<W: Write> Sink for PerfettoSink<W> {
-    fn process(&mut self, pid: u32, name: Option<&str>) -> io::Result<()> {
-        self.descriptor(pb::TrackDescriptor {
-            uuid: Some(process_uuid(pid)),
-            process: Some(pb::ProcessDescriptor {
-                pid: Some(pid as i32),
-                process_name: name.map(str::to_string),
-            }),
-            ..Default::default()
-        })
+    fn process(&mut self, ts_ns: u64, pid: u32, name: Option<&str>) -> io::Result<()> {
+        self.descriptor(
+            ts_ns,
+            pb::TrackDescriptor {
+                uuid: Some(process_uuid(pid)),
+                process: Some(pb::ProcessDescriptor {
+                    pid: Some(pid as i32),
+                    process_name: name.map(str::to_string),
+                }),
+                ..Default::default()
+            },
+        )
     }
 
-    fn thread(&mut self, pid: u32, tid: u32, name: &str) -> io::Result<()> {
-        self.descriptor(pb::TrackDescriptor {
-            uuid: Some(thread_uuid(pid, tid)),
-            parent_uuid: Some(process_uuid(pid)),
-            thread: Some(pb::ThreadDescriptor {
-                pid: Some(pid as i32),
-                tid: Some(tid as i64),
-                thread_name: (!name.is_empty()).then(|| name.to_string()),
-            }),
-            ..Default::default()
-        })
+    fn thread(&mut self, ts_ns: u64, pid: u32, tid: u32, name: &str) -> io::Result<()> {
+        // No parent_uuid: Perfetto groups a thread track under its process by
+        // the descriptor's pid (its synthetic-track-event guide sets none).
+        self.descriptor(
+            ts_ns,
+            pb::TrackDescriptor {
+                uuid: Some(thread_uuid(pid, tid)),
+                thread: Some(pb::ThreadDescriptor {
+                    pid: Some(pid as i32),
+                    tid: Some(tid as i64),
+                    thread_name: (!name.is_empty()).then(|| name.to_string()),
+                }),
+                ..Default::default()
+            },
+        )
     }
 
     fn instant(&mut self, ev: &Event) -> io::Result<()> {
@@ -238,21 +251,24 @@ impl<W: Write> Sink for PerfettoSink<W> {
         let uuid = match known {
             Some(uuid) => uuid,
             None => {
-                let uuid = (1 << 61) | self.next_counter;
+                let uuid = (1 << 60) | self.next_counter;
                 self.next_counter += 1;
                 self.counters
                     .entry(pid)
                     .or_default()
                     .insert(name.to_string(), uuid);
-                self.descriptor(pb::TrackDescriptor {
-                    uuid: Some(uuid),
-                    parent_uuid: Some(process_uuid(pid)),
-                    static_or_dynamic_name: Some(pb::track_descriptor::StaticOrDynamicName::Name(
-                        name.to_string(),
-                    )),
-                    counter: Some(pb::CounterDescriptor::default()),
-                    ..Default::default()
-                })?;
+                self.descriptor(
+                    ts_ns,
+                    pb::TrackDescriptor {
+                        uuid: Some(uuid),
+                        parent_uuid: Some(process_uuid(pid)),
+                        static_or_dynamic_name: Some(
+                            pb::track_descriptor::StaticOrDynamicName::Name(name.to_string()),
+                        ),
+                        counter: Some(pb::CounterDescriptor::default()),
+                        ..Default::default()
+                    },
+                )?;
                 uuid
             }
         };

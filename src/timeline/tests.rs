@@ -294,22 +294,15 @@ fn parse_text(out: &str) -> Text {
 }
 
 /// Decodes a Perfetto file with protoc; None (the test skips) without protoc.
-fn protoc_decode(path: &Path) -> Option<Text> {
-    let input = std::fs::File::open(path).unwrap();
-    let out = match Command::new("protoc")
+fn protoc_decode(test: &str, path: &Path) -> Option<Text> {
+    let protoc = test_support::require(test, "protoc")?;
+    let out = Command::new(protoc)
         .arg("--decode=perfetto.protos.Trace")
         .arg(format!("--proto_path={}", proto_dir().display()))
         .arg("perfetto_trace.proto")
-        .stdin(input)
+        .stdin(std::fs::File::open(path).unwrap())
         .output()
-    {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("SKIPPED perfetto protoc decode: protoc is not installed (Debian protobuf-compiler)");
-            return None;
-        }
-        Err(e) => panic!("protoc: {e}"),
-    };
+        .expect("running protoc");
     assert!(
         out.status.success(),
         "protoc --decode failed: {}",
@@ -325,7 +318,7 @@ fn perfetto_decodes_with_perfettos_proto_and_slices_nest() {
     write_call_tree(&mut w);
     let stats = w.finish().unwrap();
     assert_eq!((stats.unmatched_ends, stats.unclosed_begins), (2, 1));
-    let Some(trace) = protoc_decode(&path) else {
+    let Some(trace) = protoc_decode("perfetto_decodes", &path) else {
         return;
     };
 
@@ -357,19 +350,18 @@ fn perfetto_decodes_with_perfettos_proto_and_slices_nest() {
             }
         }
         if let Some(d) = p.get("track_descriptor") {
+            assert!(p.num("timestamp").is_some(), "descriptors are timestamped");
             let uuid = d.num("uuid").unwrap();
+            assert!(uuid < 1 << 63);
             if let Some(proc) = d.get("process") {
                 tracks.insert(
                     uuid,
                     (proc.num("pid").unwrap(), 0, proc.string("process_name")),
                 );
             } else if let Some(t) = d.get("thread") {
-                let parent = d.num("parent_uuid").unwrap();
-                assert_eq!(
-                    tracks[&parent].0,
-                    t.num("pid").unwrap(),
-                    "thread under its process"
-                );
+                // Grouped under its process by pid; the process came first.
+                let pid = t.num("pid").unwrap();
+                assert!(tracks.values().any(|(p, tid, _)| (*p, *tid) == (pid, 0)));
                 tracks.insert(
                     uuid,
                     (
@@ -380,6 +372,8 @@ fn perfetto_decodes_with_perfettos_proto_and_slices_nest() {
                 );
             } else {
                 assert!(d.get("counter").is_some());
+                let parent = d.num("parent_uuid").unwrap();
+                assert_eq!(tracks[&parent].0, PID as u64, "counter under its process");
                 counter_tracks.insert(uuid, d.string("name").unwrap());
             }
             continue;
@@ -454,7 +448,7 @@ fn other_clocks_and_unnamed_threads() {
     w.instant(1_700_000_000_000_000_001, 7, 8, "", "hit", &[]);
     let stats = w.finish().unwrap();
     assert_eq!(stats.events, 2);
-    let Some(trace) = protoc_decode(&path) else {
+    let Some(trace) = protoc_decode("other_clocks", &path) else {
         return;
     };
     let packets: Vec<_> = trace.fields("packet").collect();
@@ -503,4 +497,22 @@ fn the_main_thread_names_its_process() {
             r#""process_name" 5 "server""#
         ]
     );
+}
+
+#[test]
+fn write_errors_come_back_from_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["full.json", "full.pftrace"] {
+        let path = dir.path().join(name);
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let mut w = TimelineWriter::create(&path).unwrap();
+        // More than the 256 KiB buffer, so writing fails before finish.
+        for i in 0..20_000u64 {
+            w.begin(i, 1, 1, "t", "a_function_with_a_long_name", &[]);
+            w.end(i + 1, 1, 1);
+        }
+        assert!(w.error().unwrap().contains("No space left"), "{name}");
+        let err = w.finish().unwrap_err();
+        assert!(err.contains("No space left"), "{name}: {err}");
+    }
 }
