@@ -297,7 +297,11 @@ impl TimelineWriter {
     }
 
     /// A slice whose duration is already known (a latency START→END pair
-    /// matched by the engine); it does not change the open-slice stack.
+    /// matched by the engine); it does not change the open-slice stack. It is
+    /// drawn on the thread's track with the `begin`/`end` slices, so it must
+    /// nest with them (inside the open slice, or around slices that ended
+    /// within it); a complete slice that overlaps a `begin`/`end` slice
+    /// partly is written as given, and viewers then cut or flag one of them.
     pub fn complete(
         &mut self,
         ts_ns: u64,
