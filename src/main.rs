@@ -2,11 +2,14 @@
 
 mod dtrace;
 mod features;
+mod flame;
 mod gdb;
 mod list;
+mod pictures;
 mod runtime;
 mod status;
 mod suggest;
+mod timeline;
 mod trace;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -67,6 +70,9 @@ enum Command {
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+    /// Timeline and flame graph writers on synthetic events (bench, browser check).
+    #[command(hide = true)]
+    DebugPictures(pictures::PicturesArgs),
 }
 
 /// `--version`: the version, the commit, and what this kernel offers.
@@ -158,6 +164,7 @@ fn main() -> ExitCode {
             print_all(&out)
         }
         Command::Man { command } => man(command.as_deref()),
+        Command::DebugPictures(args) => pictures::run(args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,
