@@ -6,6 +6,7 @@ mod flame;
 mod gdb;
 mod list;
 mod pictures;
+mod pictures_out;
 mod runtime;
 mod status;
 mod suggest;

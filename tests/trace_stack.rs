@@ -120,6 +120,30 @@ fn stack_matches_gdb() {
         })
         .collect();
     per_caller.sort();
+    // The same stacks folded for a flame graph: `other`'s two call sites
+    // merge into one line.
+    let folded = scratch.join("stacks.folded");
+    let (code, _, err) = trace(&[
+        "--count",
+        "--by",
+        "ustack",
+        "--folded",
+        &folded.display().to_string(),
+        "-c",
+        &command,
+        &probe,
+    ]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let text = std::fs::read_to_string(&folded).unwrap();
+    assert!(
+        text.lines().any(|l| l.ends_with("main;other;level3 2")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with("main;level1;level2;level3 1")),
+        "{text}"
+    );
     // Two call sites in `other`: two stacks of one hit each.
     assert_eq!(
         per_caller,

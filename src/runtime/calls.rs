@@ -21,6 +21,10 @@ pub struct CallsArgs {
     #[command(flatten)]
     scope: Scope,
 
+    /// With -L: call stacks by self time, as folded stacks and/or an SVG flame graph.
+    #[command(flatten)]
+    flame: crate::pictures_out::FlameArgs,
+
     /// Also trace returns and show per function the total time, self time (not in
     /// the calls it made), mean, p50, p99 (log2 histogram) and max.
     #[arg(short = 'L', long)]
@@ -214,11 +218,33 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
     } else {
         vec![entry]
     };
+    if args.flame.wanted() && !args.latency {
+        return Err(Failure::new(
+            crate::status::Status::Usage,
+            "--folded and --flamegraph need -L (stacks are built from entries and returns)",
+        ));
+    }
+    let mut timeline = args.scope.open_timeline()?;
+    let mut stacks = args.flame.wanted().then(crate::pictures_out::call_stacks);
     let mut run = args.scope.open(&wanted)?;
     let mut calls = Calls::default();
     let code = run.each(|_, event| {
         let name = function_name(runtime, event);
-        if *event.name == *entry {
+        let entering = *event.name == *entry;
+        if args.latency {
+            super::slice(&mut timeline, event, entering, &name);
+        } else if let Some(t) = &mut timeline {
+            t.instant(event.time_ns, event.pid, event.tid, &event.comm, &name, &[]);
+        }
+        if let Some(s) = &mut stacks {
+            let ts = event.time_ns.min(u128::from(u64::MAX)) as u64;
+            if entering {
+                s.entry(ts, event.pid, event.tid, &name);
+            } else {
+                s.ret(ts, event.pid, event.tid, Some(&name));
+            }
+        }
+        if entering {
             calls.entry(event.pid, event.tid, name, event.time_ns);
         } else {
             calls.exit(event.pid, event.tid, &name, event.time_ns);
@@ -231,7 +257,15 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
     // Writing to a Vec cannot fail.
     let _ = print_table(&mut table, &calls, args.latency, args.top, args.wide);
     run.print(&table);
-    run.close(code)
+    let result = run.close(code);
+    if let Some(mut s) = stacks {
+        s.finish(None);
+        let title = format!("{} calls by self time (ns)", args.scope.language);
+        args.flame
+            .write(&s.rows(), &title)
+            .map_err(|e| Failure::new(crate::status::Status::Output, e))?;
+    }
+    args.scope.close_timeline(timeline, result)
 }
 
 #[cfg(test)]

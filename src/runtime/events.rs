@@ -103,7 +103,37 @@ pub fn run(args: EventsArgs) -> Result<ExitCode, Failure> {
     } else {
         args.events.iter().map(String::as_str).collect()
     };
+    let mut timeline = args.scope.open_timeline()?;
     let mut run = args.scope.open(&wanted)?;
-    let code = run.each(|out, event| write(out, event, args.json));
-    run.close(code)
+    let code = run.each(|out, event| {
+        if let Some(t) = &mut timeline {
+            let fields: Vec<(&str, crate::timeline::ArgValue)> = event
+                .fields
+                .iter()
+                .filter_map(|(name, v)| Some((*name, timeline_value(v)?)))
+                .collect();
+            t.instant(
+                event.time_ns,
+                event.pid,
+                event.tid,
+                &event.comm,
+                &event.name,
+                &fields,
+            );
+        }
+        write(out, event, args.json)
+    });
+    let result = run.close(code);
+    args.scope.close_timeline(timeline, result)
+}
+
+fn timeline_value(value: &FieldValue) -> Option<crate::timeline::ArgValue> {
+    use crate::timeline::ArgValue;
+    Some(match value {
+        FieldValue::Str(s) => ArgValue::Str(s.clone()),
+        FieldValue::Int(v) => ArgValue::Int(*v),
+        FieldValue::Uint(v) | FieldValue::Pointer(v) => ArgValue::UInt(*v),
+        FieldValue::Bool(v) => ArgValue::Int(i64::from(*v)),
+        FieldValue::Fault | FieldValue::Unavailable => return None,
+    })
 }

@@ -27,6 +27,7 @@ pub struct FlowArgs {
 pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let runtime = lang_bindings::Runtime::from_name(&args.scope.language)?;
     let (entry, exit) = runtime.call_events();
+    let mut timeline = args.scope.open_timeline()?;
     let mut run = args.scope.open(&[entry, exit])?;
     let header = format!(
         "{:<3} {:<7} {:<7} {:>12} FUNCTION\n",
@@ -40,6 +41,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         let start = *first.get_or_insert(event.time_ns);
         let d = depth.entry(event.tid).or_insert(0);
         let entering = *event.name == *entry;
+        super::slice(&mut timeline, event, entering, &name);
         if !entering {
             *d = d.saturating_sub(1);
         }
@@ -62,5 +64,6 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         }
         result
     });
-    run.close(code)
+    let result = run.close(code);
+    args.scope.close_timeline(timeline, result)
 }

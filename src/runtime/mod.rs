@@ -40,6 +40,46 @@ pub struct Scope {
 
     #[command(flatten)]
     pub out: OutputArgs,
+
+    #[command(flatten)]
+    pub timeline: crate::pictures_out::TimelineArgs,
+}
+
+impl Scope {
+    /// The `--timeline` writer, opened before anything is attached.
+    pub fn open_timeline(&self) -> Result<Option<crate::pictures_out::Timeline>, Failure> {
+        self.timeline
+            .open()
+            .map_err(|e| Failure::new(Status::Usage, e))
+    }
+
+    /// Finish the timeline, if any (an error is the run's failure).
+    pub fn close_timeline(
+        &self,
+        timeline: Option<crate::pictures_out::Timeline>,
+        result: Result<ExitCode, Failure>,
+    ) -> Result<ExitCode, Failure> {
+        match timeline.map(|t| t.finish(self.out.quiet)) {
+            Some(Err(e)) => Err(Failure::new(Status::Output, e)),
+            _ => result,
+        }
+    }
+}
+
+/// A function entry or return as timeline slices.
+pub fn slice(
+    timeline: &mut Option<crate::pictures_out::Timeline>,
+    event: &NamedEvent,
+    entering: bool,
+    name: &str,
+) {
+    if let Some(t) = timeline {
+        if entering {
+            t.begin(event.time_ns, event.pid, event.tid, &event.comm, name);
+        } else {
+            t.end(event.time_ns, event.pid, event.tid);
+        }
+    }
 }
 
 /// An attached tracer and the process it watches.

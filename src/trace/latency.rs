@@ -90,6 +90,8 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
     };
     drive(Run {
         out: args.out,
+        timeline: Default::default(),
+        flame: Default::default(),
         wanted_args: Vec::new(),
         scope: args.scope,
         probes: vec![

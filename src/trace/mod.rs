@@ -84,6 +84,13 @@ pub struct TraceArgs {
     #[command(flatten)]
     agg: summary::AggArgs,
 
+    #[command(flatten)]
+    timeline: crate::pictures_out::TimelineArgs,
+
+    /// With --count --by ustack: the stacks as folded lines and/or an SVG flame graph.
+    #[command(flatten)]
+    flame: crate::pictures_out::FlameArgs,
+
     /// Stop after SECONDS.
     #[arg(short = 'd', long, value_name = "SECONDS")]
     duration: Option<f64>,
@@ -221,8 +228,16 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
     if let Output::Events(Style::Template(t)) = &output {
         wanted_args.extend(t.args().into_iter().map(|n| (n, "--format".to_string())));
     }
+    if args.flame.wanted() && !args.agg.keys()?.contains(&uprobe_engine::KeyPart::Ustack) {
+        return Err(Failure::new(
+            Status::Usage,
+            "--folded and --flamegraph draw stacks: use them with --count --by ustack",
+        ));
+    }
     drive(Run {
         out: args.out,
+        timeline: args.timeline,
+        flame: args.flame,
         wanted_args,
         scope: args.scope,
         probes,
@@ -261,6 +276,10 @@ pub(crate) enum Output {
 /// duration, or the end of the traced process.
 pub(crate) struct Run {
     pub out: OutputArgs,
+    /// `--timeline`: each hit an instant (or each START→END a slice).
+    pub timeline: crate::pictures_out::TimelineArgs,
+    /// `--folded`/`--flamegraph` of the `ustack` key.
+    pub flame: crate::pictures_out::FlameArgs,
     /// Arguments every probe must have, with the option that asks for each.
     pub wanted_args: Vec<(usize, String)>,
     pub scope: scope::ProcessScope,
@@ -286,8 +305,12 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
             None => selectors.push((selector, text, *role)),
         }
     }
-    // Open the output before anything is attached or started.
+    // Open the outputs before anything is attached or started.
     let out = run.out.open()?;
+    let mut timeline = run
+        .timeline
+        .open()
+        .map_err(|e| Failure::new(Status::Usage, e))?;
 
     signals::install();
     let (mut child, target) = run.scope.start()?;
@@ -373,6 +396,7 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         style,
         write_error: None,
         hits: 0,
+        timeline: timeline.take(),
     };
     let mut exit_code = None;
     let mut ended_by = None;
@@ -462,10 +486,24 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
             sink.note(result);
         }
     }
+    if let (Some((spec, ..)), true) = (&aggregate, run.flame.wanted()) {
+        let rows = flame_rows(&session, spec, &mut stack_names);
+        if rows.is_empty() {
+            eprintln!("stap-sdt: --folded/--flamegraph: no stacks (they need --by ustack)");
+        }
+        run.flame
+            .write(&rows, "stap-sdt stacks")
+            .map_err(|e| Failure::new(Status::Output, e))?;
+    }
     let write_error = sink.write_error.take();
+    let timeline = sink.timeline.take();
     // A BufWriter flushes what it holds when dropped; after a failed write
     // that could only fail again.
     let _ = sink.out.into_parts();
+    if let Some(t) = timeline {
+        t.finish(run.out.quiet)
+            .map_err(|e| Failure::new(Status::Output, e))?;
+    }
     if let Some(w) = &watch {
         if hits == 0 && !aggregated {
             w.report_no_hits();
@@ -603,10 +641,54 @@ fn print_aggregate(
     .print(out, session.aggregates())
 }
 
+const ARG_NAMES: [&str; 12] = [
+    "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "arg10",
+    "arg11",
+];
+
+/// The `ustack` rows of an aggregate as flame graph stacks (outermost frame
+/// first, the other keys' values on top), by hits.
+fn flame_rows(
+    session: &Session,
+    spec: &AggSpec,
+    stacks: &mut stacks::StackNames,
+) -> Vec<(Vec<String>, u64)> {
+    if !spec.keys.contains(&uprobe_engine::KeyPart::Ustack) {
+        return Vec::new();
+    }
+    session
+        .aggregates()
+        .into_iter()
+        .map(|row| {
+            let mut frames = Vec::new();
+            let mut others = Vec::new();
+            for key in &row.key {
+                match key {
+                    uprobe_engine::KeyValue::Stack { pid, ips } => {
+                        let named = stacks.symbolize(*pid, ips);
+                        frames.extend(
+                            uprobe_engine::stacks::folded(&named)
+                                .split(';')
+                                .map(String::from),
+                        );
+                    }
+                    uprobe_engine::KeyValue::Probe(s) | uprobe_engine::KeyValue::Str(s) => {
+                        others.push(s.clone())
+                    }
+                    uprobe_engine::KeyValue::Int(n) => others.push(n.to_string()),
+                }
+            }
+            frames.extend(others);
+            (frames, row.stats.count)
+        })
+        .collect()
+}
+
 /// Where hits go: printed lines.
 struct Sink<W: Write> {
     out: W,
     style: Option<Style>,
+    timeline: Option<crate::pictures_out::Timeline>,
     /// The first failed write (e.g. a full disk, a pipe to `head` closed):
     /// stop tracing.
     write_error: Option<std::io::Error>,
@@ -617,6 +699,24 @@ struct Sink<W: Write> {
 impl<W: Write> Sink<W> {
     fn take(&mut self, event: &uprobe_engine::Event, stacks: &mut stacks::StackNames) {
         self.hits += 1;
+        if let Some(t) = &mut self.timeline {
+            let args: Vec<(&str, crate::timeline::ArgValue)> = event
+                .args
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    Some((ARG_NAMES[i.min(11)], crate::pictures_out::arg_value(v)?))
+                })
+                .collect();
+            t.instant(
+                event.time_ns,
+                event.pid,
+                event.tid,
+                event.comm,
+                &event.probe.label,
+                &args,
+            );
+        }
         let Some(style) = &mut self.style else {
             return;
         };
