@@ -40,9 +40,39 @@ fi
 
 cargo build -q || { fail "cargo build"; summary; }
 bin=target/debug/stap-sdt
-for f in t.json t.pftrace flame.svg flame.folded; do
-  "$bin" debug-pictures demo "$out/$f" >/dev/null || fail "debug-pictures demo $f"
-done
+# Real runs (root and python3.11 here): a Python program with the demo's
+# call tree traced by the commands themselves; else the synthetic demo.
+real=no
+if [ "$(id -u)" = 0 ] && [ -x /usr/bin/python3.11 ] && [ "${PICTURES_DEMO:-}" != 1 ]; then
+  real=yes
+  cat >"$out/app.py" <<'PY'
+import time
+def read_file(): time.sleep(0.002)
+def parse_toml(): time.sleep(0.001)
+def load_config(): read_file(); parse_toml()
+def parse_request(i): time.sleep(0.0005)
+def query_db(i): time.sleep(0.002)
+def handle(i): query_db(i); query_db(i + 1)
+def render(i): time.sleep(0.001)
+def serve_request(i): parse_request(i); handle(i); render(i)
+def shutdown(): time.sleep(0.001)
+def main():
+    load_config()
+    for i in range(3):
+        serve_request(i)
+    shutdown()
+main()
+PY
+  cmd="/usr/bin/python3.11 $out/app.py"
+  "$bin" flow -l python -q -c "$cmd" --timeline "$out/t.json" >/dev/null || fail "flow --timeline t.json"
+  "$bin" flow -l python -q -c "$cmd" --timeline "$out/t.pftrace" >/dev/null || fail "flow --timeline t.pftrace"
+  "$bin" calls -l python -L -q -c "$cmd" --flamegraph "$out/flame.svg" --folded "$out/flame.folded" >/dev/null \
+    || fail "calls -L --flamegraph"
+else
+  for f in t.json t.pftrace flame.svg flame.folded; do
+    "$bin" debug-pictures demo "$out/$f" >/dev/null || fail "debug-pictures demo $f"
+  done
+fi
 
 # Headless Chromium with a fresh profile each time: chrome URL ARGS...
 chrome() {
@@ -71,7 +101,9 @@ else
   printf 'speedscope.loadFileFromBase64("t.json", "%s")\n' "$(base64 -w0 "$out/t.json")" >"$out/t.json.js"
   url="file://$speedscope/dist/release/index.html#localProfilePath=$out/t.json.js"
   dom=$(chrome "$url" --virtual-time-budget=10000 --dump-dom)
-  if grep -q 'python3 app.py (pid 31337), python3 (tid 31337)' <<<"$dom"; then
+  if [ $real = yes ] && grep -q 'python3.11 (tid [0-9]*)' <<<"$dom"; then
+    pass "speedscope imported t.json of a real run (thread named in the page)"
+  elif [ $real = no ] && grep -q 'python3 app.py (pid 31337), python3 (tid 31337)' <<<"$dom"; then
     pass "speedscope imported t.json (process and thread named in the page)"
   else
     fail "speedscope did not show the imported profile"
@@ -89,14 +121,19 @@ dom=$(chrome "file://$out/flame.svg" --dump-dom)
 missing=""
 for name in '&lt;module&gt;' main load_config read_file parse_toml serve_request \
   parse_request handle query_db render shutdown; do
-  grep -q "<title>$name (" <<<"$dom" || missing="$missing $name"
+  if [ $real = yes ]; then
+    grep -q "app.py:$name (" <<<"$dom" || missing="$missing $name"
+  else
+    grep -q "<title>$name (" <<<"$dom" || missing="$missing $name"
+  fi
 done
 if [ -z "$missing" ]; then
   pass "flame.svg rendered with every function of the fixture"
 else
   fail "flame.svg lacks:$missing"
 fi
-chrome "file://$out/flame.svg" --window-size=1200,170 --screenshot="$out/flame-svg.png" >/dev/null
+height=170; [ $real = yes ] && height=520
+chrome "file://$out/flame.svg" --window-size=1200,$height --screenshot="$out/flame-svg.png" >/dev/null
 if [ -s "$out/flame-svg.png" ]; then
   pass "screenshot $out/flame-svg.png"
 else
