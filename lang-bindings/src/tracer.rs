@@ -161,24 +161,24 @@ impl Tracer {
                 .map(|o| Jdk::for_libjvm(&o.path)),
         };
         let mut warnings = Vec::new();
-        // One session per string layout.
+        // One session for every visible probe, each attached with its own
+        // string arguments: one ring, one set of links per file.
+        let options = SessionOptions {
+            ring_pages,
+            ..Default::default()
+        };
+        let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+        session.stop_attaching_when(stop);
+        let mut by_label = HashMap::new();
         for (strings, members) in plan.layouts() {
-            let options = SessionOptions {
-                strings,
-                ring_pages,
-                ..Default::default()
-            };
-            let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
-            session.stop_attaching_when(stop);
-            let mut by_label = HashMap::new();
             for (object, def) in members {
                 let index = tracer.index_of(&def);
-                let locations = attach_one(&mut session, object, &def, &mut warnings)?;
+                let locations = attach_one(&mut session, object, &def, &strings, &mut warnings)?;
                 tracer.defs[index].locations += locations;
                 by_label.insert(format!("{}:{}", def.provider, def.probe), index);
             }
-            tracer.groups.push(Group { session, by_label });
         }
+        tracer.groups.push(Group { session, by_label });
         if !plan.hidden.is_empty() {
             let options = SessionOptions {
                 count_only: true,
@@ -187,7 +187,7 @@ impl Tracer {
             let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
             session.stop_attaching_when(stop);
             for (object, def) in plan.hidden {
-                attach_one(&mut session, object, &def, &mut warnings)?;
+                attach_one(&mut session, object, &def, &[], &mut warnings)?;
                 if !tracer.hidden_events.contains(&def.event) {
                     tracer.hidden_events.push(def.event.clone());
                 }
@@ -344,6 +344,7 @@ fn attach_one(
     session: &mut Session,
     object: &RuntimeObject,
     def: &ProbeDef,
+    strings: &[usize],
     warnings: &mut Warnings,
 ) -> Result<usize, String> {
     let selector = Selector::Usdt {
@@ -352,7 +353,7 @@ fn attach_one(
         name: Glob::new(&def.probe),
     };
     let reports = session
-        .attach(&selector)
+        .attach_with(&selector, uprobe_engine::SiteRole::Hit, strings)
         .map_err(|e| format!("{} ({}:{}): {e}", def.event, def.provider, def.probe))?;
     for report in &reports {
         for warning in &report.warnings {

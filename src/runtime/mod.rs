@@ -33,9 +33,15 @@ pub struct Scope {
     #[arg(short = 'd', long, value_name = "SECONDS")]
     duration: Option<f64>,
 
-    /// Ring buffer pages per string layout (a power of two); raise it
-    /// when events are reported lost.
-    #[arg(long, value_name = "PAGES", default_value_t = 4096)]
+    /// Pages of the ring buffer all CPUs share (a power of two; default 4096 per CPU
+    /// when events carry strings, 1024 otherwise); raise it when events are
+    /// reported lost.
+    #[arg(
+        long,
+        value_name = "PAGES",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     buffer_pages: usize,
 
     #[command(flatten)]

@@ -193,7 +193,7 @@ pub struct Session {
     started: bool,
     stopped: bool,
     clock_offset_ns: i128,
-    stop_attaching: Option<Box<dyn Fn() -> bool>>,
+    stop_attaching: Option<Box<dyn Fn() -> bool + Send>>,
 }
 
 impl Session {
@@ -253,7 +253,7 @@ impl Session {
 
     /// Have [`start`](Self::start) check `stop` before each link it creates
     /// and give up when it says so. What was attached is released.
-    pub fn stop_attaching_when(&mut self, stop: impl Fn() -> bool + 'static) {
+    pub fn stop_attaching_when(&mut self, stop: impl Fn() -> bool + Send + 'static) {
         self.stop_attaching = Some(Box::new(stop));
     }
 
@@ -339,10 +339,24 @@ impl Session {
         selector: &Selector,
         role: SiteRole,
     ) -> Result<Vec<AttachReport>, Error> {
+        self.attach_with(selector, role, &[])
+    }
+
+    /// [`attach_as`](Self::attach_as), with these arguments (0-based) of
+    /// the selector's probes fetched as strings besides the session's
+    /// [`SessionOptions::strings`]: probes of different string layouts in
+    /// one session (one ring, one set of links per file).
+    pub fn attach_with(
+        &mut self,
+        selector: &Selector,
+        role: SiteRole,
+        strings: &[usize],
+    ) -> Result<Vec<AttachReport>, Error> {
         if self.started {
             return Err(Error::Input("attach before start()".into()));
         }
         let mut request = self.request();
+        request.strings.extend_from_slice(strings);
         // A latency pair matched by an argument fetches it.
         if let SiteRole::Start { by_arg: Some(n) } | SiteRole::End { by_arg: Some(n) } = role {
             if let Some(only) = &mut request.only {
@@ -557,7 +571,9 @@ impl Session {
             &self.groups,
             &self.programs,
             pid,
-            self.stop_attaching.as_deref(),
+            self.stop_attaching
+                .as_deref()
+                .map(|f| f as &dyn Fn() -> bool),
             self.sites.len(),
         )
     }

@@ -258,10 +258,10 @@ fn the_ring_descriptor_drives_a_callers_poll_loop() {
     assert!(session.as_fd().is_none(), "nothing to wait on before start");
     let selector = Selector::parse(&format!("{}:lib:hit", program.display())).unwrap();
     session.attach(&selector).unwrap();
-    let stopped = std::rc::Rc::new(std::cell::Cell::new(false));
+    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen_stop = stopped.clone();
     // A closure, not only a function pointer, may say when to stop attaching.
-    session.stop_attaching_when(move || seen_stop.get());
+    session.stop_attaching_when(move || seen_stop.load(std::sync::atomic::Ordering::Relaxed));
     run_released(&program, &mut session);
     let fd = session.as_fd().unwrap().as_raw_fd();
     let mut events = Vec::new();
@@ -288,5 +288,5 @@ fn the_ring_descriptor_drives_a_callers_poll_loop() {
         "lib:hit"
     );
     assert_eq!(events[49].args[0], Value::Signed(49));
-    assert!(!stopped.get());
+    assert!(!stopped.load(std::sync::atomic::Ordering::Relaxed));
 }
