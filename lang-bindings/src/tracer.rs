@@ -165,6 +165,10 @@ impl Tracer {
         // string arguments: one ring, one set of links per file.
         let options = SessionOptions {
             ring_pages,
+            // Runtime strings (names of code objects, classes, methods,
+            // subs) live in memory the runtime has used: no need for the
+            // cost of programs that fault pages in.
+            no_fault_in: true,
             ..Default::default()
         };
         let mut session = Session::new(target, options).map_err(|e| e.to_string())?;

@@ -130,12 +130,16 @@ pub struct Layout {
     /// User stack frames kept per record (0: none): after the arguments,
     /// a u64 of bytes taken, then the addresses, innermost first.
     pub stack_frames: usize,
+    /// Strings may fault their pages in (the program is then sleepable,
+    /// which costs some tens of ns per hit).
+    pub fault_in: bool,
 }
 
 impl Layout {
     pub fn of(site: &ProbeInfo, string_bytes: usize) -> Layout {
         Layout {
             stack_frames: 0,
+            fault_in: true,
             string_bytes: string_bytes.clamp(2, STRING_BYTES),
             args: site
                 .args
@@ -161,7 +165,7 @@ impl Layout {
 
     /// A program that reads strings may sleep to fault pages in.
     pub fn sleepable(&self) -> bool {
-        self.strings() > 0
+        self.strings() > 0 && self.fault_in
     }
 
     /// Bytes reserved per record: the fixed part and room for every string
@@ -462,7 +466,7 @@ pub fn record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) -> Vec
     b.jump_to_exit();
     b.land(reserved);
     b.push(insn::mov(R7, R0));
-    fill(&mut b, layout, true);
+    fill(&mut b, layout, layout.sleepable());
     if layout.stack_frames > 0 {
         user_stack(&mut b, layout);
     }
@@ -768,6 +772,7 @@ mod tests {
         };
         let l = Layout {
             stack_frames: 0,
+            fault_in: true,
             args: vec![Some(int_arg()), None, Some(string.clone()), Some(string)],
             string_bytes: 1000,
         };
@@ -776,6 +781,7 @@ mod tests {
         assert!(l.sleepable());
         let ints = Layout {
             stack_frames: 0,
+            fault_in: true,
             args: vec![Some(int_arg())],
             string_bytes: 1000,
         };
@@ -794,6 +800,7 @@ mod tests {
         };
         let layout = Layout {
             stack_frames: 0,
+            fault_in: true,
             args: vec![Some(string), Some(counted), Some(int_arg())],
             string_bytes: STRING_BYTES,
         };
