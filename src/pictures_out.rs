@@ -92,6 +92,12 @@ impl Timeline {
         self.writer.begin(ns(time_ns), pid, tid, comm, name, &[]);
     }
 
+    /// A slice whose both ends are known (a START→END pair).
+    pub fn complete(&mut self, time_ns: u128, dur_ns: u64, pid: u32, tid: u32, name: &str) {
+        self.writer
+            .complete(ns(time_ns), dur_ns, pid, tid, name, &[]);
+    }
+
     pub fn end(&mut self, time_ns: u128, pid: u32, tid: u32) {
         self.writer.end(ns(time_ns), pid, tid);
     }

@@ -288,6 +288,45 @@ fn latency_samples_land_in_their_buckets() {
     let (code, lines, err) = run_subcommand("latency", &["--json", "-c", &command, &start, &done]);
     assert_eq!(code, Some(0), "{err:?}");
     latency_check(&lines, &err);
+    // With a timeline: the pairs are made in user space from records, and
+    // each is a slice on its thread's track, as long as the histogram says.
+    let timeline = scratch.join("lat.json");
+    let (code, lines, err) = run_subcommand(
+        "latency",
+        &[
+            "--json",
+            "--timeline",
+            &timeline.display().to_string(),
+            "-c",
+            &command,
+            &start,
+            &done,
+        ],
+    );
+    assert_eq!(code, Some(0), "{err:?}");
+    latency_check(&lines, &err);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&timeline).unwrap()).unwrap();
+    let slices: Vec<&serde_json::Value> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    assert_eq!(slices.len(), 30);
+    let threads: std::collections::BTreeSet<i64> =
+        slices.iter().map(|e| e["tid"].as_i64().unwrap()).collect();
+    assert_eq!(threads.len(), 3, "a track per thread");
+    let sum_us: f64 = slices.iter().map(|e| e["dur"].as_f64().unwrap()).sum();
+    let hist = json_lines(&lines)
+        .into_iter()
+        .find(|j| j["type"] == "hist")
+        .unwrap();
+    let sum_ns = hist["sum"].as_f64().unwrap();
+    assert!(
+        (sum_us * 1000.0 - sum_ns).abs() < 30.0,
+        "{sum_us} us vs {sum_ns} ns"
+    );
     // By argument alone.
     let (code, lines, err) = run_subcommand(
         "latency",

@@ -6,8 +6,11 @@ use super::summary::AggArgs;
 use super::{drive, key_string_bytes, parse_filter, Output, Run};
 use crate::status::{Failure, OutputArgs};
 use clap::Args;
+use std::collections::HashMap;
 use std::process::ExitCode;
-use uprobe_engine::{AggValue, SessionOptions, SiteRole};
+use uprobe_engine::{
+    AggRow, AggSpec, AggValue, Event, KeyPart, KeyValue, SessionOptions, SiteRole, Stats, Value,
+};
 
 #[derive(Args, Debug)]
 #[command(after_help = "\
@@ -66,6 +69,103 @@ pub struct LatencyArgs {
 
     #[command(flatten)]
     out: OutputArgs,
+
+    /// Also write every START→END interval as a slice on its thread's track
+    /// (see `trace --help`). The intervals are then paired in user space from
+    /// records of every START and END, not in the kernel.
+    #[command(flatten)]
+    timeline: crate::pictures_out::TimelineArgs,
+}
+
+/// START→END pairing in user space (with `--timeline`): the open STARTs
+/// under (pid, thread or argument), and the statistics per key.
+pub struct Pairs {
+    spec: AggSpec,
+    by_arg: Option<usize>,
+    open: HashMap<(u32, i128), (u128, Vec<KeyValue>, String)>,
+    rows: HashMap<Vec<KeyValue>, Stats>,
+}
+
+impl Pairs {
+    fn new(spec: AggSpec, by_arg: Option<usize>) -> Pairs {
+        Pairs {
+            spec,
+            by_arg,
+            open: HashMap::new(),
+            rows: HashMap::new(),
+        }
+    }
+
+    fn matched(&self, event: &Event) -> Option<(u32, i128)> {
+        let second = match self.by_arg {
+            Some(n) => event.args.get(n)?.as_i128()?,
+            None => i128::from(event.tid),
+        };
+        Some((event.pid, second))
+    }
+
+    /// A START or END hit (`start`: which); an END that closes a START
+    /// returns the interval: (start time, ns, the START's probe).
+    pub fn take(&mut self, event: &Event, start: bool) -> Option<(u128, u64, String)> {
+        let at = self.matched(event)?;
+        if start {
+            let key = self.key(event);
+            self.open
+                .insert(at, (event.time_ns, key, event.probe.label.clone()));
+            return None;
+        }
+        let (began, key, label) = self.open.remove(&at)?;
+        let ns = event.time_ns.saturating_sub(began).min(i64::MAX as u128) as u64;
+        let stats = self.rows.entry(key).or_insert_with(|| Stats {
+            buckets: vec![0; self.spec.buckets.count()],
+            ..Stats::default()
+        });
+        let v = ns as i64;
+        if stats.count == 0 {
+            (stats.min, stats.max) = (v, v);
+        }
+        stats.count += 1;
+        stats.sum += i128::from(v);
+        stats.min = stats.min.min(v);
+        stats.max = stats.max.max(v);
+        stats.buckets[super::summary::bucket_of(&self.spec.buckets, v)] += 1;
+        Some((began, ns, label))
+    }
+
+    /// The `--by` key of a START hit.
+    fn key(&self, event: &Event) -> Vec<KeyValue> {
+        let int = |v: Option<&Value>| KeyValue::Int(v.and_then(Value::as_i128).unwrap_or(0) as i64);
+        self.spec
+            .keys
+            .iter()
+            .map(|k| match k {
+                KeyPart::Probe => KeyValue::Probe(event.probe.label.clone()),
+                KeyPart::Pid => KeyValue::Int(i64::from(event.pid)),
+                KeyPart::Tid => KeyValue::Int(i64::from(event.tid)),
+                KeyPart::Cpu => KeyValue::Int(i64::from(event.cpu)),
+                KeyPart::Comm => KeyValue::Str(event.comm.to_string()),
+                KeyPart::Arg(n) => int(event.args.get(*n)),
+                KeyPart::Str(n) => KeyValue::Str(match event.args.get(*n) {
+                    Some(Value::Str(s)) => s.clone(),
+                    _ => String::new(),
+                }),
+                KeyPart::Ustack => KeyValue::Stack {
+                    pid: event.pid,
+                    ips: event.ustack.clone(),
+                },
+            })
+            .collect()
+    }
+
+    pub fn rows(&self) -> Vec<AggRow> {
+        self.rows
+            .iter()
+            .map(|(key, stats)| AggRow {
+                key: key.clone(),
+                stats: stats.clone(),
+            })
+            .collect()
+    }
 }
 
 pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
@@ -81,16 +181,31 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
         .transpose()?;
     let string_bytes = key_string_bytes(&args.str_max.map(|n| n as usize));
     let spec = args.agg.spec(AggValue::Latency, string_bytes)?;
+    let in_user_space = args.timeline.timeline.is_some();
+    if in_user_space && spec.keys.contains(&KeyPart::Ustack) {
+        return Err("--timeline and --by ustack do not go together in latency".into());
+    }
     let options = SessionOptions {
         filter: parse_filter(args.filter.as_deref())?,
-        aggregate: Some(spec.clone()),
+        // With a timeline, every START and END is a record.
+        aggregate: (!in_user_space).then(|| spec.clone()),
+        strings: spec
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                KeyPart::Str(n) => Some(*n),
+                _ => None,
+            })
+            .collect(),
         max_keys: args.agg.max_keys,
         string_bytes,
         ..SessionOptions::default()
     };
+    let pairs = in_user_space.then(|| Pairs::new(spec.clone(), by_arg));
     drive(Run {
+        pairs,
         out: args.out,
-        timeline: Default::default(),
+        timeline: args.timeline,
         flame: Default::default(),
         wanted_args: Vec::new(),
         scope: args.scope,

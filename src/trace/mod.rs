@@ -235,6 +235,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         ));
     }
     drive(Run {
+        pairs: None,
         out: args.out,
         timeline: args.timeline,
         flame: args.flame,
@@ -275,6 +276,8 @@ pub(crate) enum Output {
 /// One tracing run: probes with their roles, for a scope, until Ctrl-C, the
 /// duration, or the end of the traced process.
 pub(crate) struct Run {
+    /// `latency --timeline`: START→END pairs made in user space.
+    pub pairs: Option<latency::Pairs>,
     pub out: OutputArgs,
     /// `--timeline`: each hit an instant (or each START→END a slice).
     pub timeline: crate::pictures_out::TimelineArgs,
@@ -383,6 +386,12 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
     let mut stack_names = stacks::StackNames::new(run.source_lines, stack_depth);
     let counts_stacks = matches!(&run.output, Output::Aggregate { spec, .. } if spec.keys.contains(&uprobe_engine::KeyPart::Ustack));
     let (style, aggregate) = match run.output {
+        // Pairs made in user space are printed as aggregates, no lines.
+        Output::Aggregate {
+            spec,
+            top,
+            value_name,
+        } if run.pairs.is_some() => (None, Some((spec, top, value_name))),
         Output::Events(style) => (Some(style), None),
         Output::Aggregate {
             spec,
@@ -397,6 +406,8 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         write_error: None,
         hits: 0,
         timeline: timeline.take(),
+        pairs: run.pairs,
+        roles: session.roles().to_vec(),
     };
     let mut exit_code = None;
     let mut ended_by = None;
@@ -447,10 +458,11 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         if let (Some(i), Some(at), Some((spec, top, name))) = (interval, next_interval, &aggregate)
         {
             if Instant::now() >= at && !stop && sink.write_error.is_none() {
+                let rows = sink.rows(&session);
                 let result = summary::interval_stamp(&mut sink.out, run.json).and_then(|_| {
                     print_aggregate(
                         &mut sink.out,
-                        &session,
+                        rows,
                         spec,
                         *top,
                         name,
@@ -470,12 +482,12 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
     let hits = sink.hits;
     let mut aggregated = false;
     if let Some((spec, top, name)) = &aggregate {
-        let rows = session.aggregates();
+        let rows = sink.rows(&session);
         aggregated = rows.iter().any(|r| r.stats.count > 0);
         if sink.write_error.is_none() {
             let result = print_aggregate(
                 &mut sink.out,
-                &session,
+                rows,
                 spec,
                 *top,
                 name,
@@ -624,7 +636,7 @@ fn python_line_gate(
 
 fn print_aggregate(
     out: &mut impl Write,
-    session: &Session,
+    rows: Vec<uprobe_engine::AggRow>,
     spec: &AggSpec,
     top: Option<usize>,
     value_name: &str,
@@ -638,7 +650,7 @@ fn print_aggregate(
         value_name: value_name.to_string(),
         stacks,
     }
-    .print(out, session.aggregates())
+    .print(out, rows)
 }
 
 const ARG_NAMES: [&str; 12] = [
@@ -688,6 +700,9 @@ fn flame_rows(
 struct Sink<W: Write> {
     out: W,
     style: Option<Style>,
+    pairs: Option<latency::Pairs>,
+    /// Each site's role (for pairs).
+    roles: Vec<SiteRole>,
     timeline: Option<crate::pictures_out::Timeline>,
     /// The first failed write (e.g. a full disk, a pipe to `head` closed):
     /// stop tracing.
@@ -697,8 +712,28 @@ struct Sink<W: Write> {
 }
 
 impl<W: Write> Sink<W> {
+    /// The aggregate so far: from the kernel, or from pairs made here.
+    fn rows(&self, session: &Session) -> Vec<uprobe_engine::AggRow> {
+        match &self.pairs {
+            Some(p) => p.rows(),
+            None => session.aggregates(),
+        }
+    }
+
     fn take(&mut self, event: &uprobe_engine::Event, stacks: &mut stacks::StackNames) {
         self.hits += 1;
+        if let Some(pairs) = &mut self.pairs {
+            let start = matches!(
+                self.roles.get(event.probe.index),
+                Some(SiteRole::Start { .. })
+            );
+            if let Some((began, ns, label)) = pairs.take(event, start) {
+                if let Some(t) = &mut self.timeline {
+                    t.complete(began, ns, event.pid, event.tid, &label);
+                }
+            }
+            return;
+        }
         if let Some(t) = &mut self.timeline {
             let args: Vec<(&str, crate::timeline::ArgValue)> = event
                 .args

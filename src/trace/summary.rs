@@ -249,6 +249,26 @@ impl Printer<'_> {
     }
 }
 
+/// The bucket of `v`, as the kernel's programs place it.
+pub fn bucket_of(buckets: &Buckets, v: i64) -> usize {
+    match *buckets {
+        Buckets::Log2 => match v {
+            v if v < 0 => 0,
+            0 => 1,
+            v => 2 + (63 - v.leading_zeros() as usize),
+        },
+        Buckets::Linear { min, max, step } => {
+            if v < min {
+                0
+            } else if v >= max {
+                buckets.count() - 1
+            } else {
+                ((i128::from(v) - i128::from(min)) / i128::from(step)) as usize + 1
+            }
+        }
+    }
+}
+
 fn mean(s: &Stats) -> f64 {
     if s.count == 0 {
         0.0
@@ -388,6 +408,21 @@ mod tests {
         let s = stats(&(0..100).collect::<Vec<_>>(), &lin);
         assert_eq!(percentile(&s, &lin, 0.5), 49);
         assert_eq!(percentile(&s, &lin, 1.0), 99);
+    }
+
+    #[test]
+    fn user_space_buckets_agree_with_their_ranges() {
+        let lin = Buckets::Linear {
+            min: -45,
+            max: 0,
+            step: 10,
+        };
+        for buckets in [Buckets::Log2, lin] {
+            for v in [-100, -46, -45, -5, -1, 0, 1, 2, 3, 1023, 1024, i64::MAX] {
+                let (lo, hi) = buckets.range(bucket_of(&buckets, v));
+                assert!((lo..=hi).contains(&i128::from(v)), "{v} in {buckets:?}");
+            }
+        }
     }
 
     #[test]

@@ -443,6 +443,11 @@ impl Session {
         Ok(reports)
     }
 
+    /// Each planned location's role, in the order of [`probes`](Self::probes).
+    pub fn roles(&self) -> &[SiteRole] {
+        &self.roles
+    }
+
     /// The planned (after `start`: attached) locations.
     pub fn probes(&self) -> impl Iterator<Item = &ProbeInfo> {
         self.sites.iter()
@@ -524,10 +529,13 @@ impl Session {
                 );
                 layout.stack_frames = self.options.stack_frames.min(STACK_FRAMES as usize);
                 layout.fault_in = !self.options.no_fault_in;
+                // A latency END is kept whatever the filter (the filter is
+                // its START's).
                 let filter = self
                     .options
                     .filter
                     .as_ref()
+                    .filter(|_| !matches!(self.roles[site.index], SiteRole::End { .. }))
                     .map(|f| lower::filter::for_site(f, site))
                     .transpose()
                     .map_err(Error::Input)?;
