@@ -18,6 +18,29 @@ pub struct TimelineArgs {
     /// arguments. Written as the events come, in bounded memory.
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
+
+    /// With --timeline on `trace`: also draw argument N of each hit as a counter
+    /// track of its process (`PROBE argN`: a queue length, bytes in flight).
+    /// Repeatable.
+    #[arg(long = "counter", value_name = "ARGN", requires = "timeline")]
+    pub counters: Vec<String>,
+}
+
+impl TimelineArgs {
+    /// The `--counter` arguments, as numbers.
+    pub fn counter_args(&self) -> Result<Vec<usize>, String> {
+        self.counters
+            .iter()
+            .map(|c| {
+                c.strip_prefix("arg")
+                    .unwrap_or(c)
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n < 12)
+                    .ok_or_else(|| format!("--counter `{c}`: expected arg0..arg11"))
+            })
+            .collect()
+    }
 }
 
 /// `--folded` and `--flamegraph`.
@@ -90,6 +113,11 @@ impl Timeline {
 
     pub fn begin(&mut self, time_ns: u128, pid: u32, tid: u32, comm: &str, name: &str) {
         self.writer.begin(ns(time_ns), pid, tid, comm, name, &[]);
+    }
+
+    /// A value of the process's counter track `name`.
+    pub fn counter(&mut self, time_ns: u128, pid: u32, name: &str, value: f64) {
+        self.writer.counter(ns(time_ns), pid, name, value);
     }
 
     /// A slice whose both ends are known (a START→END pair).

@@ -361,6 +361,54 @@ fn latency_samples_land_in_their_buckets() {
     assert_eq!(ids, [(100, 10), (101, 10), (102, 10)], "{lines:?}");
 }
 
+/// `trace --timeline … --counter arg0`: every hit an instant with its
+/// arguments, and arg0 a counter track of the process.
+#[test]
+fn a_timeline_of_hits_with_a_counter() {
+    let scratch = Scratch::new();
+    let Some(program) = build("a_timeline_of_hits_with_a_counter", &scratch, DELAYS) else {
+        return;
+    };
+    let probe = format!("{}:lat:start", program.display());
+    let timeline = scratch.join("hits.json");
+    let command = program.display().to_string();
+    let (code, _, err) = trace(&[
+        "--timeline",
+        &timeline.display().to_string(),
+        "--counter",
+        "arg0",
+        "-c",
+        &command,
+        &probe,
+    ]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&timeline).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    let instants: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "i").collect();
+    assert_eq!(instants.len(), 30);
+    assert!(instants.iter().all(|e| e["name"] == "lat:start"));
+    let mut ids: Vec<i64> = instants
+        .iter()
+        .map(|e| e["args"]["arg0"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids, [100, 101, 102]);
+    let counters: Vec<f64> = events
+        .iter()
+        .filter(|e| e["ph"] == "C")
+        .map(|e| {
+            let args = e["args"].as_object().unwrap();
+            args.values().next().unwrap().as_f64().unwrap()
+        })
+        .collect();
+    assert_eq!(counters.len(), 30, "{events:?}");
+    assert!(counters.iter().all(|v| (100.0..=102.0).contains(v)));
+    let (code, _, err) = trace(&["--counter", "arg0", &probe]);
+    assert_eq!(code, Some(2), "--counter without --timeline: {err:?}");
+}
+
 #[test]
 fn filter_mistakes_are_named_before_attaching() {
     let scratch = Scratch::new();

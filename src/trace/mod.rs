@@ -149,6 +149,8 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         .map(printf::Template::parse)
         .transpose()?;
     let hist_arg = args.hist.as_deref().map(arg_number).transpose()?;
+    // Checked before anything is attached.
+    args.timeline.counter_args()?;
     if let Some(bad) = args.strings.iter().find(|&&n| n >= 12) {
         return Err(format!("--str {bad}: arguments are numbered 0..11").into());
     }
@@ -407,6 +409,10 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         hits: 0,
         timeline: timeline.take(),
         pairs: run.pairs,
+        counters: run
+            .timeline
+            .counter_args()
+            .map_err(|e| Failure::new(Status::Usage, e))?,
         roles: session.roles().to_vec(),
     };
     let mut exit_code = None;
@@ -701,6 +707,8 @@ struct Sink<W: Write> {
     out: W,
     style: Option<Style>,
     pairs: Option<latency::Pairs>,
+    /// `--counter`: arguments drawn as counter tracks.
+    counters: Vec<usize>,
     /// Each site's role (for pairs).
     roles: Vec<SiteRole>,
     timeline: Option<crate::pictures_out::Timeline>,
@@ -735,6 +743,16 @@ impl<W: Write> Sink<W> {
             return;
         }
         if let Some(t) = &mut self.timeline {
+            for &n in &self.counters {
+                if let Some(v) = event.args.get(n).and_then(|v| v.as_i128()) {
+                    t.counter(
+                        event.time_ns,
+                        event.pid,
+                        &format!("{} arg{n}", event.probe.label),
+                        v as f64,
+                    );
+                }
+            }
             let args: Vec<(&str, crate::timeline::ArgValue)> = event
                 .args
                 .iter()
