@@ -13,7 +13,7 @@ use crate::discover::RuntimeObject;
 use crate::hotspot;
 use crate::jdk::Jdk;
 use crate::python;
-use crate::tapset::{Gate, ProbeDef, Runtime};
+use crate::tapset::{Decode, Gate, ProbeDef, Runtime};
 use stapsdt_reader::filter::Glob;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -108,6 +108,14 @@ pub fn plan<'a>(objects: &'a [RuntimeObject], wanted: &[Glob]) -> Result<Plan<'a
     Ok(Plan { visible, hidden })
 }
 
+/// Bytes of a name kept in a counting key (Python file paths can be long).
+const COUNT_KEY_BYTES: usize = 256;
+
+struct Counting {
+    session: Session,
+    fields: Vec<&'static str>,
+}
+
 struct Group {
     session: Session,
     /// `provider:name` → index into `Tracer::defs`.
@@ -123,6 +131,8 @@ struct Attached {
 
 pub struct Tracer {
     groups: Vec<Group>,
+    /// Counting mode: calls per key in the kernel, no records.
+    counting: Option<Counting>,
     /// Attached only for their semaphores; their hits are counted, not seen.
     hidden: Option<Session>,
     hidden_events: Vec<String>,
@@ -150,6 +160,7 @@ impl Tracer {
         let plan = plan(objects, wanted)?;
         let mut tracer = Tracer {
             groups: Vec::new(),
+            counting: None,
             hidden: None,
             hidden_events: Vec::new(),
             defs: Vec::new(),
@@ -165,10 +176,6 @@ impl Tracer {
         // string arguments: one ring, one set of links per file.
         let options = SessionOptions {
             ring_pages,
-            // Runtime strings (names of code objects, classes, methods,
-            // subs) live in memory the runtime has used: no need for the
-            // cost of programs that fault pages in.
-            no_fault_in: true,
             ..Default::default()
         };
         let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
@@ -183,22 +190,35 @@ impl Tracer {
             }
         }
         tracer.groups.push(Group { session, by_label });
-        if !plan.hidden.is_empty() {
-            let options = SessionOptions {
-                count_only: true,
-                ..Default::default()
-            };
-            let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
-            session.stop_attaching_when(stop);
-            for (object, def) in plan.hidden {
-                attach_one(&mut session, object, &def, &[], &mut warnings)?;
-                if !tracer.hidden_events.contains(&def.event) {
-                    tracer.hidden_events.push(def.event.clone());
-                }
-            }
-            tracer.hidden = Some(session);
-        }
+        tracer.attach_hidden(target, plan.hidden, stop, &mut warnings)?;
         Ok((tracer, warnings))
+    }
+
+    /// Probes attached only for their semaphores, counted, not seen.
+    fn attach_hidden(
+        &mut self,
+        target: Target,
+        hidden: Vec<(&RuntimeObject, ProbeDef)>,
+        stop: fn() -> bool,
+        warnings: &mut Warnings,
+    ) -> Result<(), String> {
+        if hidden.is_empty() {
+            return Ok(());
+        }
+        let options = SessionOptions {
+            count_only: true,
+            ..Default::default()
+        };
+        let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+        session.stop_attaching_when(stop);
+        for (object, def) in hidden {
+            attach_one(&mut session, object, &def, &[], warnings)?;
+            if !self.hidden_events.contains(&def.event) {
+                self.hidden_events.push(def.event.clone());
+            }
+        }
+        self.hidden = Some(session);
+        Ok(())
     }
 
     fn index_of(&mut self, def: &ProbeDef) -> usize {
@@ -213,8 +233,119 @@ impl Tracer {
         self.defs.len() - 1
     }
 
+    /// Count the hits of the events matching `wanted` per value of their
+    /// `fields` (string fields, in key order) in the kernel: no record
+    /// crosses to user space per hit (`stap-sdt calls` without `-L`).
+    /// Read the result with [`counts`](Self::counts).
+    pub fn attach_counting(
+        target: Target,
+        objects: &[RuntimeObject],
+        wanted: &[Glob],
+        fields: &[&'static str],
+        stop: fn() -> bool,
+    ) -> Result<(Tracer, Warnings), String> {
+        let plan = plan(objects, wanted)?;
+        let mut keys = Vec::new();
+        let mut counted = Vec::new();
+        for name in fields {
+            // One key for every probe: each field must sit at the same
+            // argument in all of them (one runtime's entry event does).
+            let mut at = None;
+            for (_, def) in &plan.visible {
+                let field = def
+                    .fields
+                    .iter()
+                    .find(|f| f.name == *name)
+                    .ok_or_else(|| format!("{} has no field {name}", def.event))?;
+                if at.is_some_and(|a| a != field.arg) {
+                    return Err(format!(
+                        "{}: field {name} is not at the same argument in every object",
+                        def.event
+                    ));
+                }
+                at = Some(field.arg);
+                if let Decode::LenStr { len } = field.decode {
+                    counted.push((field.arg, len));
+                }
+            }
+            keys.push(uprobe_engine::KeyPart::Str(at.unwrap_or(0)));
+        }
+        counted.sort_unstable();
+        counted.dedup();
+        let options = SessionOptions {
+            aggregate: Some(uprobe_engine::AggSpec {
+                keys,
+                value: uprobe_engine::AggValue::Count,
+                buckets: uprobe_engine::Buckets::Log2,
+                key_string_bytes: COUNT_KEY_BYTES,
+            }),
+            counted_strings: counted,
+            string_bytes: COUNT_KEY_BYTES,
+            ..Default::default()
+        };
+        let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
+        session.stop_attaching_when(stop);
+        let mut tracer = Tracer {
+            groups: Vec::new(),
+            counting: None,
+            hidden: None,
+            hidden_events: Vec::new(),
+            defs: Vec::new(),
+            hits: BTreeMap::new(),
+            pending: Vec::new(),
+            jdk: objects
+                .iter()
+                .find(|o| o.runtime == Runtime::Java)
+                .map(|o| Jdk::for_libjvm(&o.path)),
+        };
+        let mut warnings = Vec::new();
+        for (object, def) in &plan.visible {
+            let index = tracer.index_of(def);
+            let locations = attach_one(&mut session, object, def, &[], &mut warnings)?;
+            tracer.defs[index].locations += locations;
+        }
+        tracer.counting = Some(Counting {
+            session,
+            fields: fields.to_vec(),
+        });
+        tracer.attach_hidden(target, plan.hidden, stop, &mut warnings)?;
+        Ok((tracer, warnings))
+    }
+
+    /// Counting mode: (field values by name, hits) per distinct key.
+    pub fn counts(&self) -> Option<Vec<(Vec<(&'static str, String)>, u64)>> {
+        let counting = self.counting.as_ref()?;
+        Some(
+            counting
+                .session
+                .aggregates()
+                .into_iter()
+                .map(|row| {
+                    let values = counting
+                        .fields
+                        .iter()
+                        .zip(row.key)
+                        .map(|(name, v)| {
+                            let text = match v {
+                                uprobe_engine::KeyValue::Str(s)
+                                | uprobe_engine::KeyValue::Probe(s) => s,
+                                uprobe_engine::KeyValue::Int(n) => n.to_string(),
+                                uprobe_engine::KeyValue::Stack { .. } => String::new(),
+                            };
+                            (*name, text)
+                        })
+                        .collect();
+                    (values, row.stats.count)
+                })
+                .collect(),
+        )
+    }
+
     /// Enable every session: from here on hits are recorded.
     pub fn start(&mut self) -> Result<(), String> {
+        if let Some(c) = &mut self.counting {
+            c.session.start().map_err(|e| e.to_string())?;
+        }
         if let Some(hidden) = &mut self.hidden {
             hidden.start().map_err(|e| e.to_string())?;
         }
@@ -250,6 +381,9 @@ impl Tracer {
         for group in &mut self.groups {
             group.session.stop();
         }
+        if let Some(c) = &mut self.counting {
+            c.session.stop();
+        }
         if let Some(hidden) = &mut self.hidden {
             hidden.stop();
         }
@@ -258,6 +392,11 @@ impl Tracer {
     }
 
     fn collect(&mut self, timeout_ms: i32) {
+        if let Some(c) = &mut self.counting {
+            // The kernel counts; nothing to read meanwhile.
+            c.session.poll(timeout_ms, |_| {});
+            return;
+        }
         let defs = &self.defs;
         let pending = &mut self.pending;
         let hits = &mut self.hits;
@@ -301,9 +440,11 @@ impl Tracer {
         self.hits.get(event).copied().unwrap_or(0)
     }
 
-    /// Records the kernel dropped (ring buffers full).
+    /// Records the kernel dropped (ring buffers full), or in counting mode
+    /// hits whose key found the key map full.
     pub fn lost(&self) -> u64 {
-        self.groups.iter().map(|g| g.session.lost()).sum()
+        self.groups.iter().map(|g| g.session.lost()).sum::<u64>()
+            + self.counting.as_ref().map_or(0, |c| c.session.lost_keys())
     }
 
     /// The JDK of the traced libjvm.so, when tracing Java.

@@ -224,6 +224,10 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
             "--folded and --flamegraph need -L (stacks are built from entries and returns)",
         ));
     }
+    // Counting calls needs no record per call: the kernel counts per name.
+    if !args.latency && !args.scope.wants_timeline() {
+        return count_in_kernel(&args, runtime, entry);
+    }
     let mut timeline = args.scope.open_timeline()?;
     let mut stacks = args.flame.wanted().then(crate::pictures_out::call_stacks);
     let mut run = args.scope.open(&wanted)?;
@@ -266,6 +270,30 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure::new(crate::status::Status::Output, e))?;
     }
     args.scope.close_timeline(timeline, result)
+}
+
+/// `calls` without `-L`: calls per function counted in the kernel, keyed
+/// by the entry event's name fields.
+fn count_in_kernel(
+    args: &CallsArgs,
+    runtime: lang_bindings::Runtime,
+    entry: &str,
+) -> Result<ExitCode, Failure> {
+    let mut run = args
+        .scope
+        .open_counting(&[entry], super::name_fields(runtime))?;
+    let code = run.each(|_, _| Ok(()));
+    let code = run.end_command(code);
+    let mut calls = Calls::default();
+    for (values, n) in run.counts().unwrap_or_default() {
+        let name = super::function_name_of(runtime, &values);
+        calls.per_function.entry(name).or_default().calls += n;
+    }
+    let mut table = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = print_table(&mut table, &calls, false, args.top, args.wide);
+    run.print(&table);
+    run.close(code)
 }
 
 #[cfg(test)]

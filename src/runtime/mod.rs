@@ -53,6 +53,11 @@ pub struct Scope {
 
 impl Scope {
     /// The `--timeline` writer, opened before anything is attached.
+    /// Whether `--timeline` was asked for.
+    pub fn wants_timeline(&self) -> bool {
+        self.timeline.timeline.is_some()
+    }
+
     pub fn open_timeline(&self) -> Result<Option<crate::pictures_out::Timeline>, Failure> {
         self.timeline
             .open()
@@ -131,17 +136,32 @@ impl Scope {
     /// Attach the events matching `wanted` and start; a `-c` command is
     /// released once everything is attached.
     pub fn open(&self, wanted: &[&str]) -> Result<Run, Failure> {
+        self.open_with(wanted, None)
+    }
+
+    /// [`open`](Self::open) counting the events per value of `fields` in
+    /// the kernel instead of delivering them (read with `Tracer::counts`).
+    pub fn open_counting(&self, wanted: &[&str], fields: &[&'static str]) -> Result<Run, Failure> {
+        self.open_with(wanted, Some(fields))
+    }
+
+    fn open_with(
+        &self,
+        wanted: &[&str],
+        counting: Option<&[&'static str]>,
+    ) -> Result<Run, Failure> {
         let runtime = Runtime::from_name(&self.language)?;
         let objects = self.objects(runtime)?;
         let out = self.out.open()?;
         signals::install();
         let (child, target) = self.processes.start()?;
         let globs: Vec<Glob> = wanted.iter().map(|w| Glob::new(w)).collect();
-        let (mut tracer, warnings) =
-            Tracer::attach(target, &objects, &globs, self.buffer_pages, || {
-                signals::received().is_some()
-            })
-            .map_err(|e| Failure::new(attach_status(&e), e))?;
+        let stop = || signals::received().is_some();
+        let attached = match counting {
+            Some(fields) => Tracer::attach_counting(target, &objects, &globs, fields, stop),
+            None => Tracer::attach(target, &objects, &globs, self.buffer_pages, stop),
+        };
+        let (mut tracer, warnings) = attached.map_err(|e| Failure::new(attach_status(&e), e))?;
         for warning in warnings {
             eprintln!("stap-sdt: {warning}");
         }
@@ -281,6 +301,11 @@ impl Run {
         }
     }
 
+    /// Counting mode: (field values, hits) per key.
+    pub fn counts(&self) -> Option<Vec<(Vec<(&'static str, String)>, u64)>> {
+        self.tracer.counts()
+    }
+
     /// Write `text` (a table printed at the end) in one piece.
     pub fn print(&mut self, text: &[u8]) {
         if self.write_error.is_none() {
@@ -347,6 +372,37 @@ pub fn function_name(runtime: Runtime, event: &NamedEvent) -> String {
             event.text("signature")
         ),
         Runtime::Perl => format!("{}::{}", event.text("package"), event.text("sub")),
+    }
+}
+
+/// The fields that name a function, in the order [`function_name`] joins them.
+pub fn name_fields(runtime: Runtime) -> &'static [&'static str] {
+    match runtime {
+        Runtime::Python => &["file", "function"],
+        Runtime::Java => &["class", "method", "signature"],
+        Runtime::Perl => &["package", "sub"],
+    }
+}
+
+/// [`function_name`] from the fields' values (counted in the kernel).
+pub fn function_name_of(runtime: Runtime, values: &[(&str, String)]) -> String {
+    let get = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    match runtime {
+        Runtime::Python => format!("{}:{}", get("file"), get("function")),
+        // The kernel keeps HotSpot's spelling (java/lang/Object); the views
+        // spell it as Java does.
+        Runtime::Java => format!(
+            "{}.{}{}",
+            get("class").replace('/', "."),
+            get("method"),
+            get("signature")
+        ),
+        Runtime::Perl => format!("{}::{}", get("package"), get("sub")),
     }
 }
 

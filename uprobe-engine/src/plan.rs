@@ -202,6 +202,9 @@ pub struct ArgRequest {
     pub strings: Vec<usize>,
     /// Fetch only these arguments (0-based); `None`: all.
     pub only: Option<Vec<usize>>,
+    /// (string, length): argument `string` points to as many bytes as
+    /// argument `length` says (no NUL), as HotSpot's class and method names.
+    pub counted: Vec<(usize, usize)>,
 }
 
 impl ArgRequest {
@@ -308,9 +311,18 @@ pub fn plan_args(
         .enumerate()
         .map(|(i, arg)| {
             let declared = types.and_then(|t| t.get(i)).copied();
+            let counted = request
+                .counted
+                .iter()
+                .find(|(s, l)| *s == i && *l < args.len())
+                .map(|(_, l)| *l);
             let as_string = request.strings.contains(&i)
+                || counted.is_some()
                 || matches!(declared, Some(ArgType::Str | ArgType::StrPtr));
             let kind = match declared {
+                _ if counted.is_some() => ValueKind::StrN {
+                    len_arg: counted.unwrap_or(0),
+                },
                 Some(ArgType::StrPtr) if i + 1 < args.len() => ValueKind::StrN { len_arg: i + 1 },
                 Some(ArgType::Float) if !as_string => ValueKind::Float {
                     bytes: arg.size.clamp(1, 8),

@@ -57,6 +57,9 @@ pub struct SessionOptions {
     /// Take the user stack at each hit, up to this many frames (0: no;
     /// at most 127): [`Event::ustack`].
     pub stack_frames: usize,
+    /// (string, length) argument pairs: the string is as many bytes as
+    /// the length argument says (no NUL).
+    pub counted_strings: Vec<(usize, usize)>,
     /// Read strings without faulting their pages in: no sleepable program,
     /// some tens of ns less per hit, but a string on a page the process
     /// never touched (a literal in a cold part of a binary) reads as a
@@ -296,13 +299,26 @@ impl Session {
             only.get_or_insert_with(Vec::new);
         }
         if let Some(only) = &mut only {
+            // A counted string needs its length too.
+            let lengths: Vec<usize> = self
+                .options
+                .counted_strings
+                .iter()
+                .filter(|(s, _)| used.contains(s) || only.contains(s))
+                .map(|(_, l)| *l)
+                .collect();
             only.extend(used);
+            only.extend(lengths);
             only.sort_unstable();
             only.dedup();
         }
         strings.sort_unstable();
         strings.dedup();
-        ArgRequest { strings, only }
+        ArgRequest {
+            strings,
+            only,
+            counted: self.options.counted_strings.clone(),
+        }
     }
 
     /// Counting hits per site without filter or keys: the cheapest program.
@@ -714,6 +730,7 @@ impl Session {
                     &spec,
                     self.options.filter.as_ref(),
                     string_bytes,
+                    !self.options.no_fault_in,
                 )
                 .map_err(Error::Input)?,
             );
@@ -934,8 +951,10 @@ fn agg_program(
     spec: &AggSpec,
     filter: Option<&Filter>,
     string_bytes: usize,
+    fault_in: bool,
 ) -> Result<AggProgram, String> {
     let mut layout = Layout::of(site, string_bytes);
+    layout.fault_in = fault_in;
     let (role, needed): (Role, Vec<usize>) = match role {
         SiteRole::Hit => (Role::Aggregate, Vec::new()),
         SiteRole::Start { by_arg } => (Role::Start { by_arg }, Vec::new()),
