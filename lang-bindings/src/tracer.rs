@@ -108,6 +108,9 @@ pub fn plan<'a>(objects: &'a [RuntimeObject], wanted: &[Glob]) -> Result<Plan<'a
     Ok(Plan { visible, hidden })
 }
 
+/// A counted key: each field's value by name, and its hits.
+pub type CountRow = (Vec<(&'static str, String)>, u64);
+
 /// Bytes of a name kept in a counting key (Python file paths can be long).
 const COUNT_KEY_BYTES: usize = 256;
 
@@ -313,7 +316,7 @@ impl Tracer {
     }
 
     /// Counting mode: (field values by name, hits) per distinct key.
-    pub fn counts(&self) -> Option<Vec<(Vec<(&'static str, String)>, u64)>> {
+    pub fn counts(&self) -> Option<Vec<CountRow>> {
         let counting = self.counting.as_ref()?;
         Some(
             counting

@@ -302,7 +302,7 @@ impl Run {
     }
 
     /// Counting mode: (field values, hits) per key.
-    pub fn counts(&self) -> Option<Vec<(Vec<(&'static str, String)>, u64)>> {
+    pub fn counts(&self) -> Option<Vec<lang_bindings::tracer::CountRow>> {
         self.tracer.counts()
     }
 

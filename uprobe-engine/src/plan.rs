@@ -710,10 +710,18 @@ mod tests {
         let request = ArgRequest {
             strings: vec![1],
             only: Some(vec![1]),
+            ..ArgRequest::default()
         };
         let planned = plan_args(&args, &Site::example(), &request, None);
         assert_eq!(planned[0].fetch, Fetch::NotRequested);
         assert_eq!(planned[1].kind, ValueKind::Str);
+        // A counted string: pointer and length, as HotSpot's names.
+        let counted = ArgRequest {
+            counted: vec![(0, 1)],
+            ..ArgRequest::default()
+        };
+        let planned = plan_args(&args, &Site::example(), &counted, None);
+        assert_eq!(planned[0].kind, ValueKind::StrN { len_arg: 1 });
         assert!(matches!(planned[1].fetch, Fetch::At(_)));
     }
 

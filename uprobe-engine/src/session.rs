@@ -486,18 +486,13 @@ impl Session {
         }
         let mut maps = Maps::none();
         let counting = self.fast_count() || self.aggregating();
-        // Aggregating programs that read strings keep their scratch record
-        // in the ring.
-        let agg_strings =
-            self.aggregating() && self.sites.iter().any(|s| Layout::of(s, 8).sleepable());
         // The ring carries the records, and the forks of a traced process
         // (also when counting).
-        if !counting || agg_strings || self.pid().is_some() {
+        if !counting || self.pid().is_some() {
             // Records with strings reserve room for each at its longest:
             // four times the room, so that a burst is not lost.
             let strings = self.sites.iter().any(|s| Layout::of(s, 8).sleepable());
             let pages = match self.options.ring_pages {
-                0 if agg_strings => 256,
                 0 if counting => 16,
                 0 if strings => 4096 * crate::perf::online_cpus().len(),
                 0 => 1024 * crate::perf::online_cpus().len(),
@@ -737,7 +732,7 @@ impl Session {
         }
         let scratch = plans
             .iter()
-            .map(|p| aggregate::scratch_bytes(&p.layout, &spec))
+            .map(|p| aggregate::map_bytes(&p.layout, &spec))
             .max()
             .unwrap_or(64);
         let entries = match self.options.max_keys {

@@ -290,6 +290,13 @@ pub fn atomic_add64(dst: Reg, off: i16, src: Reg) -> Insn {
     insn(STX | DW | ATOMIC, dst, src, off, i32::from(ADD))
 }
 
+/// `r0 = cmpxchg((u64 *)(dst + off), r0, src)`: stores `src` when the
+/// word equals R0; R0 becomes the word's old value.
+pub fn atomic_cmpxchg64(dst: Reg, off: i16, src: Reg) -> Insn {
+    // BPF_CMPXCHG = 0xf0 | BPF_FETCH.
+    insn(STX | DW | ATOMIC, dst, src, off, 0xf1)
+}
+
 /// `*(u64 *)(dst + off) = imm` (sign-extended).
 pub fn store64_imm(dst: Reg, off: i16, imm: i32) -> Insn {
     insn(ST | DW | MEM, dst, R0, off, imm)
@@ -403,6 +410,11 @@ mod tests {
         );
         // BPF_ALU64_REG(BPF_OR, r1, r9) = 4f 91 ...
         assert_eq!(bytes(or(R1, R9)), [0x4f, 0x91, 0, 0, 0, 0, 0, 0]);
+        // BPF_ATOMIC_OP(BPF_DW, BPF_CMPXCHG, r7, r1, 8) = db 17 08 00 f1 00 00 00
+        assert_eq!(
+            bytes(atomic_cmpxchg64(R7, 8, R1)),
+            [0xdb, 0x17, 8, 0, 0xf1, 0, 0, 0]
+        );
         // BPF_ALU64_REG(BPF_SUB, r0, r1) = 1f 10 ...
         assert_eq!(bytes(alu(Alu::Sub, R0, R1)), [0x1f, 0x10, 0, 0, 0, 0, 0, 0]);
         // sdiv r0, r1: BPF_ALU64 | BPF_DIV | BPF_X with off 1 = 3f 10 01 00 ...

@@ -17,14 +17,14 @@
 //! or the matched argument); the END program takes that entry, and adds
 //! `now - time` to the key's histogram.
 //!
-//! Where the scratch record lives: a program that reads strings is
-//! sleepable (to fault in pages the process never touched, as record
-//! programs do), and a sleeping program could find a per-CPU scratch
-//! overwritten when it wakes up, so it reserves its scratch in the ring
-//! buffer and discards it at the end (nothing reaches user space). Other
-//! programs use a per-CPU array entry, which costs less. (Stack ids come
-//! from a map type sleepable programs may not use: with `ustack` in the
-//! key, strings are read without faulting pages in.)
+//! Where the scratch record lives: on the BPF stack when it is small; else
+//! in a per-CPU array entry. A program that reads strings is sleepable (to
+//! fault in pages the process never touched, as record programs do), and
+//! while it sleeps another task may run on its CPU: the entry has a busy
+//! word, taken with a compare-and-exchange, and a hit that finds it taken
+//! is counted as lost instead of overwriting the sleeper's record. (Stack
+//! ids come from a map type sleepable programs may not use: with `ustack`
+//! in the key, strings are read without faulting pages in.)
 //!
 //! Scratch layout: `[record][u64 time][key]`.
 
@@ -229,9 +229,15 @@ pub struct AggProgram {
     pub constant_value: Option<i64>,
 }
 
-/// The scratch record: `[record][time][key]`.
+/// The scratch record: `[record][time][key]` (and a busy word after it,
+/// for sleepable programs: see [`map_bytes`]).
 pub fn scratch_bytes(layout: &Layout, spec: &AggSpec) -> usize {
     time_at(layout) + 8 + spec.key_layout().1
+}
+
+/// The per-CPU scratch entry: the record and its busy word.
+pub fn map_bytes(layout: &Layout, spec: &AggSpec) -> usize {
+    scratch_bytes(layout, spec) + 8
 }
 
 fn time_at(layout: &Layout) -> usize {
@@ -258,18 +264,27 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
         b.push(insn::mov(R7, R10));
         b.push(insn::add_imm(R7, -(STACK_SCRATCH_AT as i32)));
     } else if p.sleepable {
-        // R7 = a record reserved in the ring, discarded at every exit.
-        b.extend(insn::load_map(R1, maps.ring));
-        b.push(insn::mov_imm(R2, scratch_bytes(&p.layout, &p.spec) as i32));
-        b.push(insn::mov_imm(R3, 0));
-        b.push(insn::call(helper::RINGBUF_RESERVE));
-        let reserved = b.forward(insn::jump_if_imm(Cond::Ne, R0, 0, 0));
+        // R7 = this CPU's scratch record, taken with its busy word: a task
+        // that runs on this CPU while another sleeps in the middle of its
+        // hit finds it busy and counts its hit as lost rather than
+        // overwrite the other's record.
+        b.push(insn::store32_imm(R10, super::STACK_KEY, 0));
+        b.push(insn::mov(R2, R10));
+        b.push(insn::add_imm(R2, i32::from(super::STACK_KEY)));
+        b.extend(insn::load_map(R1, maps.scratch));
+        b.push(insn::call(helper::MAP_LOOKUP_ELEM));
+        b.jump_to_exit_if_zero(R0);
+        b.push(insn::mov(R7, R0));
+        let busy_at = scratch as i16;
+        b.push(insn::mov_imm(R0, 0));
+        b.push(insn::mov_imm(R1, 1));
+        b.push(insn::atomic_cmpxchg64(R7, busy_at, R1));
+        let free = b.forward(insn::jump_if_imm(Cond::Eq, R0, 0, 0));
         b.push(insn::mov_imm(R0, super::LOST_RECORDS as i32));
         b.count(maps.lost);
         b.jump_to_exit();
-        b.land(reserved);
-        b.push(insn::mov(R7, R0));
-        b.hold_ring_record();
+        b.land(free);
+        b.hold(super::Held::Scratch { busy_at });
     } else {
         // R7 = this CPU's scratch record.
         b.push(insn::store32_imm(R10, super::STACK_KEY, 0));

@@ -262,10 +262,17 @@ pub(crate) struct Builder {
     /// Jumps to the common exit: (instruction index, register tested for
     /// zero, or `None`: always).
     to_exit: Vec<(usize, Option<Reg>)>,
-    /// From [`hold_ring_record`](Self::hold_ring_record) on, exits first
-    /// discard the ring record at R7; their jumps land on that.
-    releasing: bool,
+    /// From [`hold`](Self::hold) on, exits first release what R7 holds;
+    /// their jumps land on that.
+    releasing: Option<Held>,
     to_release: Vec<(usize, Option<Reg>)>,
+}
+
+/// What a program holds at R7 until it exits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Held {
+    /// A per-CPU scratch record whose busy word is at this offset: cleared.
+    Scratch { busy_at: i16 },
 }
 
 impl Builder {
@@ -273,18 +280,18 @@ impl Builder {
         Builder {
             insns: Vec::new(),
             to_exit: Vec::new(),
-            releasing: false,
+            releasing: None,
             to_release: Vec::new(),
         }
     }
 
-    /// R7 now holds a reserved ring record that every exit must discard.
-    pub(crate) fn hold_ring_record(&mut self) {
-        self.releasing = true;
+    /// R7 now holds something every exit must release.
+    pub(crate) fn hold(&mut self, held: Held) {
+        self.releasing = Some(held);
     }
 
     fn exits(&mut self) -> &mut Vec<(usize, Option<Reg>)> {
-        if self.releasing {
+        if self.releasing.is_some() {
             &mut self.to_release
         } else {
             &mut self.to_exit
@@ -408,11 +415,11 @@ impl Builder {
 
     pub(crate) fn finish(mut self) -> Vec<Insn> {
         let release_at = self.insns.len();
-        if !self.to_release.is_empty() {
-            // Nothing for the reader: do not wake it.
-            self.push(insn::mov(R1, R7));
-            self.push(insn::mov_imm(R2, RB_NO_WAKEUP));
-            self.push(insn::call(helper::RINGBUF_DISCARD));
+        match (self.to_release.is_empty(), self.releasing) {
+            (false, Some(Held::Scratch { busy_at })) => {
+                self.push(insn::store64_imm(R7, busy_at, 0));
+            }
+            _ => {}
         }
         let exit_at = self.insns.len();
         self.push(insn::mov_imm(R0, 0));
