@@ -415,11 +415,10 @@ impl Builder {
 
     pub(crate) fn finish(mut self) -> Vec<Insn> {
         let release_at = self.insns.len();
-        match (self.to_release.is_empty(), self.releasing) {
-            (false, Some(Held::Scratch { busy_at })) => {
-                self.push(insn::store64_imm(R7, busy_at, 0));
-            }
-            _ => {}
+        if let (false, Some(Held::Scratch { busy_at })) =
+            (self.to_release.is_empty(), self.releasing)
+        {
+            self.push(insn::store64_imm(R7, busy_at, 0));
         }
         let exit_at = self.insns.len();
         self.push(insn::mov_imm(R0, 0));
