@@ -112,7 +112,7 @@ pub fn plan<'a>(objects: &'a [RuntimeObject], wanted: &[Glob]) -> Result<Plan<'a
 pub type CountRow = (Vec<(&'static str, String)>, u64);
 
 /// Bytes of a name kept in a counting key (Python file paths can be long).
-const COUNT_KEY_BYTES: usize = 256;
+const COUNT_KEY_BYTES: usize = 128;
 
 struct Counting {
     session: Session,
