@@ -25,7 +25,7 @@ pub struct RemoteArgs {
     #[arg(long, value_name = "COMMAND")]
     pub ssh_command: Option<String>,
 
-    /// After the run, remove the copied stap-sdt binaries from every host.
+    /// After the run, remove the copied stap-sdt binaries (every version) from every host.
     #[arg(long)]
     pub remote_clean: bool,
 }

@@ -315,7 +315,7 @@ fn run(
         let cleaned: Vec<Result<(), String>> = std::thread::scope(|s| {
             let jobs: Vec<_> = hosts
                 .iter()
-                .map(|h| s.spawn(|| ssh::clean(&ssh_command, h, &local)))
+                .map(|h| s.spawn(|| ssh::clean(&ssh_command, h)))
                 .collect();
             jobs.into_iter()
                 .map(|j| j.join().unwrap_or_else(|_| Err("cleaning failed".into())))
@@ -324,9 +324,8 @@ fn run(
         for (host, result) in hosts.iter().zip(cleaned) {
             match result {
                 Ok(()) => out_args.note(format_args!(
-                    "stap-sdt: {}: removed ~/.cache/stap-sdt/bin/{}",
-                    host.name,
-                    &local.sum[..16]
+                    "stap-sdt: {}: removed ~/.cache/stap-sdt/bin",
+                    host.name
                 )),
                 // A host that failed already was named; say this only once too.
                 Err(why)

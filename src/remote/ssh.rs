@@ -186,9 +186,11 @@ pub fn start(
     quiet: bool,
     tx: Sender<Message>,
 ) -> Result<Running, String> {
+    // A background job of a non-interactive shell reads /dev/null: the
+    // watcher gets the connection's standard input through fd 3.
     let script = format!(
-        "{CACHE}; \"$d/{}/stap-sdt\" \"$@\" </dev/null & p=$!; \
-         (while read -r _; do :; done; kill -TERM $p 2>/dev/null) >/dev/null 2>&1 & w=$!; \
+        "{CACHE}; exec 3<&0; \"$d/{}/stap-sdt\" \"$@\" </dev/null 3<&- & p=$!; \
+         (while read -r _; do :; done; kill -TERM $p 2>/dev/null) <&3 >/dev/null 2>&1 & w=$!; \
          wait $p; s=$?; kill $w 2>/dev/null; exit $s",
         local.sum
     );
@@ -239,12 +241,10 @@ pub fn outcome(status: std::process::ExitStatus) -> Result<(), String> {
     }
 }
 
-/// Remove the copies this binary left on the host.
-pub fn clean(ssh: &str, host: &Host, local: &Local) -> Result<(), String> {
-    let script = format!(
-        "{CACHE}; rm -rf \"$d/{}\"; rmdir \"$d\" 2>/dev/null; :",
-        local.sum
-    );
+/// Remove every copy of stap-sdt from the host's cache (older versions
+/// too: nothing else puts files there).
+pub fn clean(ssh: &str, host: &Host) -> Result<(), String> {
+    let script = format!("{CACHE}; rm -rf \"$d\"; rmdir \"${{d%/bin}}\" 2>/dev/null; :");
     let out = command(ssh, host, &script, &[])
         .stdin(Stdio::null())
         .output()
