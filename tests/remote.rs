@@ -580,3 +580,24 @@ fn serve_counts_by_key_and_bounds_the_series() {
     }
     assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 12);
 }
+
+#[test]
+fn a_host_of_another_architecture_is_named_not_served() {
+    // A stand-in for ssh that answers as an aarch64 machine would.
+    let scratch = Scratch::new();
+    let fake = scratch.write("fake-ssh", "#!/bin/sh\nprintf 'aarch64\\nmissing\\n'\n");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (code, out, err) = run(Command::new(BIN)
+        .args(["list", "--remote", "arm1", "--ssh-command"])
+        .arg(&fake)
+        .arg("/bin/true"));
+    assert_eq!(code, 101, "{out}\n{err}");
+    assert!(out.is_empty(), "{out}");
+    let machine = std::env::consts::ARCH;
+    assert!(
+        err.contains(&format!(
+            "host arm1: runs aarch64, this stap-sdt is built for {machine}"
+        )),
+        "{err}"
+    );
+}
