@@ -261,6 +261,11 @@ impl Aggregates {
             Some("count") | Some("hist") => {
                 let stats = self.stats(&value)?;
                 let keys = value["keys"].as_object().cloned().unwrap_or_default();
+                // Each key once per round: a key seen again starts the next
+                // (the final print follows the last round without a stamp).
+                if self.pending[host].iter().any(|r| r.keys == keys) {
+                    self.round_done(host);
+                }
                 self.pending[host].push(HostRow { keys, stats });
             }
             _ => return Err(format!("unexpected result line: {line}")),
