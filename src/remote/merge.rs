@@ -430,6 +430,25 @@ mod tests {
     }
 
     #[test]
+    fn the_final_print_after_interval_rounds_replaces_them() {
+        let mut m = Aggregates::new(
+            vec!["a".into()],
+            &[],
+            AggValue::Count,
+            Buckets::Log2,
+            "count".into(),
+        )
+        .unwrap();
+        let row = |n: u64| format!(r#"{{"type":"count","keys":{{"probe":"p:q"}},"count":{n}}}"#);
+        m.line(0, r#"{"type":"interval","time_ns":1}"#).unwrap();
+        m.line(0, &row(5)).unwrap();
+        // The final print: no stamp before it.
+        m.line(0, &row(7)).unwrap();
+        m.round_done(0);
+        assert_eq!(m.merged()[0].stats.count, 7);
+    }
+
+    #[test]
     fn histograms_merge_bucket_by_bucket() {
         let hosts = vec!["a".into(), "b".into()];
         let by = vec!["host".to_string()];
