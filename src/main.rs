@@ -5,8 +5,10 @@ mod features;
 mod flame;
 mod gdb;
 mod list;
+mod metrics;
 mod pictures;
 mod pictures_out;
+mod remote;
 mod runtime;
 mod status;
 mod suggest;
@@ -94,9 +96,15 @@ fn long_version() -> String {
     text
 }
 
+/// The derived commands with the options that live outside their modules
+/// (`--remote`, `--serve`).
+fn full_command() -> clap::Command {
+    metrics::augment(remote::args::augment(Cli::command()))
+}
+
 /// The command line's definition; with -V/--version, the long version.
 fn definition() -> clap::Command {
-    let command = Cli::command();
+    let command = full_command();
     let asks_version = std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
@@ -111,7 +119,7 @@ fn definition() -> clap::Command {
 
 /// `stap-sdt man [COMMAND]`: roff from the same definitions as --help.
 fn man(name: Option<&str>) -> Result<ExitCode, status::Failure> {
-    let mut command = Cli::command();
+    let mut command = full_command();
     command.build();
     let page = match name {
         None => command,
@@ -148,7 +156,18 @@ fn print_all(bytes: &[u8]) -> Result<ExitCode, status::Failure> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::from_arg_matches(&definition().get_matches()).unwrap_or_else(|e| e.exit());
+    let matches = definition().get_matches();
+    if let Some((name, sub)) = matches.subcommand() {
+        // Served and remote runs are set up from the options' matches: the
+        // commands' own modules know nothing of them.
+        if let Err(failure) = metrics::start(name, sub) {
+            return finish(Err(failure));
+        }
+        if let Some(result) = remote::intercept(name, sub) {
+            return finish(result);
+        }
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result: Result<ExitCode, status::Failure> = match cli.command {
         Command::List(args) => list::run(args),
         Command::Trace(args) => trace::run(args),
@@ -161,12 +180,16 @@ fn main() -> ExitCode {
         Command::Dtrace(args) => dtrace::run(args).map_err(Into::into),
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "stap-sdt", &mut out);
+            clap_complete::generate(shell, &mut full_command(), "stap-sdt", &mut out);
             print_all(&out)
         }
         Command::Man { command } => man(command.as_deref()),
         Command::DebugPictures(args) => pictures::run(args).map_err(Into::into),
     };
+    finish(result)
+}
+
+fn finish(result: Result<ExitCode, status::Failure>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(failure) => {

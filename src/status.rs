@@ -18,7 +18,8 @@ Exit status (every command):
      uprobe
   4  writing the output failed (disk full, closed pipe, -o FILE); the probes
      are detached first
-With -c CMD and none of 1-4: the command's own exit status.";
+With -c CMD and none of 1-4: the command's own exit status.
+With --remote: 100 + the number of hosts that failed.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

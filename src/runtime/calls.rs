@@ -253,6 +253,7 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
         } else {
             calls.exit(event.pid, event.tid, &name, event.time_ns);
         }
+        crate::metrics::publish_calls(&calls.per_function, args.latency);
         Ok(())
     });
     // The table comes after the command's own output, in one piece.

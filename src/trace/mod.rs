@@ -450,6 +450,9 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         };
         session.poll(wait_ms, |event| sink.take(event, &mut stack_names));
         sink.flush();
+        if let Some((spec, _, name)) = &aggregate {
+            crate::metrics::publish_session(&session, spec, name);
+        }
         if counts_stacks && !stop {
             // Stacks are named at the end: snapshot the maps of their
             // processes while they run.

@@ -106,8 +106,39 @@ pub struct Printer<'a> {
     pub stacks: &'a mut StackNames,
 }
 
+/// Rows merged at home from several hosts (`--remote`), printed as a
+/// session's are, with their keys named by `names` (`host` among them).
+pub fn print_merged(
+    out: &mut impl Write,
+    spec: &AggSpec,
+    json: bool,
+    top: Option<usize>,
+    value_name: &str,
+    names: &[String],
+    rows: Vec<AggRow>,
+) -> std::io::Result<()> {
+    let mut stacks = StackNames::new(false, 0);
+    let mut printer = Printer {
+        spec,
+        json,
+        top,
+        value_name: value_name.to_string(),
+        stacks: &mut stacks,
+    };
+    printer.print_named(out, rows, Some(names))
+}
+
 impl Printer<'_> {
-    pub fn print(&mut self, out: &mut impl Write, mut rows: Vec<AggRow>) -> std::io::Result<()> {
+    pub fn print(&mut self, out: &mut impl Write, rows: Vec<AggRow>) -> std::io::Result<()> {
+        self.print_named(out, rows, None)
+    }
+
+    fn print_named(
+        &mut self,
+        out: &mut impl Write,
+        mut rows: Vec<AggRow>,
+        names: Option<&[String]>,
+    ) -> std::io::Result<()> {
         // Largest last, as bpftrace prints maps; ties by key.
         rows.sort_by(|a, b| (a.stats.count, &a.key).cmp(&(b.stats.count, &b.key)));
         if let Some(n) = self.top {
@@ -116,23 +147,27 @@ impl Printer<'_> {
         }
         for row in &rows {
             if self.spec.value == AggValue::Count {
-                self.count_row(out, row)?;
+                self.count_row(out, row, names)?;
             } else {
-                self.hist_row(out, row)?;
+                self.hist_row(out, row, names)?;
             }
         }
         Ok(())
     }
 
-    fn key_json(&mut self, row: &AggRow) -> serde_json::Value {
+    fn key_json(&mut self, row: &AggRow, names: Option<&[String]>) -> serde_json::Value {
         let mut keys = serde_json::Map::new();
-        for (part, value) in self.spec.keys.iter().zip(&row.key) {
+        let names = match names {
+            Some(n) => n.to_vec(),
+            None => self.spec.keys.iter().map(|k| k.name()).collect(),
+        };
+        for (name, value) in names.into_iter().zip(&row.key) {
             let v = match value {
                 KeyValue::Probe(s) | KeyValue::Str(s) => serde_json::json!(s),
                 KeyValue::Int(n) => serde_json::json!(n),
                 KeyValue::Stack { pid, ips } => serde_json::json!(self.stacks.frames(*pid, ips)),
             };
-            keys.insert(part.name(), v);
+            keys.insert(name, v);
         }
         serde_json::Value::Object(keys)
     }
@@ -152,11 +187,16 @@ impl Printer<'_> {
         (parts.join(", "), stack)
     }
 
-    fn count_row(&mut self, out: &mut impl Write, row: &AggRow) -> std::io::Result<()> {
+    fn count_row(
+        &mut self,
+        out: &mut impl Write,
+        row: &AggRow,
+        names: Option<&[String]>,
+    ) -> std::io::Result<()> {
         if self.json {
             let line = serde_json::json!({
                 "type": "count",
-                "keys": self.key_json(row),
+                "keys": self.key_json(row, names),
                 "count": row.stats.count,
             });
             return writeln!(out, "{line}");
@@ -172,7 +212,12 @@ impl Printer<'_> {
         writeln!(out, "]: {}", row.stats.count)
     }
 
-    fn hist_row(&mut self, out: &mut impl Write, row: &AggRow) -> std::io::Result<()> {
+    fn hist_row(
+        &mut self,
+        out: &mut impl Write,
+        row: &AggRow,
+        names: Option<&[String]>,
+    ) -> std::io::Result<()> {
         let s = &row.stats;
         let unit = if self.spec.value == AggValue::Latency {
             "ns"
@@ -193,7 +238,7 @@ impl Printer<'_> {
                 .collect();
             let line = serde_json::json!({
                 "type": "hist",
-                "keys": self.key_json(row),
+                "keys": self.key_json(row, names),
                 "value": self.value_name,
                 "unit": unit,
                 "count": s.count,
