@@ -225,7 +225,8 @@ pub fn run(args: CallsArgs) -> Result<ExitCode, Failure> {
         ));
     }
     // Counting calls needs no record per call: the kernel counts per name.
-    if !args.latency && !args.scope.wants_timeline() {
+    // (`--serve` publishes as the calls come: it takes the record path.)
+    if !args.latency && !args.scope.wants_timeline() && !crate::metrics::serving() {
         return count_in_kernel(&args, runtime, entry);
     }
     let mut timeline = args.scope.open_timeline()?;
