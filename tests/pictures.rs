@@ -226,7 +226,14 @@ fn call_stacks_become_a_flame_graph() {
     }
     let scratch = Scratch::new();
     let script = scratch.join("tree.py");
-    std::fs::write(&script, TREE).unwrap();
+    // The tree many times over: wide enough beside the interpreter's
+    // start-up for the SVG to draw every frame (it leaves out frames
+    // narrower than a pixel).
+    std::fs::write(
+        &script,
+        TREE.replace("top()\n", "for _ in range(3000):\n    top()\n"),
+    )
+    .unwrap();
     let command = format!("{PYTHON} {}", script.display());
     let folded = scratch.join("calls.folded");
     let svg = scratch.join("calls.svg");

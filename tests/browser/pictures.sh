@@ -38,8 +38,14 @@ if [ -z "$chromium" ]; then
   summary
 fi
 
-cargo build -q || { fail "cargo build"; summary; }
-bin=target/debug/stap-sdt
+# STAP_SDT_BIN: the binary to draw with (the cargo test that runs this
+# script passes its own); else build it.
+if [ -n "${STAP_SDT_BIN:-}" ]; then
+  bin=$STAP_SDT_BIN
+else
+  cargo build -q || { fail "cargo build"; summary; }
+  bin=target/debug/stap-sdt
+fi
 # Real runs (root and python3.11 here): a Python program with the demo's
 # call tree traced by the commands themselves; else the synthetic demo.
 real=no
