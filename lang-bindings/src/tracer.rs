@@ -161,19 +161,7 @@ impl Tracer {
         stop: fn() -> bool,
     ) -> Result<(Tracer, Warnings), String> {
         let plan = plan(objects, wanted)?;
-        let mut tracer = Tracer {
-            groups: Vec::new(),
-            counting: None,
-            hidden: None,
-            hidden_events: Vec::new(),
-            defs: Vec::new(),
-            hits: BTreeMap::new(),
-            pending: Vec::new(),
-            jdk: objects
-                .iter()
-                .find(|o| o.runtime == Runtime::Java)
-                .map(|o| Jdk::for_libjvm(&o.path)),
-        };
+        let mut tracer = Tracer::empty(objects);
         let mut warnings = Vec::new();
         // One session for every visible probe, each attached with its own
         // string arguments: one ring, one set of links per file.
@@ -222,6 +210,23 @@ impl Tracer {
         }
         self.hidden = Some(session);
         Ok(())
+    }
+
+    /// Nothing attached yet, for `objects`.
+    fn empty(objects: &[RuntimeObject]) -> Tracer {
+        Tracer {
+            groups: Vec::new(),
+            counting: None,
+            hidden: None,
+            hidden_events: Vec::new(),
+            defs: Vec::new(),
+            hits: BTreeMap::new(),
+            pending: Vec::new(),
+            jdk: objects
+                .iter()
+                .find(|o| o.runtime == Runtime::Java)
+                .map(|o| Jdk::for_libjvm(&o.path)),
+        }
     }
 
     fn index_of(&mut self, def: &ProbeDef) -> usize {
@@ -288,19 +293,7 @@ impl Tracer {
         };
         let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
         session.stop_attaching_when(stop);
-        let mut tracer = Tracer {
-            groups: Vec::new(),
-            counting: None,
-            hidden: None,
-            hidden_events: Vec::new(),
-            defs: Vec::new(),
-            hits: BTreeMap::new(),
-            pending: Vec::new(),
-            jdk: objects
-                .iter()
-                .find(|o| o.runtime == Runtime::Java)
-                .map(|o| Jdk::for_libjvm(&o.path)),
-        };
+        let mut tracer = Tracer::empty(objects);
         let mut warnings = Vec::new();
         for (object, def) in &plan.visible {
             let index = tracer.index_of(def);

@@ -468,19 +468,14 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         {
             if Instant::now() >= at && !stop && sink.write_error.is_none() {
                 let rows = sink.rows(&session);
-                let result = summary::interval_stamp(&mut sink.out, run.json).and_then(|_| {
-                    print_aggregate(
-                        &mut sink.out,
-                        rows,
-                        spec,
-                        *top,
-                        name,
-                        run.json,
-                        &mut stack_names,
-                    )
-                });
-                let result = result.and_then(|_| sink.out.flush());
-                sink.note(result);
+                let round = Round {
+                    spec,
+                    top: *top,
+                    name,
+                    json: run.json,
+                    stamped: true,
+                };
+                sink.print_round(rows, &round, &mut stack_names);
                 next_interval = Some(at + i);
             }
         }
@@ -494,17 +489,14 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         let rows = sink.rows(&session);
         aggregated = rows.iter().any(|r| r.stats.count > 0);
         if sink.write_error.is_none() {
-            let result = print_aggregate(
-                &mut sink.out,
-                rows,
+            let round = Round {
                 spec,
-                *top,
+                top: *top,
                 name,
-                run.json,
-                &mut stack_names,
-            );
-            let result = result.and_then(|_| sink.out.flush());
-            sink.note(result);
+                json: run.json,
+                stamped: false,
+            };
+            sink.print_round(rows, &round, &mut stack_names);
         }
     }
     if let (Some((spec, ..)), true) = (&aggregate, run.flame.wanted()) {
@@ -643,23 +635,13 @@ fn python_line_gate(
     Ok(Some(gate))
 }
 
-fn print_aggregate(
-    out: &mut impl Write,
-    rows: Vec<uprobe_engine::AggRow>,
-    spec: &AggSpec,
+/// One printing of an aggregate: at an interval (stamped) or at the end.
+struct Round<'a> {
+    spec: &'a AggSpec,
     top: Option<usize>,
-    value_name: &str,
+    name: &'a str,
     json: bool,
-    stacks: &mut stacks::StackNames,
-) -> std::io::Result<()> {
-    summary::Printer {
-        spec,
-        json,
-        top,
-        value_name: value_name.to_string(),
-        stacks,
-    }
-    .print(out, rows)
+    stamped: bool,
 }
 
 const ARG_NAMES: [&str; 12] = [
@@ -723,6 +705,32 @@ struct Sink<W: Write> {
 }
 
 impl<W: Write> Sink<W> {
+    /// Print `rows` as one round (after the time stamp of an interval).
+    fn print_round(
+        &mut self,
+        rows: Vec<uprobe_engine::AggRow>,
+        round: &Round,
+        stacks: &mut stacks::StackNames,
+    ) {
+        let stamp = if round.stamped {
+            summary::interval_stamp(&mut self.out, round.json)
+        } else {
+            Ok(())
+        };
+        let result = stamp.and_then(|_| {
+            summary::Printer {
+                spec: round.spec,
+                json: round.json,
+                top: round.top,
+                value_name: round.name.to_string(),
+                stacks,
+            }
+            .print(&mut self.out, rows)
+        });
+        let result = result.and_then(|_| self.out.flush());
+        self.note(result);
+    }
+
     /// The aggregate so far: from the kernel, or from pairs made here.
     fn rows(&self, session: &Session) -> Vec<uprobe_engine::AggRow> {
         match &self.pairs {
