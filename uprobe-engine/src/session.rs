@@ -530,6 +530,8 @@ impl Session {
             program_of.resize(self.sites.len(), 0);
         } else {
             let mut by_layout: HashMap<(Layout, Option<crate::expr::Expr>), usize> = HashMap::new();
+            // The first site of each program, to name in an error.
+            let mut first_site: Vec<usize> = Vec::new();
             for site in &self.sites {
                 let mut layout = Layout::of(
                     site,
@@ -551,24 +553,26 @@ impl Session {
                     .transpose()
                     .map_err(Error::Input)?;
                 let key = (layout, filter);
-                let index = match by_layout.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        let (layout, filter) = &key;
-                        let program = Program::load(
-                            &lower::record_program(layout, filter.as_ref(), maps),
-                            ProgramKind::UprobeMulti {
-                                sleepable: layout.sleepable(),
-                            },
-                            "stapsdt_rec",
-                        )
-                        .map_err(|e| in_site(e, site))?;
-                        self.programs.push(program);
-                        by_layout.insert(key, self.programs.len() - 1);
-                        self.programs.len() - 1
-                    }
-                };
+                let next = by_layout.len();
+                let index = *by_layout.entry(key).or_insert(next);
                 program_of.push(index);
+                first_site.resize(by_layout.len(), site.index);
+            }
+            // The verifier takes milliseconds per program: load them at once.
+            let mut layouts: Vec<(&(Layout, Option<crate::expr::Expr>), usize)> =
+                by_layout.iter().map(|(k, &i)| (k, i)).collect();
+            layouts.sort_by_key(|(_, i)| *i);
+            let loaded = load_all(layouts.iter().map(|((layout, filter), _)| {
+                (
+                    lower::record_program(layout, filter.as_ref(), maps),
+                    ProgramKind::UprobeMulti {
+                        sleepable: layout.sleepable(),
+                    },
+                )
+            }));
+            for (program, &site) in loaded.into_iter().zip(&first_site) {
+                self.programs
+                    .push(program.map_err(|e| in_site(e, &self.sites[site]))?);
             }
         }
         // One link per (file, program, entry or return), in plan order.
@@ -899,6 +903,33 @@ fn pid_filter_works(release: &str) -> bool {
         (Ok(major), Ok(minor)) => (major, minor) >= (6, 10),
         _ => true,
     }
+}
+
+/// Load programs on as many threads as there are CPUs (the verifier's
+/// work is CPU-bound and independent per program), results in order.
+fn load_all(
+    programs: impl Iterator<Item = (Vec<crate::bpf::insn::Insn>, ProgramKind)>,
+) -> Vec<Result<Program, Error>> {
+    let work: Vec<(Vec<crate::bpf::insn::Insn>, ProgramKind)> = programs.collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(work.len())
+        .max(1);
+    let mut results: Vec<Option<Result<Program, Error>>> = (0..work.len()).map(|_| None).collect();
+    let chunk = work.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (work, results) in work.chunks(chunk).zip(results.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for ((insns, kind), slot) in work.iter().zip(results) {
+                    *slot = Some(Program::load(insns, *kind, "stapsdt_rec"));
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Kernel("loading a program".into()))))
+        .collect()
 }
 
 /// Frames kept per user stack.
