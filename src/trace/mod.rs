@@ -46,7 +46,15 @@ Examples:
   stap-sdt trace -p 1234 'python:function__entry' --str 0 --str 1
   stap-sdt trace -c 'python3.11 -c \"print(1)\"' 'libpython3.11.so:python:*' --count
   stap-sdt trace /usr/lib/postgresql/15/bin/postgres:postgresql:query__start --format '%s' 
-  stap-sdt trace 'uretprobe:libc.so.6:malloc' --hist 0 --duration 5")]
+  stap-sdt trace 'uretprobe:libc.so.6:malloc' --hist 0 --duration 5
+  stap-sdt trace ./app:app:tick --count --by pid,'str(arg1)' --filter 'arg0 % 2 == 0'
+  stap-sdt trace ./app:app:request__start --hist arg2 --linear 0,500,100 --by comm
+  stap-sdt trace ./app:app:request__done --stack --source --filter 'arg1 != 200'
+  stap-sdt trace ./app:app:tick --count --by ustack --flamegraph ticks.svg
+  stap-sdt trace -p 1234 'python:function__entry' --timeline t.pftrace
+
+Aggregations (--count, --hist) are built in the kernel: only the results cross to user \
+space. See also `stap-sdt latency` (time from one probe to another).")]
 pub struct TraceArgs {
     /// Probes to attach to.
     #[arg(value_name = "PROBE", required = true)]
