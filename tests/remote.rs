@@ -601,3 +601,115 @@ fn a_host_of_another_architecture_is_named_not_served() {
         "{err}"
     );
 }
+
+/// `GET path` on a local HTTP server; the body.
+fn http_get(addr: &str, path: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// A PromQL query for a URL.
+fn percent_encoded(query: &str) -> String {
+    query
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of the first sample a Prometheus instant query returns.
+fn prometheus_value(web: &str, query: &str) -> Option<f64> {
+    let body = http_get(
+        web,
+        &format!("/api/v1/query?query={}", percent_encoded(query)),
+    );
+    let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+    doc["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+/// A real Prometheus server scrapes `--serve`: its query API gives the
+/// exact count, and a histogram quantile inside the bucket of the truth.
+#[test]
+fn prometheus_scrapes_the_served_metrics() {
+    let test = "prometheus_scrapes_the_served_metrics";
+    if !trace_support::prerequisites(test) {
+        return;
+    }
+    let Some(prometheus) = test_support::require(test, "prometheus") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let fx = fixture(&scratch);
+    let probe = format!("{}:rt:tick", fx.display());
+    let addr = format!("127.0.0.1:{}", free_port());
+    // arg0 = 0..49, then the program lingers while Prometheus scrapes.
+    let mut tracer = Command::new(BIN)
+        .args(["trace", "-q", "--serve", &addr, "--hist", "arg0", "-c"])
+        .arg(format!("{} 50 1000 30", fx.display()))
+        .arg(&probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let config = scratch.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: stap\n    \
+             static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    )
+    .unwrap();
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut server = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            scratch.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = "stap_sdt_value_count{probe=\"rt:tick\"}";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        seen = prometheus_value(&web, count);
+        if seen == Some(50.0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let median = prometheus_value(
+        &web,
+        "histogram_quantile(0.5, stap_sdt_value_bucket{probe=\"rt:tick\"})",
+    );
+    let hits = prometheus_value(&web, "stap_sdt_value_sum{probe=\"rt:tick\"}");
+    let _ = server.kill();
+    let _ = server.wait();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let _ = tracer.wait();
+    assert_eq!(seen, Some(50.0), "Prometheus's count of the hits");
+    // 0 + 1 + … + 49.
+    assert_eq!(hits, Some(1225.0));
+    // The true median of 0..49 is 24 or 25: log2 bucket [16, 31].
+    let median = median.expect("a quantile");
+    assert!((16.0..=31.0).contains(&median), "median {median}");
+}
