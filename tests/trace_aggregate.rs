@@ -409,6 +409,61 @@ fn a_timeline_of_hits_with_a_counter() {
     assert_eq!(code, Some(2), "--counter without --timeline: {err:?}");
 }
 
+/// `probe == "glob"` in a filter, keys by command and thread, `--top`,
+/// and `--interval` rounds stamped in JSON.
+#[test]
+fn probe_globs_keys_by_thread_and_stamped_rounds() {
+    let scratch = Scratch::new();
+    let Some(program) = build(
+        "probe_globs_keys_by_thread_and_stamped_rounds",
+        &scratch,
+        DELAYS,
+    ) else {
+        return;
+    };
+    let probes = format!("{}:lat:*", program.display());
+    let command = program.display().to_string();
+    let (code, lines, err) = trace(&[
+        "--count",
+        "--by",
+        "comm,tid",
+        "--filter",
+        r#"probe == "lat:st*""#,
+        "--interval",
+        "0.1",
+        "--top",
+        "3",
+        "--json",
+        "-c",
+        &command,
+        &probes,
+    ]);
+    assert_eq!(code, Some(0), "{err:?}");
+    let objects = json_lines(&lines);
+    let stamps = objects.iter().filter(|o| o["type"] == "interval").count();
+    assert!(stamps >= 1, "{lines:?}");
+    assert!(objects
+        .iter()
+        .filter(|o| o["type"] == "interval")
+        .all(|o| o["time"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("20") && t.ends_with('Z'))));
+    // Every stamp starts a round of at most 3 rows (--top 3), and the
+    // final round (unstamped) ends the output: lat:start only, 10 per thread.
+    let rounds: Vec<&[serde_json::Value]> = objects.split(|o| o["type"] == "interval").collect();
+    assert!(
+        rounds.iter().all(|r| r.len() <= 6),
+        "--top 3 per round: {lines:?}"
+    );
+    let rows = &objects[objects.len() - 3..];
+    assert!(rows.iter().all(|o| o["type"] == "count"), "{lines:?}");
+    for row in rows {
+        assert_eq!(row["count"], 10, "{row}");
+        assert_eq!(row["keys"]["comm"], "agg", "{row}");
+        assert!(row["keys"]["tid"].as_i64().unwrap() > 0);
+    }
+}
+
 #[test]
 fn filter_mistakes_are_named_before_attaching() {
     let scratch = Scratch::new();
