@@ -16,10 +16,15 @@ cd "$(dirname "$0")"
 seconds=${1:?usage: fuzz/run.sh SECONDS}
 targets=${TARGETS:-$(cargo +nightly fuzz list)}
 logs=${LOGS:-$(mktemp -d)}
+# Release code with debug assertions (integer overflow is a crash, as in a
+# debug build) and no sanitizer: the parsers are safe Rust apart from a few
+# audited copies, and ASan would cost most of the executions. Override with
+# FLAGS="-O" for ASan.
+read -r -a flags <<<"${FLAGS:--O -a -s none}"
 mkdir -p "$logs"
 mkdir -p artifacts
 
-cargo +nightly fuzz build -O >/dev/null 2>"$logs/build.log" || {
+cargo +nightly fuzz build "${flags[@]}" >/dev/null 2>"$logs/build.log" || {
   cat "$logs/build.log"
   exit 1
 }
@@ -34,14 +39,14 @@ run_one() {
   # and -timeout turn leaks and hangs into reported failures;
   # -max_len covers the seed ELF slices. Each conversion or note costs
   # little, so 64 KiB is plenty for the text targets too.
-  cargo +nightly fuzz run -O "$target" "$fresh" "$corpus" -- \
+  cargo +nightly fuzz run "${flags[@]}" "$target" "$fresh" "$corpus" -- \
     -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="artifacts/$target/" \
     >"$logs/$target.log" 2>&1
   local status=$?
   # Keep the corpus minimal: merge the new inputs into it, keeping only
   # those that add coverage.
-  cargo +nightly fuzz run -O "$target" "$corpus" "$fresh" -- -merge=1 \
+  cargo +nightly fuzz run "${flags[@]}" "$target" "$corpus" "$fresh" -- -merge=1 \
     -max_len=65536 >"$logs/$target.merge.log" 2>&1 || true
   rm -rf "$fresh"
   local execs cov ft crashes files
