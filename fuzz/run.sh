@@ -9,6 +9,7 @@
 #   fuzz/run.sh 600            # ten minutes per target
 #   TARGETS="elf args" fuzz/run.sh 60
 #   JOBS=2 fuzz/run.sh 300     # two targets at a time
+#   NO_MERGE=1 fuzz/run.sh 5   # CI: the committed corpus stays untouched
 #
 # Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).
 set -uo pipefail
@@ -45,9 +46,11 @@ run_one() {
     >"$logs/$target.log" 2>&1
   local status=$?
   # Keep the corpus minimal: merge the new inputs into it, keeping only
-  # those that add coverage.
-  cargo +nightly fuzz run "${flags[@]}" "$target" "$corpus" "$fresh" -- -merge=1 \
-    -max_len=65536 >"$logs/$target.merge.log" 2>&1 || true
+  # those that add coverage. NO_MERGE=1 (CI) leaves the corpus as it is.
+  if [ -z "${NO_MERGE:-}" ]; then
+    cargo +nightly fuzz run "${flags[@]}" "$target" "$corpus" "$fresh" -- -merge=1 \
+      -max_len=65536 >"$logs/$target.merge.log" 2>&1 || true
+  fi
   rm -rf "$fresh"
   local execs cov ft crashes files
   execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$logs/$target.log" | grep -oE '[0-9]+$')
