@@ -398,7 +398,10 @@ mod tests {
         let args = &file.providers[0].probes[0].args;
         assert_eq!(args, &["int/ /x", "char * / *y", "int * /z"]);
         for arg in args {
-            assert!(!arg.contains("//") && !arg.contains("/*") && !arg.contains("*/"), "{arg}");
+            assert!(
+                !arg.contains("//") && !arg.contains("/*") && !arg.contains("*/"),
+                "{arg}"
+            );
         }
     }
 }
