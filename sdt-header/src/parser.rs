@@ -255,9 +255,17 @@ fn join_tokens(tokens: &[Token]) -> String {
         let prev_word =
             prev.is_some_and(|p| matches!(p.kind, TokenKind::Ident(_) | TokenKind::Number(_)));
         let prev_comma = prev.is_some_and(|p| p.is_punct(','));
+        // `/` then `/` or `*` would start a comment, and `*` then `/` end
+        // one, in the header this text is written into and when the text
+        // is read back (found by the `provider` fuzz target): keep them apart.
+        let comment = prev.is_some_and(|p| {
+            (p.is_punct('/') && (token.is_punct('/') || token.is_punct('*')))
+                || (p.is_punct('*') && token.is_punct('/'))
+        });
         if (word && (prev_word || prev_comma))
             || (token.is_punct('*') && prev_word)
             || (token.is_punct('(') && prev_word)
+            || comment
         {
             text.push(' ');
         }
@@ -380,6 +388,19 @@ mod tests {
                 parse(src, "t.d").unwrap_err().to_string(),
                 expected,
                 "{src}"
+            );
+        }
+    }
+
+    #[test]
+    fn argument_text_never_forms_a_comment() {
+        let file = parse_ok("provider p { probe a(int / / x, char * / * y, int * / z); };");
+        let args = &file.providers[0].probes[0].args;
+        assert_eq!(args, &["int/ /x", "char * / *y", "int * /z"]);
+        for arg in args {
+            assert!(
+                !arg.contains("//") && !arg.contains("/*") && !arg.contains("*/"),
+                "{arg}"
             );
         }
     }

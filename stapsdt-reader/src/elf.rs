@@ -46,17 +46,25 @@ pub fn read_path_with(path: &Path, options: &ReadOptions) -> Result<Vec<Object>,
     // truncated underneath us could fault; the tools this replaces share that.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::new(&name, e.to_string()))?;
     let data: &[u8] = &map;
-    let mut objects = match kind_of(data) {
-        FileKind::Elf => vec![read_bytes(data, &name)?],
-        FileKind::Archive => read_archive(data, &name)?,
-        FileKind::Other => return Err(Error::new(&name, "not an ELF file or archive")),
-    };
+    let mut objects = read_objects(data, &name)?;
     if options.source_lines {
         for object in &mut objects {
             source::annotate(object, data, path);
         }
     }
     Ok(objects)
+}
+
+/// Read every object in an image held in memory: one for an ELF file, one
+/// per ELF member of a static archive. What [`read_path`] does after
+/// mapping the file; public so that the archive reader can be fuzzed
+/// without files.
+pub fn read_objects(data: &[u8], name: &str) -> Result<Vec<Object>, Error> {
+    match kind_of(data) {
+        FileKind::Elf => Ok(vec![read_bytes(data, name)?]),
+        FileKind::Archive => read_archive(data, name),
+        FileKind::Other => Err(Error::new(name, "not an ELF file or archive")),
+    }
 }
 
 fn read_archive(data: &[u8], name: &str) -> Result<Vec<Object>, Error> {

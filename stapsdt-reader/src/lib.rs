@@ -36,7 +36,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use args::{parse_args, Arch, Arg, Memory, Operand, Register};
-pub use elf::{needed_libraries, read_bytes, read_path, read_path_with, ReadOptions};
+pub use elf::{needed_libraries, read_bytes, read_objects, read_path, read_path_with, ReadOptions};
 pub use types::{parse_type_list, ArgType};
 
 /// One ELF object (a file, or a member of a static archive) and its probes.

@@ -132,6 +132,15 @@ impl std::error::Error for ParseError {}
 /// The highest argument number.
 pub const MAX_ARG: usize = 11;
 
+/// The deepest expression tree a filter may build (operators and operands
+/// on the longest path). Every later pass (folding, checking, lowering,
+/// even dropping the tree) recurses over it, and the parser recurses
+/// once per unary operator or parenthesis: without a bound, a filter of a
+/// few hundred `~` or `(` overflowed the stack (found by the `filter` fuzz
+/// target). Lowering refuses more than `lower::filter::MAX_DEPTH` (48)
+/// binary operators anyway.
+pub const MAX_NESTING: usize = 64;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Int(i64),
@@ -268,7 +277,13 @@ struct Parser<'a> {
     text: &'a str,
     tokens: Vec<(Token, usize)>,
     at: usize,
+    /// Unary operators and parentheses open around the current token.
+    open: usize,
 }
+
+/// A parsed subexpression: the tree, its type, the byte offset it starts
+/// at (for type errors) and its depth (for [`MAX_NESTING`]).
+type Parsed = (Expr, Type, usize, usize);
 
 impl Parser<'_> {
     fn error(&self, at: usize, message: String) -> ParseError {
@@ -327,8 +342,8 @@ impl Parser<'_> {
     }
 
     /// Precedence climbing: operators binding tighter than `min`.
-    fn expr(&mut self, min: u8) -> Result<(Expr, Type, usize), ParseError> {
-        let (mut left, mut left_type, start) = self.unary()?;
+    fn expr(&mut self, min: u8) -> Result<Parsed, ParseError> {
+        let (mut left, mut left_type, start, mut depth) = self.unary()?;
         while let Some(op) = self.binary_op() {
             if op.binding() < min {
                 break;
@@ -336,7 +351,13 @@ impl Parser<'_> {
             let (_, op_at) = self.next();
             // Comparisons do not chain: `a < b < c` is an error in C's
             // spirit of least surprise here.
-            let (right, right_type, right_at) = self.expr(op.binding() + 1)?;
+            let (right, right_type, right_at, right_depth) = self.expr(op.binding() + 1)?;
+            depth = 1 + depth.max(right_depth);
+            if depth > MAX_NESTING {
+                return Err(
+                    self.error(op_at, format!("nested deeper than {MAX_NESTING} operators"))
+                );
+            }
             left_type = self.check(
                 op,
                 op_at,
@@ -345,7 +366,7 @@ impl Parser<'_> {
             )?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
-        Ok((left, left_type, start))
+        Ok((left, left_type, start, depth))
     }
 
     fn check(
@@ -377,7 +398,29 @@ impl Parser<'_> {
         Ok(Type::Int)
     }
 
-    fn unary(&mut self) -> Result<(Expr, Type, usize), ParseError> {
+    /// One operand with its unary operators; counts how many of those and
+    /// of parentheses are open, so that recursion stays bounded.
+    fn unary(&mut self) -> Result<Parsed, ParseError> {
+        let at = self.peek().1;
+        self.open += 1;
+        // Parentheses and unary operators both recurse; the printed form of
+        // a tree of depth N opens at most 2N of them.
+        if self.open > 2 * MAX_NESTING + 2 {
+            return Err(self.error(
+                at,
+                format!("nested deeper than {MAX_NESTING} operators or parentheses"),
+            ));
+        }
+        let parsed = self.operand();
+        self.open -= 1;
+        let parsed = parsed?;
+        if parsed.3 > MAX_NESTING {
+            return Err(self.error(at, format!("nested deeper than {MAX_NESTING} operators")));
+        }
+        Ok(parsed)
+    }
+
+    fn operand(&mut self) -> Result<Parsed, ParseError> {
         let (t, at) = self.next();
         let op = match t {
             Token::Punct("!") => Some(UnOp::Not),
@@ -386,30 +429,30 @@ impl Parser<'_> {
             _ => None,
         };
         if let Some(op) = op {
-            let (e, ty, e_at) = self.unary()?;
+            let (e, ty, e_at, depth) = self.unary()?;
             if ty != Type::Int {
                 return Err(self.error(e_at, "expected an integer, found a string".into()));
             }
             // Fold `-123` so that i64::MIN is writable.
             if let (UnOp::Neg, Expr::Int(n)) = (op, &e) {
-                return Ok((Expr::Int(n.wrapping_neg()), Type::Int, at));
+                return Ok((Expr::Int(n.wrapping_neg()), Type::Int, at, depth));
             }
-            return Ok((Expr::Unary(op, Box::new(e)), Type::Int, at));
+            return Ok((Expr::Unary(op, Box::new(e)), Type::Int, at, depth + 1));
         }
-        let (expr, ty) = match t {
-            Token::Int(n) => (Expr::Int(n), Type::Int),
-            Token::Str(s) => (Expr::Str(s), Type::Str),
+        let (expr, ty, depth) = match t {
+            Token::Int(n) => (Expr::Int(n), Type::Int, 1),
+            Token::Str(s) => (Expr::Str(s), Type::Str, 1),
             Token::Punct("(") => {
-                let (e, ty, _) = self.expr(0)?;
+                let (e, ty, _, depth) = self.expr(0)?;
                 self.expect(")")?;
-                (e, ty)
+                (e, ty, depth)
             }
             Token::Ident(name) => match name.as_str() {
-                "pid" => (Expr::Field(Field::Pid), Type::Int),
-                "tid" => (Expr::Field(Field::Tid), Type::Int),
-                "cpu" => (Expr::Field(Field::Cpu), Type::Int),
-                "comm" => (Expr::Field(Field::Comm), Type::Str),
-                "probe" => (Expr::Field(Field::Probe), Type::Str),
+                "pid" => (Expr::Field(Field::Pid), Type::Int, 1),
+                "tid" => (Expr::Field(Field::Tid), Type::Int, 1),
+                "cpu" => (Expr::Field(Field::Cpu), Type::Int, 1),
+                "comm" => (Expr::Field(Field::Comm), Type::Str, 1),
+                "probe" => (Expr::Field(Field::Probe), Type::Str, 1),
                 "str" => {
                     self.expect("(")?;
                     let (t, arg_at) = self.next();
@@ -419,10 +462,10 @@ impl Parser<'_> {
                     }
                     .ok_or_else(|| self.error(arg_at, "str() takes arg0 … arg11".into()))?;
                     self.expect(")")?;
-                    (Expr::ArgStr(n), Type::Str)
+                    (Expr::ArgStr(n), Type::Str, 1)
                 }
                 other => match arg_number(other) {
-                    Some(n) => (Expr::Arg(n), Type::Int),
+                    Some(n) => (Expr::Arg(n), Type::Int, 1),
                     None => {
                         return Err(self.error(
                             at,
@@ -439,7 +482,7 @@ impl Parser<'_> {
             }
             other => return Err(self.error(at, format!("expected an operand, found {other}"))),
         };
-        Ok((expr, ty, at))
+        Ok((expr, ty, at, depth))
     }
 }
 
@@ -461,11 +504,12 @@ impl Filter {
             text,
             tokens,
             at: 0,
+            open: 0,
         };
         if p.peek().0 == Token::End {
             return Err(p.error(0, "empty filter".into()));
         }
-        let (expr, ty, at) = p.expr(0)?;
+        let (expr, ty, at, _) = p.expr(0)?;
         let (t, end_at) = p.next();
         if t != Token::End {
             let hint = if t == Token::Punct("=") {
@@ -550,17 +594,12 @@ fn fold_probe(e: &Expr, probe: &str) -> Expr {
     }
 }
 
-/// `*` and `?` globbing, as in selectors.
+/// `*` and `?` globbing, as in selectors, by the selectors' own matcher:
+/// the recursive one that was here took exponential time on a pattern of
+/// many `*` that does not match (`probe == "ap****…*3"` ran for minutes;
+/// found by the `filter` fuzz target).
 fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some((b'*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some((b'?', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
+    stapsdt_reader::filter::Glob::new(pattern).matches(text)
 }
 
 #[cfg(test)]
@@ -643,5 +682,38 @@ mod tests {
             panic!()
         };
         assert_eq!(*a, Expr::Int(0));
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_the_stack_is() {
+        // Each of these once overflowed the stack (fuzz/regressions/filter/).
+        for text in [
+            format!("{}1", "~".repeat(100_000)),
+            format!("{}1", "(".repeat(100_000)),
+            format!("{}1", "!-".repeat(50_000)),
+            format!("{}1", "1+".repeat(50_000)),
+            format!("1{}", " || arg0 == 1 && pid".repeat(5_000)),
+        ] {
+            let e = Filter::parse(&text).unwrap_err();
+            assert!(e.message.contains("nested deeper than 64"), "{}", e.message);
+            assert!(e.column <= text.len() + 1);
+        }
+        // As deep as allowed still parses, in either shape.
+        assert!(Filter::parse(&format!("{}1", "~".repeat(MAX_NESTING - 1))).is_ok());
+        let parens = format!("{}1{}", "(".repeat(120), ")".repeat(120));
+        assert!(Filter::parse(&parens).is_ok());
+        assert!(Filter::parse(&format!("1{}", "+1".repeat(MAX_NESTING - 1))).is_ok());
+    }
+
+    #[test]
+    fn many_stars_match_in_linear_time() {
+        // fuzz/regressions/filter/glob-many-stars once took minutes.
+        let pattern = format!("ap{}3", "*".repeat(5000));
+        let f = Filter::parse(&format!("probe == \"{pattern}\"")).unwrap();
+        let start = std::time::Instant::now();
+        assert_eq!(f.for_probe("app:request__start"), Expr::Int(0));
+        assert_eq!(f.for_probe("app:request__3"), Expr::Int(1));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        assert!(glob("a?c*", "abcdef") && !glob("a?c*", "acdef") && glob("*", ""));
     }
 }

@@ -186,7 +186,10 @@ fn split_specs(text: &str) -> Vec<&str> {
             ']' | ')' => depth -= 1,
             _ => {}
         }
-        if c.is_ascii_whitespace() && depth <= 0 {
+        // Any whitespace separates, as `split_whitespace` sees it: a
+        // vertical tab was once kept as a spec of its own (found by the
+        // `args` fuzz target).
+        if c.is_whitespace() && depth <= 0 {
             if let Some(s) = start.take() {
                 specs.push(&text[s..i]);
             }
@@ -282,6 +285,8 @@ mod tests {
         );
         assert_eq!(split_specs(""), Vec::<&str>::new());
         assert_eq!(split_specs("  8@%rax "), vec!["8@%rax"]);
+        assert_eq!(split_specs("\u{b}"), Vec::<&str>::new());
+        assert_eq!(split_specs("8@%rax\u{b}4@%ebx"), vec!["8@%rax", "4@%ebx"]);
     }
 
     #[test]

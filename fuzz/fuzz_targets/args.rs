@@ -1,0 +1,8 @@
+//! Argument specs: the first byte picks the architecture.
+#![no_main]
+
+#[path = "../checks/reader.rs"]
+#[allow(dead_code)] // each target calls one of the shared checks
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::arg_input(data));

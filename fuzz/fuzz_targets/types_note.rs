@@ -1,0 +1,8 @@
+//! The typed-argument note's descriptor and its type list.
+#![no_main]
+
+#[path = "../checks/reader.rs"]
+#[allow(dead_code)] // each target calls one of the shared checks
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::types_note(data));
