@@ -25,6 +25,7 @@ fn site() -> ProbeInfo {
     let request = ArgRequest {
         strings: vec![3, 9],
         only: None,
+        ..ArgRequest::default()
     };
     ProbeInfo {
         index: 0,
