@@ -339,3 +339,36 @@ fn semaphores_raised_while_tracing_and_restored_after() {
     )
     .success());
 }
+
+/// `--where` filters the runtime views in the kernel, on the probe's own
+/// arguments: only `g` is counted (in the kernel), only `g` flows.
+#[test]
+fn where_keeps_only_the_matching_calls() {
+    if !python("where_keeps_only_the_matching_calls") {
+        return;
+    }
+    let (_scratch, script, out) = calls_of_the_script(&["--where", r#"str(arg1) == "g""#]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", out.stdout);
+    let cells: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(
+        cells,
+        [format!("{script}:g").as_str(), "7"],
+        "{}",
+        out.stdout
+    );
+    // A malformed expression is named before anything starts.
+    let (_scratch, _, out) = calls_of_the_script(&["--where", "arg1 = 2"]);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert!(
+        out.stderr.contains("--where") && out.stderr.contains("column 6"),
+        "{}",
+        out.stderr
+    );
+}

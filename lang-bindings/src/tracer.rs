@@ -158,6 +158,7 @@ impl Tracer {
         objects: &[RuntimeObject],
         wanted: &[Glob],
         ring_pages: usize,
+        filter: Option<&uprobe_engine::Filter>,
         stop: fn() -> bool,
     ) -> Result<(Tracer, Warnings), String> {
         let plan = plan(objects, wanted)?;
@@ -167,6 +168,8 @@ impl Tracer {
         // string arguments: one ring, one set of links per file.
         let options = SessionOptions {
             ring_pages,
+            // On the probes' own arguments, evaluated in the kernel.
+            filter: filter.cloned(),
             ..Default::default()
         };
         let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
@@ -250,6 +253,7 @@ impl Tracer {
         objects: &[RuntimeObject],
         wanted: &[Glob],
         fields: &[&'static str],
+        filter: Option<&uprobe_engine::Filter>,
         stop: fn() -> bool,
     ) -> Result<(Tracer, Warnings), String> {
         let plan = plan(objects, wanted)?;
@@ -289,6 +293,7 @@ impl Tracer {
             }),
             counted_strings: counted,
             string_bytes: COUNT_KEY_BYTES,
+            filter: filter.cloned(),
             ..Default::default()
         };
         let mut session = Session::new(target, options).map_err(|e| e.to_string())?;

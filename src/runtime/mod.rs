@@ -49,6 +49,12 @@ pub struct Scope {
 
     #[command(flatten)]
     pub timeline: crate::pictures_out::TimelineArgs,
+
+    /// Keep only the hits whose probe arguments satisfy EXPR, evaluated in the kernel
+    /// (the language of `trace --filter`: arg0..arg11, str(argN), pid, tid, comm,
+    /// probe == "GLOB", ...), e.g. --where 'pid == 1234 && probe == "*entry"'.
+    #[arg(long = "where", value_name = "EXPR")]
+    pub predicate: Option<String>,
 }
 
 impl Scope {
@@ -152,14 +158,18 @@ impl Scope {
     ) -> Result<Run, Failure> {
         let runtime = Runtime::from_name(&self.language)?;
         let objects = self.objects(runtime)?;
+        // Checked before anything starts.
+        let filter = crate::trace::parse_filter(self.predicate.as_deref())
+            .map_err(|e| Failure::new(Status::Usage, e.replace("--filter", "--where")))?;
         let out = self.out.open()?;
         signals::install();
         let (child, target) = self.processes.start()?;
         let globs: Vec<Glob> = wanted.iter().map(|w| Glob::new(w)).collect();
         let stop = || signals::received().is_some();
+        let filter = filter.as_ref();
         let attached = match counting {
-            Some(fields) => Tracer::attach_counting(target, &objects, &globs, fields, stop),
-            None => Tracer::attach(target, &objects, &globs, self.buffer_pages, stop),
+            Some(fields) => Tracer::attach_counting(target, &objects, &globs, fields, filter, stop),
+            None => Tracer::attach(target, &objects, &globs, self.buffer_pages, filter, stop),
         };
         let (mut tracer, warnings) = attached.map_err(|e| Failure::new(attach_status(&e), e))?;
         for warning in warnings {
