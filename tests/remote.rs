@@ -36,6 +36,25 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// A `stap-sdt` run that is ended (SIGTERM, then SIGKILL) if the test
+/// fails before it does: a failed assertion leaves no tracer behind.
+struct Home(Child);
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// sshd servers on loopback, stopped when dropped.
 struct Hosts {
     servers: Vec<Child>,
@@ -379,22 +398,25 @@ fn remote_ctrl_c_stops_every_host_and_leaves_nothing() {
     let fx = fixture(&scratch);
     let probe = format!("{}:rt:tick", fx.display());
     // System-wide on both hosts (one kernel here): each counts every hit.
-    let mut home = hosts
-        .stap()
-        .args([
-            "trace",
-            "--remote",
-            "h1",
-            "--remote",
-            "h2",
-            "--remote-clean",
-            "--count",
-        ])
-        .args(["--by", "host", "--json", &probe])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut guard = Home(
+        hosts
+            .stap()
+            .args([
+                "trace",
+                "--remote",
+                "h1",
+                "--remote",
+                "h2",
+                "--remote-clean",
+                "--count",
+            ])
+            .args(["--by", "host", "--json", &probe])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let home = &mut guard.0;
     let mut stderr = trace_support::Lines::new(home.stderr.take().unwrap());
     // Both hosts attached, in whichever order they say so.
     let mut tracing = [stderr.wait_for(": Tracing"), stderr.wait_for(": Tracing")];
@@ -411,7 +433,7 @@ fn remote_ctrl_c_stops_every_host_and_leaves_nothing() {
     // SIGINT to home alone, as a terminal sends it to the foreground group
     // (home keeps ssh in groups of their own and stops each host itself).
     unsafe { libc::kill(home.id() as i32, libc::SIGINT) };
-    let status = test_support::bounded::wait_within(&mut home, Duration::from_secs(30), "home");
+    let status = test_support::bounded::wait_within(home, Duration::from_secs(30), "home");
     let mut out = String::new();
     home.stdout
         .take()
