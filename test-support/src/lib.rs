@@ -5,6 +5,7 @@
 //! directory and never shares it.
 
 pub mod bounded;
+pub mod fuzz;
 pub mod readelf;
 
 use bounded::BoundedOutput;
