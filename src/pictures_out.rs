@@ -31,14 +31,7 @@ impl TimelineArgs {
     pub fn counter_args(&self) -> Result<Vec<usize>, String> {
         self.counters
             .iter()
-            .map(|c| {
-                c.strip_prefix("arg")
-                    .unwrap_or(c)
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| n < 12)
-                    .ok_or_else(|| format!("--counter `{c}`: expected arg0..arg11"))
-            })
+            .map(|c| crate::trace::arg_option("--counter", c))
             .collect()
     }
 }

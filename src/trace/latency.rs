@@ -173,9 +173,7 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
         .match_arg
         .as_deref()
         .map(|m| {
-            m.strip_prefix("arg")
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&n| n < 12)
+            uprobe_engine::expr::arg_number(m)
                 .ok_or_else(|| format!("--match `{m}`: expected arg0..arg11"))
         })
         .transpose()?;

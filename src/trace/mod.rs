@@ -140,14 +140,16 @@ pub struct TraceArgs {
     buffer_pages: usize,
 }
 
-fn arg_number(text: &str) -> Result<usize, String> {
-    let n = text.strip_prefix("arg").unwrap_or(text);
-    match n.parse::<usize>() {
-        Ok(n) if n < 12 => Ok(n),
-        _ => Err(format!(
-            "--hist `{text}`: expected an argument number 0..11 (or arg0..arg11)"
-        )),
-    }
+/// `argN` or `N` (0..11) for `option`.
+pub(crate) fn arg_option(option: &str, text: &str) -> Result<usize, String> {
+    let named = if text.starts_with("arg") {
+        text.to_string()
+    } else {
+        format!("arg{text}")
+    };
+    uprobe_engine::expr::arg_number(&named).ok_or_else(|| {
+        format!("{option} `{text}`: expected an argument number 0..11 (or arg0..arg11)")
+    })
 }
 
 pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
@@ -156,7 +158,11 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         .as_deref()
         .map(printf::Template::parse)
         .transpose()?;
-    let hist_arg = args.hist.as_deref().map(arg_number).transpose()?;
+    let hist_arg = args
+        .hist
+        .as_deref()
+        .map(|h| arg_option("--hist", h))
+        .transpose()?;
     // Checked before anything is attached.
     args.timeline.counter_args()?;
     if let Some(bad) = args.strings.iter().find(|&&n| n >= 12) {

@@ -486,8 +486,8 @@ impl Parser<'_> {
     }
 }
 
-/// `arg0` … `arg11`.
-fn arg_number(word: &str) -> Option<usize> {
+/// `arg0` … `arg11`: the one spelling of an argument every option takes.
+pub fn arg_number(word: &str) -> Option<usize> {
     let n: usize = word.strip_prefix("arg")?.parse().ok()?;
     (n <= MAX_ARG && !word[3..].starts_with('0') || word == "arg0").then_some(n)
 }

@@ -51,10 +51,7 @@ pub enum KeyPart {
 impl KeyPart {
     /// `probe`, `pid`, `tid`, `cpu`, `comm`, `argN`, `str(argN)`, `ustack`.
     pub fn parse(text: &str) -> Option<KeyPart> {
-        let arg = |s: &str| {
-            let n: usize = s.strip_prefix("arg")?.parse().ok()?;
-            (n <= crate::expr::MAX_ARG).then_some(n)
-        };
+        let arg = crate::expr::arg_number;
         Some(match text.trim() {
             "probe" => KeyPart::Probe,
             "pid" => KeyPart::Pid,
