@@ -187,13 +187,21 @@ fn lost_events_are_counted_exactly() {
     let scratch = Scratch::new();
     let fx = fixture(&scratch);
     let probe = format!("{}:fixture:tick", fx.display());
-    let cmd = format!("{} fire 100000", fx.display());
-    // One page of ring cannot hold 100000 records: some are dropped, and
-    // the programs count them exactly.
+    // One page of ring while the tracer is stopped (SIGSTOP): it cannot
+    // hold 100000 records, some are dropped, and the programs count them
+    // exactly. (Running, the reader may keep up with one page.)
     {
         let extra: Option<&str> = None;
-        let (code, out, err) = trace(&["--json", "--buffer-pages", "1", "-c", &cmd, &probe]);
-        assert_eq!(code, Some(5), "{extra:?} {err:?}");
+        let tracer = Tracer::start(&["--json", "--buffer-pages", "1", &probe]);
+        tracer.signal(libc::SIGSTOP);
+        let status = std::process::Command::new(&fx)
+            .args(["fire", "100000"])
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(5));
+        tracer.signal(libc::SIGCONT);
+        let (code, out, err) = tracer.interrupt();
+        assert_eq!(code, Some(0), "{extra:?} {err:?}");
         let lost: usize = err
             .iter()
             .find_map(|l| {
