@@ -46,6 +46,9 @@ impl HeldChild {
             return Err(format!("fork: {}", std::io::Error::last_os_error()));
         }
         if pid == 0 {
+            // SAFETY: in the child: async-signal-safe calls only; `byte` is
+            // a live local and `argv` a NUL-terminated array of C strings
+            // built before the fork.
             unsafe {
                 libc::close(write_fd);
                 let mut byte = 0u8;
