@@ -12,6 +12,7 @@ use crate::ring::RingReader;
 use crate::value::{self, Value};
 use crate::{resolve, Error, Selector};
 use stapsdt_reader::cheap_site;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -202,6 +203,10 @@ pub struct Session {
     stopped: bool,
     clock_offset_ns: i128,
     stop_attaching: Option<Box<dyn Fn() -> bool + Send>>,
+    /// Objects read for selectors that name a path, by path: a runtime
+    /// tapset attaches one selector per probe of the same object (60 of
+    /// libjvm.so's, 24 MB each read), and reading it once is enough.
+    objects_read: HashMap<PathBuf, Vec<stapsdt_reader::Object>>,
 }
 
 impl Session {
@@ -241,6 +246,7 @@ impl Session {
             stopped: false,
             clock_offset_ns: realtime_minus_monotonic(),
             stop_attaching: None,
+            objects_read: HashMap::new(),
         })
     }
 
@@ -390,20 +396,30 @@ impl Session {
                 provider,
                 name,
             } => {
-                let objects = match path {
+                let from_process;
+                let objects: &[stapsdt_reader::Object] = match path {
                     Some(p) => {
                         let file = resolve::object_path(p, self.pid())?;
-                        stapsdt_reader::read_path(&file)?
-                            .into_iter()
-                            .map(|mut o| {
-                                o.path = file.display().to_string();
-                                o
-                            })
-                            .collect()
+                        match self.objects_read.entry(file) {
+                            Entry::Occupied(read) => read.into_mut(),
+                            Entry::Vacant(slot) => {
+                                let file = slot.key();
+                                let objects = stapsdt_reader::read_path(file)?
+                                    .into_iter()
+                                    .map(|mut o| {
+                                        o.path = file.display().to_string();
+                                        o
+                                    })
+                                    .collect();
+                                slot.insert(objects)
+                            }
+                        }
                     }
                     None => match self.pid() {
                         Some(pid) => {
-                            stapsdt_reader::process::read_process(pid, &Default::default())?.0
+                            from_process =
+                                stapsdt_reader::process::read_process(pid, &Default::default())?.0;
+                            &from_process
                         }
                         None => {
                             return Err(Error::Input(format!(
@@ -415,7 +431,7 @@ impl Session {
                     },
                 };
                 let found = plan::sdt_sites(
-                    &objects,
+                    objects,
                     |p, n| provider.matches(p) && name.matches(n),
                     &request,
                 );
