@@ -23,7 +23,7 @@ pub enum ArgKind {
     /// A pointer+length string: two slots of the block, the pointer then
     /// the length (`strptr strlen` in the types note).
     StrLen = 11,
-    /// An IEEE 754 double, passed as its bits (`8f@`).
+    /// An IEEE 754 double, passed as its bits (`8@`, typed `float`).
     F64 = 12,
 }
 
@@ -119,8 +119,11 @@ impl ArgKind {
                     word: "strlen",
                 },
             ],
+            // `8`, not `sys/sdt.h`'s `8f`: bcc (bpftrace 0.17) rejects
+            // the whole probe at an `f` suffix. The types note's `float`
+            // is what makes our tracers show a double.
             ArgKind::F64 => &[Slot {
-                prefix: "8f",
+                prefix: "8",
                 word: "float",
             }],
         }

@@ -589,7 +589,7 @@ mod tests {
         let args = [I8, U16, StrLen, F64, Str, Pointer];
         assert_eq!(
             note_args(Arch::X86_64, &args),
-            "-1@0(%rdi) 2@8(%rdi) 8@16(%rdi) 8@24(%rdi) 8f@32(%rdi) 8@40(%rdi) 8@48(%rdi)"
+            "-1@0(%rdi) 2@8(%rdi) 8@16(%rdi) 8@24(%rdi) 8@32(%rdi) 8@40(%rdi) 8@48(%rdi)"
         );
         assert_eq!(note_args(Arch::Aarch64, &args[..2]), "-1@[x0] 2@[x0, 8]");
         assert_eq!(type_words(&args), "int int strptr strlen float str int");

@@ -61,7 +61,7 @@ fn check_object(object: &stapsdt_reader::Object, provider: &str) {
     );
     assert_eq!(
         strings.locations[0].args_raw,
-        "8@0(%rdi) 8@8(%rdi) 8@16(%rdi) 8f@24(%rdi)"
+        "8@0(%rdi) 8@8(%rdi) 8@16(%rdi) 8@24(%rdi)"
     );
     assert_eq!(object.probes[2].locations[0].args.len(), 0);
 }
