@@ -1,0 +1,173 @@
+//! Issue 15's acceptance, from Python: `pip install sdt-dynamic/python`
+//! into a venv, then a Python 3.11 program defines a probe with 12
+//! arguments of mixed types at run time and fires it while it is enabled.
+//! Against that one process: `stap-sdt list -p` shows the typed
+//! arguments; `stap-sdt trace -p --json` prints all 12 values exactly with
+//! no flags (and `enabled` is true only while it traces); bpftrace `-p`
+//! reads the integer arguments; GDB attached with `-p` stops at `break
+//! probe:` and prints `$_probe_arg11`.
+
+mod gdb_common;
+mod trace_support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use test_support::{require, run, Scratch};
+use trace_support::{Target, Tracer, BIN};
+
+const SCRIPT: &str = include_str!("fixtures/dynamic_twelve.py");
+
+/// The 12 values the script fires, as `trace --json` prints them.
+fn expected_args() -> Value {
+    json!([
+        -5,
+        250,
+        -300,
+        65000,
+        -70000,
+        4000000000u64,
+        -1099511627776i64,
+        18446744073709551615u64,
+        2.5,
+        "GET /",
+        4660,
+        "héllo wörld"
+    ])
+}
+
+/// A venv in `scratch` with the `stap_sdt` package installed by pip from
+/// this checkout; its python.
+pub fn venv_with_stap_sdt(scratch: &Scratch, python: &Path) -> PathBuf {
+    let venv = scratch.join("venv");
+    let out = run(Command::new(python).arg("-m").arg("venv").arg(&venv));
+    assert!(out.status.success(), "python -m venv: {out:?}");
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("sdt-dynamic/python");
+    // The crate is built by cargo under pip, in a target directory of the
+    // tests' own (the workspace's is held by the cargo running the tests).
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pip-sdt-dynamic");
+    let out = run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(&package)
+        .env("CARGO_TARGET_DIR", &target));
+    assert!(
+        out.status.success(),
+        "pip install {}:\n{}{}",
+        package.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    venv.join("bin/python")
+}
+
+fn listed_probe(pid: u32, provider: &str) -> Value {
+    let out = run(Command::new(BIN).args(["list", "--json", "-p", &pid.to_string()]));
+    assert!(out.status.success(), "list -p: {out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let object = doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == format!("/memfd:stapsdt:{provider}"))
+        .unwrap_or_else(|| panic!("no memfd object of {provider} in {doc}"))
+        .clone();
+    assert_eq!(object["diagnostics"], json!([]));
+    object["probes"][0].clone()
+}
+
+#[test]
+fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
+    let test = "python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb";
+    if !trace_support::prerequisites(test) {
+        return;
+    }
+    let Some(python) = require(test, "python3.11") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let venv_python = venv_with_stap_sdt(&scratch, &python);
+    let script = scratch.write("dynamic_twelve.py", SCRIPT);
+    let provider = "pytwelve";
+    let mut target = Target::spawn(
+        &venv_python,
+        &[script.to_str().unwrap(), provider],
+    );
+    target.stdout.wait_for("ready");
+    target.stdout.wait_for("enabled False");
+    let pid = target.pid();
+
+    // list -p: the probe, its 12 arguments and their types.
+    let probe = listed_probe(pid, provider);
+    assert_eq!(probe["name"], "twelve");
+    assert_eq!(
+        probe["types"],
+        json!(["int", "int", "int", "int", "int", "int", "int", "int", "float", "str", "int", "str"])
+    );
+    let args = probe["locations"][0]["args"].as_array().unwrap();
+    assert_eq!(args.len(), 12, "{probe}");
+    let human = run(Command::new(BIN).args(["list", "-v", "-p", &pid.to_string()]));
+    let human = String::from_utf8_lossy(&human.stdout).to_string();
+    assert!(human.contains("/memfd:stapsdt:pytwelve"), "{human}");
+    assert!(human.contains("arg11: u64 in memory at [rdi + 0x58] (str)"), "{human}");
+
+    // trace -p --json: every value exactly, no flags; enabled while traced.
+    let mut tracer = Tracer::start(&["-p", &pid.to_string(), "--json", "pytwelve:twelve"]);
+    target.stdout.wait_for("enabled True");
+    let first = tracer.stdout.wait_for("\"probe\":\"pytwelve:twelve\"");
+    let (_, _, stderr) = tracer.interrupt();
+    let record: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(record["args"], expected_args(), "{first}");
+    assert_eq!(record["pid"], pid);
+    assert!(
+        stderr.iter().any(|l| l.contains("a cheap site")),
+        "the engine attaches at the cheap site's nop5: {stderr:?}"
+    );
+    target.stdout.wait_for("enabled False");
+
+    // bpftrace -p: the integer arguments (bpftrace 0.17 reads arg0-arg5).
+    if require(test, "bpftrace").is_some() {
+        let out = run(Command::new("bpftrace").args([
+            "-p",
+            &pid.to_string(),
+            "-e",
+            "usdt:*:pytwelve:twelve { printf(\"@@%d %d %d %d %d %lu@@\\n\", \
+             arg0, arg1, arg2, arg3, arg4, arg5); exit(); }",
+        ]));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("@@-5 250 -300 65000 -70000 4000000000@@"),
+            "bpftrace: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target.stdout.wait_for("enabled False");
+    }
+
+    // GDB attached to the process, with our plugin's `break probe:`.
+    if gdb_common::have_gdb(test) {
+        let mut commands = vec![
+            "break probe:pytwelve:twelve".to_string(),
+            "continue".to_string(),
+        ];
+        commands.extend(gdb_common::show("argc", "$_probe_argc"));
+        commands.extend(gdb_common::show("arg0", "$_probe_arg0"));
+        commands.extend(gdb_common::show("arg11", "(char *) $_probe_arg11"));
+        commands.push("detach".to_string());
+        let out = run(Command::new(BIN)
+            .args(["gdb", "--", "-nx", "-batch", "-iex", "set debuginfod enabled off"])
+            .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
+            .args(["-p", &pid.to_string()]));
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let values = gdb_common::marked(&output);
+        assert_eq!(gdb_common::value(&values, "argc", &output), "12");
+        assert_eq!(gdb_common::value(&values, "arg0", &output), "-5");
+        let arg11 = gdb_common::value(&values, "arg11", &output);
+        assert!(arg11.ends_with("\"héllo wörld\""), "{arg11}\n{output}");
+        assert!(output.contains("in pytwelve_twelve ()"), "{output}");
+    }
+    // The process survived every tracer and debugger.
+    assert!(target.child.try_wait().unwrap().is_none());
+}
