@@ -88,10 +88,7 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
     let venv_python = venv_with_stap_sdt(&scratch, &python);
     let script = scratch.write("dynamic_twelve.py", SCRIPT);
     let provider = "pytwelve";
-    let mut target = Target::spawn(
-        &venv_python,
-        &[script.to_str().unwrap(), provider],
-    );
+    let mut target = Target::spawn(&venv_python, &[script.to_str().unwrap(), provider]);
     target.stdout.wait_for("ready");
     target.stdout.wait_for("enabled False");
     let pid = target.pid();
@@ -101,14 +98,19 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
     assert_eq!(probe["name"], "twelve");
     assert_eq!(
         probe["types"],
-        json!(["int", "int", "int", "int", "int", "int", "int", "int", "float", "str", "int", "str"])
+        json!([
+            "int", "int", "int", "int", "int", "int", "int", "int", "float", "str", "int", "str"
+        ])
     );
     let args = probe["locations"][0]["args"].as_array().unwrap();
     assert_eq!(args.len(), 12, "{probe}");
     let human = run(Command::new(BIN).args(["list", "-v", "-p", &pid.to_string()]));
     let human = String::from_utf8_lossy(&human.stdout).to_string();
     assert!(human.contains("/memfd:stapsdt:pytwelve"), "{human}");
-    assert!(human.contains("arg11: u64 in memory at [rdi + 0x58] (str)"), "{human}");
+    assert!(
+        human.contains("arg11: u64 in memory at [rdi + 0x58] (str)"),
+        "{human}"
+    );
 
     // trace -p --json: every value exactly, no flags; enabled while traced.
     let mut tracer = Tracer::start(&["-p", &pid.to_string(), "--json", "pytwelve:twelve"]);
@@ -153,7 +155,14 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
         commands.extend(gdb_common::show("arg11", "(char *) $_probe_arg11"));
         commands.push("detach".to_string());
         let out = run(Command::new(BIN)
-            .args(["gdb", "--", "-nx", "-batch", "-iex", "set debuginfod enabled off"])
+            .args([
+                "gdb",
+                "--",
+                "-nx",
+                "-batch",
+                "-iex",
+                "set debuginfod enabled off",
+            ])
             .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
             .args(["-p", &pid.to_string()]));
         let output = format!(

@@ -61,6 +61,8 @@ int sdt_provider_set_dir(sdt_provider *provider, const char *dir);
 int sdt_provider_load(sdt_provider *provider);
 int sdt_provider_unload(sdt_provider *provider);
 void sdt_provider_free(sdt_provider *provider);
+/* The loaded object's path: /proc/PID/fd/N (memfd) or the file; NULL if not loaded. */
+const char *sdt_provider_path(const sdt_provider *provider);
 
 const sdt_probe *sdt_provider_probe(const sdt_provider *provider, size_t index);
 int sdt_probe_enabled(const sdt_probe *probe);

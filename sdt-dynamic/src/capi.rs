@@ -176,6 +176,21 @@ pub unsafe extern "C" fn sdt_provider_free(provider: *mut Provider) {
     }
 }
 
+/// The path the loader (and a debugger, and a tracer given a path) knows
+/// the loaded object by: `/proc/PID/fd/N` for a memfd, else the file in
+/// the directory. NULL when not loaded. Valid until unload.
+///
+/// # Safety
+/// `provider` from `sdt_provider_new`.
+#[no_mangle]
+pub unsafe extern "C" fn sdt_provider_path(provider: *const Provider) -> *const c_char {
+    // SAFETY: by the contract, a live pointer or NULL.
+    match unsafe { provider.as_ref() }.and_then(Provider::object_c_path) {
+        Some(path) => path.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
 /// The handle of probe `index` of a loaded provider, or NULL.
 ///
 /// # Safety

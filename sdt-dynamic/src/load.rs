@@ -60,6 +60,8 @@ pub(crate) struct Loaded {
     backing: Backing,
     /// The name the loader knows it by.
     pub path: PathBuf,
+    /// The same, for the C ABI.
+    pub c_path: CString,
 }
 
 // SAFETY: `handle` is an opaque dlopen handle; dlsym and dlclose may be
@@ -175,6 +177,7 @@ impl Loaded {
             handle,
             backing,
             path,
+            c_path: cpath,
         })
     }
 

@@ -183,6 +183,10 @@ impl Provider {
         self.loaded.as_ref().map(|l| l.object.path.as_path())
     }
 
+    pub(crate) fn object_c_path(&self) -> Option<&std::ffi::CStr> {
+        self.loaded.as_ref().map(|l| l.object.c_path.as_c_str())
+    }
+
     /// Probe `index` of a loaded provider.
     pub fn probe(&self, index: usize) -> Option<Probe<'_>> {
         let loaded = self.loaded.as_ref()?;
