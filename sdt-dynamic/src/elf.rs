@@ -109,7 +109,7 @@ impl Out {
         self.0.len() as u64
     }
     fn align(&mut self, to: u64, fill: u8) {
-        while self.pos() % to != 0 {
+        while !self.pos().is_multiple_of(to) {
             self.0.push(fill);
         }
     }
@@ -166,7 +166,7 @@ fn elf_hash(name: &[u8]) -> u32 {
 /// One ELF note: header, owner padded to 4, desc padded to 4.
 fn note(out: &mut Vec<u8>, owner: &[u8], kind: u32, desc: &[u8]) {
     let pad = |v: &mut Vec<u8>| {
-        while v.len() % 4 != 0 {
+        while !v.len().is_multiple_of(4) {
             v.push(0);
         }
     };

@@ -62,5 +62,9 @@ fn a_thousand_providers_leave_nothing_behind() {
         // A leak of even 1 KiB per provider would be 1000 KiB.
         assert!(rss1 <= rss0 + 256, "RSS grew {rss0} -> {rss1} KiB");
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "files left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "files left"
+    );
 }
