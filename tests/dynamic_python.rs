@@ -17,6 +17,7 @@ use test_support::{require, run, Scratch};
 use trace_support::{Target, Tracer, BIN};
 
 const SCRIPT: &str = include_str!("fixtures/dynamic_twelve.py");
+const CHURN: &str = include_str!("fixtures/dynamic_churn.py");
 
 /// The 12 values the script fires, as `trace --json` prints them.
 fn expected_args() -> Value {
@@ -152,7 +153,8 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
         ];
         commands.extend(gdb_common::show("argc", "$_probe_argc"));
         commands.extend(gdb_common::show("arg0", "$_probe_arg0"));
-        commands.extend(gdb_common::show("arg11", "(char *) $_probe_arg11"));
+        commands.extend(gdb_common::show("arg11", "$_probe_arg11"));
+        commands.extend(gdb_common::show("arg11str", "(char *) $_probe_arg11"));
         commands.push("detach".to_string());
         let out = run(Command::new(BIN)
             .args([
@@ -173,10 +175,55 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
         let values = gdb_common::marked(&output);
         assert_eq!(gdb_common::value(&values, "argc", &output), "12");
         assert_eq!(gdb_common::value(&values, "arg0", &output), "-5");
-        let arg11 = gdb_common::value(&values, "arg11", &output);
-        assert!(arg11.ends_with("\"héllo wörld\""), "{arg11}\n{output}");
+        // A string argument is its address; as a `char *`, the string.
+        let arg11: u64 = gdb_common::value(&values, "arg11", &output)
+            .parse()
+            .unwrap_or_else(|e| panic!("$_probe_arg11: {e}\n{output}"));
+        let arg11str = gdb_common::value(&values, "arg11str", &output);
+        assert_eq!(arg11str, format!("0x{arg11:x} \"héllo wörld\""), "{output}");
         assert!(output.contains("in pytwelve_twelve ()"), "{output}");
     }
     // The process survived every tracer and debugger.
     assert!(target.child.try_wait().unwrap().is_none());
+    drop(target);
+
+    // 1000 providers from Python leave nothing behind; errors are clear.
+    let churn = scratch.write("dynamic_churn.py", CHURN);
+    let out = run(Command::new(&venv_python).arg(&churn));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{stdout}");
+    let figures = |name: &str| -> (u64, u64) {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"));
+        let mut n = line.split(' ').skip(1).map(|v| v.parse::<u64>().unwrap());
+        (n.next().unwrap(), n.next().unwrap())
+    };
+    let (fds0, fds1) = figures("fds");
+    assert_eq!(fds0, fds1, "descriptors leaked: {stdout}");
+    let (maps0, maps1) = figures("maps");
+    assert_eq!(maps0, maps1, "mappings leaked: {stdout}");
+    let (rss0, rss1) = figures("rss_anon_kib");
+    // 128 bytes per provider would be 125 KiB.
+    assert!(rss1 <= rss0 + 64, "anonymous memory grew: {stdout}");
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 5, "{stdout}");
+    for (error, expected) in errors.iter().zip([
+        "provider name `9bad` is not an identifier",
+        "errors:listy: argument 0: no probe type for <class 'list'>",
+        "errors:big: 7 arguments take 14 slots",
+        "errors:ok: fired with 2 arguments, defined with 1",
+        "errors:ok: defined twice",
+    ]) {
+        assert!(error.contains(expected), "{error}: expected {expected}");
+    }
 }
