@@ -128,10 +128,6 @@ impl Out {
     fn bytes(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
     }
-    fn patch_u64(&mut self, at: u64, v: u64) {
-        let at = at as usize;
-        self.0[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    }
 }
 
 /// A string table being built; offsets of added strings.
@@ -436,7 +432,7 @@ pub fn write(arch: Arch, provider: &str, soname: &str, probes: &[ProbeSpec]) -> 
         entsize: u64,
     }
     let alloc = SHF_ALLOC;
-    let none = 0;
+    let none = 0; // sh_link of sections that link to none
     let shdrs = [
         Shdr {
             sec: Sec::Hash,
@@ -563,8 +559,6 @@ pub fn write(arch: Arch, provider: &str, soname: &str, probes: &[ProbeSpec]) -> 
         out.u64(s.entsize);
     }
     debug_assert_eq!(shdrs.len() + 1, SECTION_COUNT);
-    // e_shoff was written from the layout; check it against the output.
-    out.patch_u64(0x28, shdrs_at);
     Image {
         bytes: out.0,
         probes: places,

@@ -258,6 +258,17 @@ impl Probe<'_> {
         self.slot.enabled()
     }
 
+    /// The run-time address of the probe's site (the note's pc: the first
+    /// byte of its fire function).
+    pub fn site_address(&self) -> usize {
+        self.slot.fire as usize
+    }
+
+    /// The run-time address of the probe's semaphore.
+    pub fn semaphore_address(&self) -> usize {
+        self.slot.semaphore as usize
+    }
+
     /// Fire with typed values, checked against the probe's arguments.
     pub fn fire(&self, args: &[Arg<'_>]) -> Result<(), Error> {
         let block = pack(self.provider, self.spec, args)?;
