@@ -148,6 +148,7 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
     // GDB attached to the process, with our plugin's `break probe:`.
     if gdb_common::have_gdb(test) {
         let mut commands = vec![
+            "info probes stap pytwelve".to_string(),
             "break probe:pytwelve:twelve".to_string(),
             "continue".to_string(),
         ];
@@ -182,6 +183,13 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
         let arg11str = gdb_common::value(&values, "arg11str", &output);
         assert_eq!(arg11str, format!("0x{arg11:x} \"héllo wörld\""), "{output}");
         assert!(output.contains("in pytwelve_twelve ()"), "{output}");
+        // GDB's own `info probes` lists it, from the link map's /proc/PID/fd/N.
+        assert!(
+            output.lines().any(|l| l.starts_with("stap pytwelve")
+                && l.contains("twelve")
+                && l.contains(&format!("/proc/{pid}/fd/"))),
+            "{output}"
+        );
     }
     // The process survived every tracer and debugger.
     assert!(target.child.try_wait().unwrap().is_none());
