@@ -4,7 +4,7 @@
 //! Against that one process: `stap-sdt list -p` shows the typed
 //! arguments; `stap-sdt trace -p --json` prints all 12 values exactly with
 //! no flags (and `enabled` is true only while it traces); bpftrace `-p`
-//! reads the integer arguments; GDB attached with `-p` stops at `break
+//! reads arg0-arg5, and the rest from the argument block; GDB attached with `-p` stops at `break
 //! probe:` and prints `$_probe_arg11`.
 
 mod gdb_common;
@@ -127,7 +127,7 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
     );
     target.stdout.wait_for("enabled False");
 
-    // bpftrace -p: the integer arguments (bpftrace 0.17 reads arg0-arg5).
+    // bpftrace -p: arg0-arg5 (bpftrace 0.17 reads no argN past 5 on x86-64).
     if require(test, "bpftrace").is_some() {
         let out = run(Command::new("bpftrace").args([
             "-p",
@@ -139,6 +139,22 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             stdout.contains("@@-5 250 -300 65000 -70000 4000000000@@"),
+            "bpftrace: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target.stdout.wait_for("enabled False");
+        // Past arg5, from the argument block `%rdi` points to (8 bytes a slot).
+        let out = run(Command::new("bpftrace").args([
+            "-p",
+            &pid.to_string(),
+            "-e",
+            "usdt:*:pytwelve:twelve { $b = reg(\"di\"); printf(\"@@%ld %lu %ld %s@@\\n\", \
+             *(int64 *)($b + 48), *(uint64 *)($b + 56), *(int64 *)($b + 80), \
+             str(*(uint64 *)($b + 88))); exit(); }",
+        ]));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("@@-1099511627776 18446744073709551615 4660 héllo wörld@@"),
             "bpftrace: {stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
