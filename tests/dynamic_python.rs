@@ -47,10 +47,19 @@ pub fn venv_with_stap_sdt(scratch: &Scratch, python: &Path) -> PathBuf {
     // The crate is built by cargo under pip, in a target directory of the
     // tests' own (the workspace's is held by the cargo running the tests).
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pip-sdt-dynamic");
+    // setuptools-rust runs `cargo` from PATH: the one running the tests.
+    let mut path: Vec<PathBuf> = std::env::var_os("CARGO")
+        .and_then(|cargo| PathBuf::from(cargo).parent().map(Path::to_path_buf))
+        .into_iter()
+        .collect();
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     let out = run(Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
         .arg(&package)
-        .env("CARGO_TARGET_DIR", &target));
+        .env("CARGO_TARGET_DIR", &target)
+        .env("PATH", std::env::join_paths(path).unwrap()));
     assert!(
         out.status.success(),
         "pip install {}:\n{}{}",
