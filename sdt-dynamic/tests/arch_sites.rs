@@ -2,7 +2,8 @@
 //! that architecture: the fire functions' bytes are what the assembler
 //! makes of their instructions and disassemble to them at every probe's
 //! symbol, `readelf` reads the notes, headers and dynamic section without
-//! a complaint, and `stapsdt-reader` parses every argument operand. On
+//! a complaint, the linker links a program against it, and
+//! `stapsdt-reader` parses every argument operand. On
 //! this x86-64 machine the AArch64 object cannot be loaded, only checked
 //! (`binutils-aarch64-linux-gnu`, from `gcc-aarch64-linux-gnu`).
 
@@ -123,6 +124,25 @@ fn check(arch: Arch, prefix: &str, site_asm: &str, disassembly: &[&str], operand
         "archdemo_twelve_semaphore",
     ] {
         assert!(all.contains(expected), "no {expected:?} in\n{all}");
+    }
+
+    // The linker takes it as a shared library: a program calling a fire
+    // function links against it, its symbols resolved through .hash/.dynsym.
+    if let Some(gcc) = tool(test, prefix, "gcc") {
+        let main = scratch.write(
+            "main.c",
+            "extern void archdemo_twelve(const unsigned long *);\n\
+             extern unsigned short archdemo_twelve_semaphore;\n\
+             int main(void) { unsigned long block[12] = {0};\n\
+             if (archdemo_twelve_semaphore) archdemo_twelve(block); return 0; }\n",
+        );
+        let exe = scratch.join("linked");
+        stdout_of(Command::new(gcc).arg(&main).arg(path).arg("-o").arg(&exe));
+        let dynamic = stdout_of(Command::new(format!("{prefix}readelf")).arg("-d").arg(&exe));
+        assert!(
+            dynamic.contains("Shared library: [libstapsdt-archdemo.so]"),
+            "{dynamic}"
+        );
     }
 
     // Our reader: every operand parsed, every probe typed.
