@@ -143,31 +143,22 @@ fn address_outside_every_segment_is_reported() {
         .any(|d| d.contains("semaphore 0x910000 lies outside")));
 }
 
-/// libbpf refuses a site outside an executable segment and a semaphore
-/// outside a writable one; the reader names both and leaves them out of
-/// what can be attached (no file offset), keeping the probe listed.
-#[test]
-fn sites_must_be_executable_and_semaphores_writable() {
-    let object_with = |flags: u32| {
-        let spec = ElfSpec {
-            load_flags: flags,
-            ..ElfSpec::x86_64(&[note(0x1100, 0x2000, "gated", "8@%rdi")])
-        };
-        read_bytes(&build(&spec).0, "segments").unwrap()
+/// An object with one PT_LOAD of `flags` (`PF_R` 4, `PF_W` 2, `PF_X` 1)
+/// holding a probe site at 0x1100 and its semaphore at 0x2000.
+fn gated_object(flags: u32) -> stapsdt_reader::Object {
+    let spec = ElfSpec {
+        load_flags: flags,
+        ..ElfSpec::x86_64(&[note(0x1100, 0x2000, "gated", "8@%rdi")])
     };
+    read_bytes(&build(&spec).0, "segments").unwrap()
+}
 
-    // R E: code may be probed, but the semaphore cannot be raised.
-    let object = object_with(4 | 1);
-    let loc = &object.probes[0].locations[0];
-    assert_eq!(loc.file_offset, Some(0x1100));
-    assert_eq!(loc.semaphore.as_ref().unwrap().file_offset, None);
-    assert_eq!(
-        object.diagnostics,
-        ["prov:gated: semaphore 0x2000 lies in a segment that is not writable (flags \"R E\"); it is left alone"]
-    );
-
-    // RW: data, not code; the semaphore is fine.
-    let object = object_with(4 | 2);
+/// libbpf refuses a site outside an executable segment; the reader names
+/// it and gives it no file offset (nothing attaches), keeping the probe
+/// listed.
+#[test]
+fn a_site_must_be_in_an_executable_segment() {
+    let object = gated_object(4 | 2); // RW: data, not code
     let loc = &object.probes[0].locations[0];
     assert_eq!(loc.file_offset, None);
     assert_eq!(loc.semaphore.as_ref().unwrap().file_offset, Some(0x2000));
@@ -175,11 +166,25 @@ fn sites_must_be_executable_and_semaphores_writable() {
         object.diagnostics,
         ["prov:gated: address 0x1100 lies in a segment that is not executable (flags \"RW \"); it cannot be probed"]
     );
-
     // RWX allows both: no diagnostic.
-    let object = object_with(7);
+    let object = gated_object(7);
     assert!(object.diagnostics.is_empty(), "{:?}", object.diagnostics);
     assert_eq!(object.probes[0].locations[0].file_offset, Some(0x1100));
+}
+
+/// libbpf refuses a semaphore outside a writable segment: the kernel would
+/// have to write into read-only memory. The reader names it and leaves it
+/// alone (no file offset, so no reference counter is passed).
+#[test]
+fn a_semaphore_must_be_in_a_writable_segment() {
+    let object = gated_object(4 | 1); // R E: code may be probed
+    let loc = &object.probes[0].locations[0];
+    assert_eq!(loc.file_offset, Some(0x1100));
+    assert_eq!(loc.semaphore.as_ref().unwrap().file_offset, None);
+    assert_eq!(
+        object.diagnostics,
+        ["prov:gated: semaphore 0x2000 lies in a segment that is not writable (flags \"R E\"); it is left alone"]
+    );
 }
 
 #[test]
