@@ -221,5 +221,6 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
         duration: args.duration,
         interval: args.interval,
         source_lines: false,
+        in_process: false,
     })
 }

@@ -35,6 +35,13 @@ pub fn is_cheap_site(code: &[u8]) -> bool {
     code.starts_with(&BYTES)
 }
 
+/// Whether the 5-byte nop at this file offset (or address: pages keep
+/// their offsets) crosses a 4 KiB page boundary: then no single page holds
+/// the instruction, and a tracer that rewrites it in place does not.
+pub fn nop5_crosses_page(nop5_offset: u64) -> bool {
+    nop5_offset % 4096 > 4096 - 5
+}
+
 /// Read the bytes at a site's file offset and tell whether it is a cheap site.
 pub fn file_has_cheap_site(file: &std::fs::File, file_offset: u64) -> bool {
     use std::os::unix::fs::FileExt;
@@ -57,5 +64,13 @@ mod tests {
         other[5] = 0x7f; // lea -0x81 would not match
         assert!(!is_cheap_site(&other));
         assert!(!is_cheap_site(&[0x90, 0x90]));
+    }
+
+    #[test]
+    fn a_nop5_across_pages_is_told() {
+        assert!(!nop5_crosses_page(4096 - 5));
+        assert!(nop5_crosses_page(4096 - 4));
+        assert!(nop5_crosses_page(2 * 4096 - 1));
+        assert!(!nop5_crosses_page(8192));
     }
 }

@@ -31,6 +31,7 @@ mod error;
 pub mod expr;
 mod forks;
 pub mod format;
+pub mod inproc;
 pub mod lower;
 pub mod perf;
 pub mod plan;
