@@ -1,17 +1,26 @@
 //! The hand-written parts: the trampoline a patched site calls (through its
 //! stub), and the copies that may fault (arguments in memory, strings).
 //!
-//! A patched site is `call stub`, the stub is `push $site; jmp *trampoline`.
-//! The cheap site has already moved `%rsp` 128 bytes down (past the red
-//! zone), so the pushes write nothing the function uses. The trampoline
-//! saves every general register, the flags and `%xmm0-15` (the site is
-//! inline asm without clobbers: the compiler may keep anything in any
-//! register across it), calls [`crate::hit::stap_sdt_inproc_hit`] with the
-//! frame on a 16-byte aligned stack, restores and returns after the site.
+//! A patched site is `call stub`, the stub is `push $site; jmp *trampoline`
+//! (when counting, the stub counts by itself and returns). The cheap site
+//! has already moved `%rsp` 128 bytes down (past the red zone), so the
+//! pushes write nothing the function uses. The trampoline saves every
+//! general register, the arithmetic flags and `%xmm0-15` (the site is
+//! inline asm without clobbers, and `sdt-macros` says it preserves the
+//! flags: the compiler may keep anything anywhere across it), calls
+//! [`crate::hit::stap_sdt_inproc_hit`] with the frame on a 16-byte aligned
+//! stack, restores and returns after the site.
+//!
+//! The flags are saved with `lahf; seto %al` and restored with
+//! `add $0x7f,%al; sahf` (SF ZF AF PF CF and OF), not `pushfq/popfq`:
+//! `popfq` alone costs more than the rest of a counting hit. The direction
+//! flag is not touched and is taken to be clear, as the ABI has it outside
+//! string instructions (the handler's copies rely on it).
 //!
 //! The frame, from low to high addresses (8 bytes each): r15 r14 r13 r12
-//! rbp rbx r11 r10 r9 r8 rdi rsi rdx rcx rax flags site return-address;
-//! `inproc_shm::FRAME_REGS` numbers the registers in this order.
+//! rbp rbx r11 r10 r9 r8 rdi rsi rdx rcx flags rax site return-address;
+//! `inproc_shm::FRAME_REGS` numbers the registers in this order, except
+//! that `rax` (its number 14) is one word further.
 
 use std::arch::global_asm;
 
@@ -29,8 +38,9 @@ global_asm!(
     .hidden stap_sdt_inproc_trampoline
     .type stap_sdt_inproc_trampoline,@function
 stap_sdt_inproc_trampoline:
-    pushfq
-    cld
+    push %rax
+    lahf
+    seto %al
     push %rax
     push %rcx
     push %rdx
@@ -99,7 +109,9 @@ stap_sdt_inproc_trampoline:
     pop %rdx
     pop %rcx
     pop %rax
-    popfq
+    add $0x7f, %al
+    sahf
+    pop %rax
     lea 8(%rsp), %rsp
     ret
     .size stap_sdt_inproc_trampoline, .-stap_sdt_inproc_trampoline
@@ -113,8 +125,15 @@ stap_sdt_inproc_safe_begin:
     .hidden stap_sdt_inproc_copy
     .type stap_sdt_inproc_copy,@function
 stap_sdt_inproc_copy:
-    mov %rdx, %rcx
-    rep movsb
+    xor %eax, %eax
+1:
+    cmp %rdx, %rax
+    jae 2f
+    movzbl (%rsi,%rax), %ecx
+    mov %cl, (%rdi,%rax)
+    inc %rax
+    jmp 1b
+2:
     xor %eax, %eax
     ret
     .size stap_sdt_inproc_copy, .-stap_sdt_inproc_copy
@@ -209,11 +228,32 @@ pub unsafe fn copy_str(dst: *mut u8, address: usize, max: usize) -> Option<usize
     usize::try_from(n).ok()
 }
 
-/// The call stub of one site: `push $site; jmp *trampoline(%rip)`.
+/// The call stub of one site: `push $site; jmp *trampoline(%rip)`, or
+/// with `counter`, a stub that adds one to it and returns.
 pub const STUB_BYTES: usize = 32;
 
-pub fn stub(site: u32) -> [u8; STUB_BYTES] {
+pub fn stub(site: u32, counter: Option<usize>) -> [u8; STUB_BYTES] {
     let mut code = [0xcc; STUB_BYTES];
+    if let Some(counter) = counter {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            code[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&[0x50]); // push %rax
+        put(&[0x9f]); // lahf
+        put(&[0x0f, 0x90, 0xc0]); // seto %al
+        put(&[0x50]); // push %rax (the flags)
+        put(&[0x48, 0xb8]); // movabs $counter, %rax
+        put(&(counter as u64).to_le_bytes());
+        put(&[0xf0, 0x48, 0xff, 0x00]); // lock incq (%rax)
+        put(&[0x58]); // pop %rax
+        put(&[0x04, 0x7f]); // add $0x7f, %al (OF back)
+        put(&[0x9e]); // sahf
+        put(&[0x58]); // pop %rax
+        put(&[0xc3]); // ret
+        return code;
+    }
     code[0] = 0x68; // push imm32 (sign-extended: sites are < 2^31)
     code[1..5].copy_from_slice(&site.to_le_bytes());
     code[5..11].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]); // jmp *0(%rip)

@@ -44,7 +44,9 @@ impl Regs {
         // pushed them); `n` < 15 reads a saved register.
         unsafe {
             match n {
-                0..=14 => *self.0.add(n as usize),
+                0..=13 => *self.0.add(n as usize),
+                // rax was pushed before the flags.
+                14 => *self.0.add(15),
                 // At the hit `%rip` is the 5-byte nop's address.
                 15 => *self.0.add(FRAME_RETURN) - 5,
                 // `%rsp` as it was at the 5-byte nop, before the call.

@@ -367,7 +367,14 @@ fn attach(agent: &Agent, state: &mut State) {
         let index = match position {
             Some(i) => i,
             None => {
-                let Some(stubs) = Stubs::near(object, mine.clone()) else {
+                let counters = |site: u32| {
+                    agent
+                        .count_only
+                        .then(|| agent.count(site as usize))
+                        .flatten()
+                        .map(|c| c as *const AtomicU64 as usize)
+                };
+                let Some(stubs) = Stubs::near(object, mine.clone(), counters) else {
                     agent
                         .header
                         .error

@@ -212,7 +212,13 @@ pub struct Stubs {
 
 impl Stubs {
     /// Map stubs for `sites` near `object`.
-    pub fn near(object: &Loaded, sites: Vec<u32>) -> Option<Stubs> {
+    /// With `counters` (the counting mode), site `s`'s stub counts at
+    /// `counters(s)` instead of calling the trampoline.
+    pub fn near(
+        object: &Loaded,
+        sites: Vec<u32>,
+        counters: impl Fn(u32) -> Option<usize>,
+    ) -> Option<Stubs> {
         let page = page_size();
         let bytes = (sites.len() * STUB_BYTES).next_multiple_of(page);
         let (low, high) = object.span();
@@ -241,7 +247,7 @@ impl Stubs {
             }
             let address = p as usize;
             for (i, &site) in sites.iter().enumerate() {
-                let code = asm::stub(site);
+                let code = asm::stub(site, counters(site));
                 // SAFETY: our fresh mapping has room for every stub.
                 unsafe {
                     std::ptr::copy_nonoverlapping(

@@ -510,18 +510,12 @@ fn alive(pid: u32) -> bool {
 
 /// Why a planned site cannot be patched in process, with the advice.
 fn not_patchable(site: &ProbeInfo) -> Option<String> {
+    // The reader's cheap site excludes a 5-byte nop across a page boundary.
     if !site.cheap_site {
         return Some(
-            "not a cheap site (the 1-byte NOP of <sys/sdt.h>): it cannot be patched in \
-             process; rebuild with `#define STAP_SDT_CHEAP_SITE 1` (sdt-macros: feature \
+            "not a cheap site (the 1-byte NOP of <sys/sdt.h>, or a 5-byte nop across a \
+             page boundary): it cannot be patched in process; rebuild with `#define STAP_SDT_CHEAP_SITE 1` (sdt-macros: feature \
              cheap-sites) or trace it with the kernel backend (without --in-process)"
-                .into(),
-        );
-    }
-    if stapsdt_reader::cheap_site::nop5_crosses_page(site.offset) {
-        return Some(
-            "its 5-byte nop crosses a page boundary: not patched in process (use the \
-             kernel backend)"
                 .into(),
         );
     }
