@@ -10,6 +10,7 @@
 #   TARGETS="elf args" fuzz/run.sh 60
 #   JOBS=2 fuzz/run.sh 300     # two targets at a time
 #   NO_MERGE=1 fuzz/run.sh 5   # CI: the committed corpus stays untouched
+#   RUNS=10000000 fuzz/run.sh 7200  # stop each target at 10 M executions
 #
 # Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).
 set -uo pipefail
@@ -42,7 +43,7 @@ run_one() {
   # little, so 64 KiB is plenty for the text targets too.
   cargo +nightly fuzz run "${flags[@]}" "$target" "$fresh" "$corpus" -- \
     -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="artifacts/$target/" \
+    -print_final_stats=1 -artifact_prefix="artifacts/$target/" ${RUNS:+-runs="$RUNS"} \
     >"$logs/$target.log" 2>&1
   local status=$?
   # Keep the corpus minimal: merge the new inputs into it, keeping only

@@ -52,8 +52,9 @@ pub fn run(args: PicturesArgs) -> Result<ExitCode, String> {
 
 /// Peak resident set of this process, in KiB.
 fn peak_rss_kib() -> u64 {
-    // SAFETY: getrusage fills the struct it is given.
+    // SAFETY: rusage is plain integers, for which all-zero bytes are valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes only into the struct it is given.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     ru.ru_maxrss as u64
 }

@@ -369,7 +369,7 @@ fn sigint_while_attaching_stops_the_view() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    test_support::bounded::signal_pid(pid, libc::SIGINT);
     let status =
         test_support::bounded::wait_within(&mut child, Duration::from_secs(120), "stap-sdt events");
     let mut text = String::new();

@@ -319,8 +319,7 @@ fn semaphores_raised_while_tracing_and_restored_after() {
     // The hidden `line` probe raises its semaphore like the traced one.
     assert!(read(line) >= 1 && read(entry) >= 1);
     // SIGINT ends the tracer cleanly; the process runs on with both lowered.
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    test_support::bounded::signal_pid(tracer.id(), libc::SIGINT);
     let tracer_pid = tracer.id();
     assert!(test_support::bounded::wait_within(
         &mut tracer,

@@ -43,8 +43,7 @@ struct Home(Child);
 impl Drop for Home {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            test_support::bounded::signal_pid(self.0.id(), libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(20);
             while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
@@ -432,7 +431,7 @@ fn remote_ctrl_c_stops_every_host_and_leaves_nothing() {
         .success());
     // SIGINT to home alone, as a terminal sends it to the foreground group
     // (home keeps ssh in groups of their own and stops each host itself).
-    unsafe { libc::kill(home.id() as i32, libc::SIGINT) };
+    test_support::bounded::signal_pid(home.id(), libc::SIGINT);
     let status = test_support::bounded::wait_within(home, Duration::from_secs(30), "home");
     let mut out = String::new();
     home.stdout
@@ -730,8 +729,7 @@ fn prometheus_scrapes_the_served_metrics() {
     let hits = prometheus_value(&web, "stap_sdt_value_sum{probe=\"rt:tick\"}");
     let _ = server.kill();
     let _ = server.wait();
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    test_support::bounded::signal_pid(tracer.id(), libc::SIGINT);
     let _ = tracer.wait();
     assert_eq!(seen, Some(50.0), "Prometheus's count of the hits");
     // 0 + 1 + … + 49.

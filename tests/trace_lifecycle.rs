@@ -242,7 +242,7 @@ fn libjvm_sites_attach_and_detach_at_once() {
     // One link per distinct argument layout (libjvm has about 120).
     let links = test_support::uprobe_multi_links(pid).len();
     assert!((1..=529).contains(&links), "{links} links");
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    test_support::bounded::signal_pid(pid, libc::SIGINT);
     let status = test_support::bounded::wait_within(
         &mut child,
         std::time::Duration::from_secs(120),

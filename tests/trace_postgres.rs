@@ -20,7 +20,7 @@ struct Postmaster {
 impl Drop for Postmaster {
     fn drop(&mut self) {
         // SIGINT: PostgreSQL's fast shutdown.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        test_support::bounded::signal_pid(self.child.id(), libc::SIGINT);
         if !std::thread::panicking() {
             test_support::bounded::wait_within(
                 &mut self.child,
@@ -289,8 +289,7 @@ fn postgres_latency_per_query_agrees_with_bpftrace() {
         }
     }
     send_workload(&dir, port);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    test_support::bounded::signal_pid(child.id(), libc::SIGINT);
     test_support::bounded::wait_within(&mut child, test_support::bounded::EXIT_LIMIT, "bpftrace");
     let mut theirs: Vec<(String, u64)> = out
         .rest()

@@ -44,6 +44,7 @@ fn lazy_arguments_follow_the_semaphore() {
     probe_lazy!(unit, lazy, side_effect());
     assert_eq!(EVALUATIONS.load(Ordering::SeqCst), 1, "attached");
 
+    // SAFETY: as above.
     unsafe { semaphore.write_volatile(0) };
     probe_lazy!(unit, lazy, side_effect());
     assert_eq!(EVALUATIONS.load(Ordering::SeqCst), 1, "detached again");
@@ -66,6 +67,7 @@ fn one_semaphore_per_probe_across_sites() {
     // SAFETY: as above; only this test uses `unit:shared`.
     unsafe { semaphore.write_volatile(2) };
     assert!(enabled!(unit, shared));
+    // SAFETY: as above.
     unsafe { semaphore.write_volatile(0) };
     assert!(!enabled!(unit, shared));
     assert_ne!(semaphore, semaphore_of!(unit, lazy));

@@ -87,8 +87,9 @@ impl HeldChild {
             return Err(format!("fork: {}", std::io::Error::last_os_error()));
         }
         if pid == 0 {
-            // SAFETY: in the child: only async-signal-safe calls (close,
-            // read, fcntl, execve, _exit) on data made before the fork.
+            // SAFETY: in the child: async-signal-safe calls only (close,
+            // read, fcntl, execve, _exit); `byte` is a live local, `argv` and
+            // `envp` NUL-terminated arrays of C strings built before the fork.
             unsafe {
                 libc::close(write_fd);
                 let mut byte = 0u8;

@@ -35,18 +35,29 @@ pub fn is_cheap_site(code: &[u8]) -> bool {
     code.starts_with(&BYTES)
 }
 
-/// Whether the 5-byte nop at this file offset (or address: pages keep
-/// their offsets) crosses a 4 KiB page boundary: then no single page holds
-/// the instruction, and a tracer that rewrites it in place does not.
-pub fn nop5_crosses_page(nop5_offset: u64) -> bool {
-    nop5_offset % 4096 > 4096 - 5
+/// The x86-64 page size.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Whether the 5-byte nop of a site at `site_offset` (the note's pc, as a
+/// file offset or an address) lies within one page. That nop is the
+/// instruction a tracer rewrites (the kernel's uprobe optimisation into a
+/// call, or an in-process patch); rewritten across two pages it could not
+/// be replaced as one unit, so such a site is treated as an ordinary one.
+/// File offsets and addresses of a loadable segment agree modulo the page
+/// size, so either may be given.
+pub fn nop5_within_one_page(site_offset: u64) -> bool {
+    let start = site_offset.wrapping_add(NOP5_OFFSET) % PAGE_SIZE;
+    start + 5 <= PAGE_SIZE
 }
 
-/// Read the bytes at a site's file offset and tell whether it is a cheap site.
+/// Read the bytes at a site's file offset and tell whether it is a cheap
+/// site whose 5-byte nop does not cross a page boundary.
 pub fn file_has_cheap_site(file: &std::fs::File, file_offset: u64) -> bool {
     use std::os::unix::fs::FileExt;
     let mut code = [0u8; BYTES.len()];
-    file.read_exact_at(&mut code, file_offset).is_ok() && is_cheap_site(&code)
+    nop5_within_one_page(file_offset)
+        && file.read_exact_at(&mut code, file_offset).is_ok()
+        && is_cheap_site(&code)
 }
 
 #[cfg(test)]
@@ -67,10 +78,30 @@ mod tests {
     }
 
     #[test]
-    fn a_nop5_across_pages_is_told() {
-        assert!(!nop5_crosses_page(4096 - 5));
-        assert!(nop5_crosses_page(4096 - 4));
-        assert!(nop5_crosses_page(2 * 4096 - 1));
-        assert!(!nop5_crosses_page(8192));
+    fn a_nop5_across_a_page_boundary_is_not_cheap() {
+        // The nop5 starts 6 bytes after the site: sites at 4086..=4089 put
+        // it across the boundary at 4096.
+        assert!(nop5_within_one_page(0));
+        assert!(nop5_within_one_page(4085)); // nop5 at 4091..=4095
+        for site in 4086..=4089 {
+            assert!(!nop5_within_one_page(site), "{site}");
+            assert!(!nop5_within_one_page(site + 7 * PAGE_SIZE), "{site}");
+        }
+        assert!(nop5_within_one_page(4090)); // nop5 from 4096
+        assert!(nop5_within_one_page(u64::MAX - 3), "wraps without overflow");
+    }
+
+    /// The same bytes are cheap or not by where they lie in the file.
+    #[test]
+    fn files_are_checked_for_the_boundary_too() {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        let mut data = vec![0u8; 2 * PAGE_SIZE as usize];
+        data[100..119].copy_from_slice(&BYTES);
+        data[4087..4106].copy_from_slice(&BYTES);
+        file.write_all(&data).unwrap();
+        assert!(file_has_cheap_site(&file, 100));
+        assert!(!file_has_cheap_site(&file, 4087));
+        assert!(!file_has_cheap_site(&file, 101));
     }
 }

@@ -368,22 +368,55 @@ impl<'data> ProbeBuilder<'data> {
         };
         let address = raw.pc.wrapping_add(delta);
         let relocatable = cx.elf_type == "rel";
-        let file_offset = cx.segments.file_offset(address);
-        if file_offset.is_none() && !relocatable && !cx.segments.is_empty() {
-            cx.diagnostics.push(format!(
-                "{}:{}: address {address:#x} lies outside every loadable segment; it cannot be probed",
-                raw.provider, raw.name
-            ));
-        }
+        let checked = !relocatable && !cx.segments.is_empty();
+        let label = || format!("{}:{}", raw.provider, raw.name);
+        let file_offset = match cx.segments.place(address) {
+            // A site must be code: a uprobe elsewhere never fires.
+            Some(place) if checked && !place.executable() => {
+                cx.diagnostics.push(format!(
+                    "{}: address {address:#x} lies in a segment that is not executable \
+                     (flags {:?}); it cannot be probed",
+                    label(),
+                    place.flags_text()
+                ));
+                None
+            }
+            Some(place) => Some(place.file_offset),
+            None => {
+                if checked {
+                    cx.diagnostics.push(format!(
+                        "{}: address {address:#x} lies outside every loadable segment; it cannot be probed",
+                        label()
+                    ));
+                }
+                None
+            }
+        };
         let semaphore = (raw.semaphore != 0).then(|| {
             let address = raw.semaphore.wrapping_add(delta);
-            let file_offset = cx.segments.file_offset(address);
-            if file_offset.is_none() && !relocatable && !cx.segments.is_empty() {
-                cx.diagnostics.push(format!(
-                    "{}:{}: semaphore {address:#x} lies outside every loadable segment",
-                    raw.provider, raw.name
-                ));
-            }
+            let file_offset = match cx.segments.place(address) {
+                // The kernel raises a semaphore by writing it; one in a
+                // read-only segment is a corrupt object, not ours to write.
+                Some(place) if checked && !place.writable() => {
+                    cx.diagnostics.push(format!(
+                        "{}: semaphore {address:#x} lies in a segment that is not writable \
+                         (flags {:?}); it is left alone",
+                        label(),
+                        place.flags_text()
+                    ));
+                    None
+                }
+                Some(place) => Some(place.file_offset),
+                None => {
+                    if checked {
+                        cx.diagnostics.push(format!(
+                            "{}: semaphore {address:#x} lies outside every loadable segment",
+                            label()
+                        ));
+                    }
+                    None
+                }
+            };
             Semaphore {
                 address,
                 file_offset,

@@ -34,6 +34,7 @@ fn every_class_and_byte_order() {
             big_endian: big,
             machine,
             load_vaddr: 0x400000,
+            load_flags: 7,
             stapsdt_base: Some(0x3000),
             note_section: notes
                 .iter()
@@ -140,6 +141,45 @@ fn address_outside_every_segment_is_reported() {
         .diagnostics
         .iter()
         .any(|d| d.contains("semaphore 0x910000 lies outside")));
+}
+
+/// libbpf refuses a site outside an executable segment and a semaphore
+/// outside a writable one; the reader names both and leaves them out of
+/// what can be attached (no file offset), keeping the probe listed.
+#[test]
+fn sites_must_be_executable_and_semaphores_writable() {
+    let object_with = |flags: u32| {
+        let spec = ElfSpec {
+            load_flags: flags,
+            ..ElfSpec::x86_64(&[note(0x1100, 0x2000, "gated", "8@%rdi")])
+        };
+        read_bytes(&build(&spec).0, "segments").unwrap()
+    };
+
+    // R E: code may be probed, but the semaphore cannot be raised.
+    let object = object_with(4 | 1);
+    let loc = &object.probes[0].locations[0];
+    assert_eq!(loc.file_offset, Some(0x1100));
+    assert_eq!(loc.semaphore.as_ref().unwrap().file_offset, None);
+    assert_eq!(
+        object.diagnostics,
+        ["prov:gated: semaphore 0x2000 lies in a segment that is not writable (flags \"R E\"); it is left alone"]
+    );
+
+    // RW: data, not code; the semaphore is fine.
+    let object = object_with(4 | 2);
+    let loc = &object.probes[0].locations[0];
+    assert_eq!(loc.file_offset, None);
+    assert_eq!(loc.semaphore.as_ref().unwrap().file_offset, Some(0x2000));
+    assert_eq!(
+        object.diagnostics,
+        ["prov:gated: address 0x1100 lies in a segment that is not executable (flags \"RW \"); it cannot be probed"]
+    );
+
+    // RWX allows both: no diagnostic.
+    let object = object_with(7);
+    assert!(object.diagnostics.is_empty(), "{:?}", object.diagnostics);
+    assert_eq!(object.probes[0].locations[0].file_offset, Some(0x1100));
 }
 
 #[test]

@@ -39,6 +39,14 @@ pub fn wait_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus
     }
 }
 
+/// Send `signal` to process `pid` (a child of the test, or a process the
+/// test started through one). Errors are ignored: a process that already
+/// ended is what the caller waits for next.
+pub fn signal_pid(pid: u32, signal: i32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
 /// Send `signal` to `child` and wait for it to end, sending it again every
 /// second: for third-party tools that can lose a signal (bpftrace). Our own
 /// programs get one signal only, through [`wait_within`], so that a tracer
@@ -55,8 +63,7 @@ pub fn signal_until_gone(child: &mut Child, signal: i32, what: &str) -> ExitStat
             return wait_within(child, Duration::ZERO, what);
         }
         if now >= next_signal {
-            // SAFETY: signalling our own, not yet reaped, child.
-            unsafe { libc::kill(child.id() as i32, signal) };
+            signal_pid(child.id(), signal);
             next_signal = now + Duration::from_secs(1);
         }
         std::thread::sleep(POLL);

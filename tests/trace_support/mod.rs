@@ -204,8 +204,7 @@ impl Tracer {
     }
 
     pub fn signal(&self, signal: i32) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+        test_support::bounded::signal_pid(self.child.id(), signal);
     }
 
     /// Wait for the tracer to end; (exit code, stdout lines, stderr lines).

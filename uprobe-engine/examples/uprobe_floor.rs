@@ -94,6 +94,8 @@ fn spawn_held(command: &str) -> std::io::Result<(libc::pid_t, OwnedFd)> {
         return Err(std::io::Error::last_os_error());
     }
     if pid == 0 {
+        // SAFETY: in the child: async-signal-safe calls only, on a live
+        // local and an argv array built before the fork.
         unsafe {
             libc::close(fds[1]);
             let mut byte = 0u8;

@@ -38,9 +38,8 @@ impl PerfEvent {
             ));
         }
         // SAFETY: fd was just returned by the kernel and is owned by nobody else.
-        Ok(PerfEvent {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(PerfEvent { fd })
     }
 
     pub fn enable(&self) -> Result<(), Error> {

@@ -19,6 +19,9 @@ pub struct ElfSpec {
     pub machine: u16,
     /// Address where the single PT_LOAD maps file offset 0.
     pub load_vaddr: u64,
+    /// Its `p_flags` (`PF_X` 1, `PF_W` 2, `PF_R` 4): RWX unless a test
+    /// wants a site or semaphore in a segment that does not allow it.
+    pub load_flags: u32,
     /// Address of `.stapsdt.base`; `None` leaves the section out.
     pub stapsdt_base: Option<u64>,
     /// Raw contents of `.note.stapsdt`; build with [`note_bytes`].
@@ -32,6 +35,7 @@ impl ElfSpec {
             big_endian: false,
             machine: 62,
             load_vaddr: 0,
+            load_flags: 7,
             stapsdt_base: Some(0x3000),
             note_section: notes_bytes(notes, true, false),
         }
@@ -140,7 +144,7 @@ pub fn build(spec: &ElfSpec) -> (Vec<u8>, Layout) {
     let memsz = 0x10000u64.max(file_size as u64);
     put(&mut out, 1, 4, big);
     if spec.is_64 {
-        put(&mut out, 5, 4, big); // flags
+        put(&mut out, spec.load_flags as u64, 4, big);
         put(&mut out, 0, 8, big); // offset
         put(&mut out, spec.load_vaddr, 8, big);
         put(&mut out, spec.load_vaddr, 8, big);
@@ -153,7 +157,7 @@ pub fn build(spec: &ElfSpec) -> (Vec<u8>, Layout) {
         put(&mut out, spec.load_vaddr, 4, big);
         put(&mut out, file_size as u64, 4, big);
         put(&mut out, memsz, 4, big);
-        put(&mut out, 5, 4, big);
+        put(&mut out, spec.load_flags as u64, 4, big);
         put(&mut out, 0x1000, 4, big);
     }
     assert_eq!(out.len(), note_offset);

@@ -9,13 +9,6 @@ use crate::Error;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-const MAP_CREATE: libc::c_long = 0;
-const MAP_LOOKUP_ELEM: libc::c_long = 1;
-const MAP_UPDATE_ELEM: libc::c_long = 2;
-const MAP_GET_NEXT_KEY: libc::c_long = 4;
-const PROG_LOAD: libc::c_long = 5;
-const LINK_CREATE: libc::c_long = 28;
-
 const MAP_TYPE_HASH: u32 = 1;
 const MAP_TYPE_ARRAY: u32 = 2;
 const MAP_TYPE_PERCPU_HASH: u32 = 5;
@@ -34,47 +27,294 @@ const F_SLEEPABLE: u32 = 1 << 4;
 /// `uprobe_multi.flags`: attach at function return.
 const F_UPROBE_MULTI_RETURN: u32 = 1;
 
-/// `union bpf_attr` is at most this large for the commands used here; the
-/// kernel accepts a longer attribute when the tail is zero.
-#[repr(C, align(8))]
-struct Attr([u8; 160]);
+/// The `bpf_attr` of each command used here, as the kernel lays it out
+/// (`include/uapi/linux/bpf.h`), each only as long as the fields used: the
+/// kernel takes a shorter attribute as if its tail were zero. The fields
+/// that are pointers hold user addresses as `u64`; each attribute is made
+/// by a constructor that takes the memory as borrowed slices, so those
+/// addresses point into memory that outlives the attribute and is as large
+/// as the command reads or writes.
+mod attr {
+    use std::marker::PhantomData;
 
-impl Attr {
-    fn new() -> Attr {
-        Attr([0; 160])
+    /// A command's attribute: `bpf(CMD, &attr, size_of::<Self>())`.
+    ///
+    /// # Safety
+    /// Implementors are `#[repr(C)]` images of the kernel's attribute for
+    /// `CMD`, and every pointer field they hold is valid for the reads and
+    /// writes that command makes (guaranteed by their constructors).
+    pub unsafe trait Command {
+        const CMD: libc::c_long;
     }
 
-    fn put_u32(&mut self, at: usize, v: u32) -> &mut Self {
-        self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-
-    fn put_u64(&mut self, at: usize, v: u64) -> &mut Self {
-        self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-
-    fn put_name(&mut self, at: usize, name: &str) -> &mut Self {
-        // Object names: 15 characters of [A-Za-z0-9_.] and a NUL.
-        let clean: Vec<u8> = name
+    /// Object names: 15 characters of [A-Za-z0-9_.] and a NUL.
+    pub fn object_name(name: &str) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        let clean = name
             .bytes()
             .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
-            .take(15)
-            .collect();
-        self.0[at..at + clean.len()].copy_from_slice(&clean);
-        self
+            .take(15);
+        for (slot, b) in out.iter_mut().zip(clean) {
+            *slot = b;
+        }
+        out
+    }
+
+    /// BPF_MAP_CREATE.
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct MapCreate {
+        pub map_type: u32,
+        pub key_size: u32,
+        pub value_size: u32,
+        pub max_entries: u32,
+        pub map_flags: u32,
+        pub inner_map_fd: u32,
+        pub numa_node: u32,
+        pub map_name: [u8; 16],
+    }
+
+    // SAFETY: the layout of `union bpf_attr`'s map-create member up to
+    // `map_name`; it holds no pointers.
+    unsafe impl Command for MapCreate {
+        const CMD: libc::c_long = 0;
+    }
+
+    /// BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM and BPF_MAP_GET_NEXT_KEY:
+    /// a map, a key and a value (or the next key).
+    #[repr(C)]
+    pub struct MapElem<'a, const CMD: libc::c_long> {
+        map_fd: u32,
+        _pad: u32,
+        key: u64,
+        value: u64,
+        flags: u64,
+        _memory: PhantomData<&'a mut [u8]>,
+    }
+
+    pub const LOOKUP: libc::c_long = 1;
+    pub const UPDATE: libc::c_long = 2;
+    pub const NEXT_KEY: libc::c_long = 4;
+
+    impl<'a, const CMD: libc::c_long> MapElem<'a, CMD> {
+        fn new(map_fd: i32, key: u64, value: u64) -> Self {
+            MapElem {
+                map_fd: map_fd as u32,
+                _pad: 0,
+                key,
+                value,
+                flags: 0,
+                _memory: PhantomData,
+            }
+        }
+    }
+
+    impl<'a> MapElem<'a, LOOKUP> {
+        /// Panics unless the buffers have the map's sizes: the kernel reads
+        /// `key_size` bytes and writes `value_bytes` (all CPUs' slots).
+        pub fn lookup(map: &super::Map, key: &'a [u8], value: &'a mut [u8]) -> Self {
+            assert_eq!(key.len(), map.key_bytes as usize, "BPF map key size");
+            assert_eq!(value.len(), map.value_buffer_bytes(), "BPF map value size");
+            Self::new(map.fd(), key.as_ptr() as u64, value.as_mut_ptr() as u64)
+        }
+    }
+
+    impl<'a> MapElem<'a, UPDATE> {
+        /// Panics unless the buffers have the map's sizes (the kernel reads
+        /// both).
+        pub fn update(map: &super::Map, key: &'a [u8], value: &'a [u8]) -> Self {
+            assert_eq!(key.len(), map.key_bytes as usize, "BPF map key size");
+            assert_eq!(value.len(), map.value_buffer_bytes(), "BPF map value size");
+            Self::new(map.fd(), key.as_ptr() as u64, value.as_ptr() as u64)
+        }
+    }
+
+    impl<'a> MapElem<'a, NEXT_KEY> {
+        /// The key after `key` (the first key when `key` is `None`) is
+        /// written into `next`. Panics unless both have the map's key size.
+        pub fn next_key(map: &super::Map, key: Option<&'a [u8]>, next: &'a mut [u8]) -> Self {
+            let size = map.key_bytes as usize;
+            assert!(key.is_none_or(|k| k.len() == size), "BPF map key size");
+            assert_eq!(next.len(), size, "BPF map key size");
+            let key = key.map_or(0, |k| k.as_ptr() as u64);
+            Self::new(map.fd(), key, next.as_mut_ptr() as u64)
+        }
+    }
+
+    // SAFETY: the layout of the map-element member of `union bpf_attr`;
+    // the constructors check the buffers' sizes against the map's.
+    unsafe impl<const C: libc::c_long> Command for MapElem<'_, C> {
+        const CMD: libc::c_long = C;
+    }
+
+    /// BPF_PROG_LOAD, up to `expected_attach_type`.
+    #[repr(C)]
+    pub struct ProgLoad<'a> {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+        _memory: PhantomData<&'a mut [u8]>,
+    }
+
+    impl<'a> ProgLoad<'a> {
+        pub fn new(
+            prog_type: u32,
+            insns: &'a [super::Insn],
+            license: &'a std::ffi::CStr,
+            prog_flags: u32,
+            name: &str,
+            expected_attach_type: u32,
+        ) -> Self {
+            ProgLoad {
+                prog_type,
+                insn_cnt: insns.len() as u32,
+                insns: insns.as_ptr() as u64,
+                license: license.as_ptr() as u64,
+                log_level: 0,
+                log_size: 0,
+                log_buf: 0,
+                kern_version: 0,
+                prog_flags,
+                prog_name: object_name(name),
+                prog_ifindex: 0,
+                expected_attach_type,
+                _memory: PhantomData,
+            }
+        }
+
+        /// Ask for the verifier's log in `log` (NUL-terminated by the kernel).
+        pub fn with_log(self, log: &'a mut [u8]) -> Self {
+            ProgLoad {
+                log_level: 1,
+                log_size: log.len() as u32,
+                log_buf: log.as_mut_ptr() as u64,
+                ..self
+            }
+        }
+    }
+
+    // SAFETY: the layout of the prog-load member of `union bpf_attr` up to
+    // `expected_attach_type`; `insns`, `license` and `log_buf` come from
+    // borrowed slices (a C string for the license) of the sizes given.
+    unsafe impl Command for ProgLoad<'_> {
+        const CMD: libc::c_long = 5;
+    }
+
+    /// BPF_LINK_CREATE of a `uprobe_multi` link.
+    #[repr(C)]
+    pub struct UprobeMultiLink<'a> {
+        prog_fd: u32,
+        target_fd: u32,
+        attach_type: u32,
+        flags: u32,
+        path: u64,
+        offsets: u64,
+        ref_ctr_offsets: u64,
+        cookies: u64,
+        cnt: u32,
+        multi_flags: u32,
+        pid: u32,
+        /// Written as zero: the kernel reads the attribute's whole size,
+        /// and implicit padding would be uninitialised bytes.
+        _tail: u32,
+        _memory: PhantomData<&'a [u8]>,
+    }
+
+    impl<'a> UprobeMultiLink<'a> {
+        /// Panics unless the three arrays have one entry per site.
+        pub fn new(
+            prog_fd: i32,
+            path: &'a std::ffi::CStr,
+            offsets: &'a [u64],
+            ref_ctr_offsets: &'a [u64],
+            cookies: &'a [u64],
+            multi_flags: u32,
+            pid: u32,
+        ) -> Self {
+            assert_eq!(offsets.len(), ref_ctr_offsets.len());
+            assert_eq!(offsets.len(), cookies.len());
+            UprobeMultiLink {
+                prog_fd: prog_fd as u32,
+                target_fd: 0,
+                attach_type: super::ATTACH_UPROBE_MULTI,
+                flags: 0,
+                path: path.as_ptr() as u64,
+                offsets: offsets.as_ptr() as u64,
+                ref_ctr_offsets: ref_ctr_offsets.as_ptr() as u64,
+                cookies: cookies.as_ptr() as u64,
+                cnt: offsets.len() as u32,
+                multi_flags,
+                pid,
+                _tail: 0,
+                _memory: PhantomData,
+            }
+        }
+    }
+
+    // SAFETY: the layout of the link-create member of `union bpf_attr`
+    // with its `uprobe_multi` part; the arrays have `cnt` entries each
+    // (checked by the constructor) and the path is a C string.
+    unsafe impl Command for UprobeMultiLink<'_> {
+        const CMD: libc::c_long = 28;
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::mem::{offset_of, size_of};
+
+        /// The offsets of `include/uapi/linux/bpf.h`.
+        #[test]
+        fn layouts_match_the_kernel() {
+            assert_eq!(offset_of!(MapCreate, map_flags), 16);
+            assert_eq!(offset_of!(MapCreate, map_name), 28);
+            assert_eq!(offset_of!(MapElem<LOOKUP>, key), 8);
+            assert_eq!(offset_of!(MapElem<LOOKUP>, value), 16);
+            assert_eq!(size_of::<MapElem<LOOKUP>>(), 32);
+            assert_eq!(offset_of!(ProgLoad, log_level), 24);
+            assert_eq!(offset_of!(ProgLoad, log_buf), 32);
+            assert_eq!(offset_of!(ProgLoad, prog_flags), 44);
+            assert_eq!(offset_of!(ProgLoad, prog_name), 48);
+            assert_eq!(offset_of!(ProgLoad, expected_attach_type), 68);
+            assert_eq!(offset_of!(UprobeMultiLink, attach_type), 8);
+            assert_eq!(offset_of!(UprobeMultiLink, path), 16);
+            assert_eq!(offset_of!(UprobeMultiLink, cookies), 40);
+            assert_eq!(offset_of!(UprobeMultiLink, cnt), 48);
+            assert_eq!(offset_of!(UprobeMultiLink, pid), 56);
+            // No implicit padding anywhere: every byte the kernel reads is set.
+            assert_eq!(size_of::<MapCreate>(), 44);
+            assert_eq!(size_of::<ProgLoad>(), 72);
+            assert_eq!(size_of::<UprobeMultiLink>(), 64);
+        }
+
+        #[test]
+        fn names_are_cut_to_what_the_kernel_takes() {
+            assert_eq!(&object_name("stapsdt-ring.x")[..13], b"stapsdtring.x");
+            assert_eq!(object_name("a_very_long_program_name")[15], 0);
+        }
     }
 }
 
-fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<libc::c_long> {
-    // SAFETY: attr is a valid, initialised bpf_attr of the size passed, and
-    // every pointer in it outlives the call.
+/// Run one `bpf(2)` command.
+fn bpf<A: attr::Command>(attr: &mut A) -> std::io::Result<libc::c_long> {
+    // SAFETY: `A: Command` is the kernel's attribute for `A::CMD`, of the
+    // size passed, and its pointers are valid for the command (the trait's
+    // contract); `attr` is borrowed for the whole call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            cmd,
-            attr.0.as_mut_ptr(),
-            std::mem::size_of::<Attr>(),
+            A::CMD,
+            attr as *mut A,
+            std::mem::size_of::<A>(),
         )
     };
     if r < 0 {
@@ -99,23 +339,48 @@ fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// How many CPUs the kernel may ever bring up (per-CPU map values come in
-/// that many slots).
-pub fn possible_cpus() -> usize {
-    // Read once: per-CPU map reads ask for it per key.
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| {
-        let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
-        text.trim()
-            .split(',')
-            .filter_map(|part| {
-                let (a, b) = part.split_once('-').unwrap_or((part, part));
-                Some(b.parse::<usize>().ok()? + 1).filter(|_| a.parse::<usize>().is_ok())
-            })
-            .max()
-            .unwrap_or(1)
-            .max(1)
+/// Where the kernel lists the CPUs it may ever bring up; per-CPU map values
+/// come in one slot per CPU of this list, whatever is online.
+const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
+
+/// How many CPUs the kernel may ever bring up, read once from
+/// [`POSSIBLE_CPUS`]. Per-CPU map reads and writes size their buffers by
+/// it: a count too small would let the kernel write past the buffer, so a
+/// file that cannot be read or parsed is an error, never a guess.
+pub fn possible_cpus() -> Result<usize, Error> {
+    static CPUS: std::sync::OnceLock<Result<usize, String>> = std::sync::OnceLock::new();
+    CPUS.get_or_init(|| {
+        let text = std::fs::read_to_string(POSSIBLE_CPUS).map_err(|e| e.to_string())?;
+        count_cpu_list(&text)
     })
+    .clone()
+    .map_err(|why| {
+        Error::Unsupported(format!(
+            "{POSSIBLE_CPUS}: {why}; per-CPU BPF maps are sized by it, so the engine cannot \
+             read them safely"
+        ))
+    })
+}
+
+/// The number of CPUs a kernel CPU list (`0-3,8-11`, `0`) covers, counted
+/// as its highest CPU + 1, as the kernel sizes per-CPU values.
+pub fn count_cpu_list(text: &str) -> Result<usize, String> {
+    let mut highest: Option<usize> = None;
+    for part in text.trim().split(',') {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let parse = |n: &str| {
+            n.parse::<usize>()
+                .map_err(|_| format!("{:?} is not a CPU list", text.trim()))
+        };
+        let (first, last) = (parse(first)?, parse(last)?);
+        if first > last {
+            return Err(format!("{:?} is not a CPU list", text.trim()));
+        }
+        highest = highest.max(Some(last));
+    }
+    highest
+        .map(|h| h + 1)
+        .ok_or_else(|| "empty CPU list".to_string())
 }
 
 fn owned(fd: libc::c_long) -> OwnedFd {
@@ -129,7 +394,9 @@ pub struct Map {
     fd: OwnedFd,
     key_bytes: u32,
     value_bytes: u32,
-    per_cpu: bool,
+    /// Value slots the kernel copies per element: the possible CPUs for a
+    /// per-CPU map, else 1.
+    slots: usize,
 }
 
 impl Map {
@@ -145,21 +412,37 @@ impl Map {
         flags: u32,
         name: &str,
     ) -> Result<Map, Error> {
-        let mut attr = Attr::new();
-        attr.put_u32(0, kind)
-            .put_u32(4, key)
-            .put_u32(8, value)
-            .put_u32(12, entries)
-            .put_u32(16, flags)
-            .put_name(28, name);
-        let fd = bpf(MAP_CREATE, &mut attr)
-            .map_err(|e| Error::os(&format!("creating the BPF map {name}"), e))?;
+        let slots = match kind {
+            MAP_TYPE_PERCPU_ARRAY | MAP_TYPE_PERCPU_HASH => possible_cpus()?,
+            _ => 1,
+        };
+        let mut attr = attr::MapCreate {
+            map_type: kind,
+            key_size: key,
+            value_size: value,
+            max_entries: entries,
+            map_flags: flags,
+            map_name: attr::object_name(name),
+            ..Default::default()
+        };
+        let fd =
+            bpf(&mut attr).map_err(|e| Error::os(&format!("creating the BPF map {name}"), e))?;
         Ok(Map {
             fd: owned(fd),
             key_bytes: key,
             value_bytes: value,
-            per_cpu: matches!(kind, MAP_TYPE_PERCPU_ARRAY | MAP_TYPE_PERCPU_HASH),
+            slots,
         })
+    }
+
+    /// Bytes of a value as the kernel copies it out or in: for a per-CPU
+    /// map, one 8-byte-aligned slot per possible CPU, one after the other.
+    fn value_buffer_bytes(&self) -> usize {
+        if self.slots == 1 {
+            self.value_bytes as usize
+        } else {
+            (self.value_bytes as usize).next_multiple_of(8) * self.slots
+        }
     }
 
     /// One `value`-byte entry per CPU (a scratch record).
@@ -206,11 +489,8 @@ impl Map {
         let mut keys: Vec<Vec<u8>> = Vec::new();
         let mut next = vec![0u8; self.key_bytes as usize];
         loop {
-            let mut attr = Attr::new();
-            attr.put_u32(0, self.fd.as_raw_fd() as u32)
-                .put_u64(8, keys.last().map_or(0, |k| k.as_ptr() as u64))
-                .put_u64(16, next.as_mut_ptr() as u64);
-            if bpf(MAP_GET_NEXT_KEY, &mut attr).is_err() {
+            let mut attr = attr::MapElem::next_key(self, keys.last().map(Vec::as_slice), &mut next);
+            if bpf(&mut attr).is_err() {
                 return keys;
             }
             keys.push(next.clone());
@@ -218,16 +498,34 @@ impl Map {
     }
 
     /// The value under `key`: for a per-CPU map, one 8-byte-aligned slot
-    /// per possible CPU, one after the other.
+    /// per possible CPU, one after the other. `None`: no such key (or a
+    /// key of the wrong size).
     pub fn lookup(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let stride = (self.value_bytes as usize).next_multiple_of(8);
-        let slots = if self.per_cpu { possible_cpus() } else { 1 };
-        let mut value = vec![0u8; stride * slots];
-        let mut attr = Attr::new();
-        attr.put_u32(0, self.fd.as_raw_fd() as u32)
-            .put_u64(8, key.as_ptr() as u64)
-            .put_u64(16, value.as_mut_ptr() as u64);
-        bpf(MAP_LOOKUP_ELEM, &mut attr).ok().map(|_| value)
+        if key.len() != self.key_bytes as usize {
+            return None;
+        }
+        let mut value = vec![0u8; self.value_buffer_bytes()];
+        let mut attr = attr::MapElem::lookup(self, key, &mut value);
+        bpf(&mut attr).ok().map(|_| value)
+    }
+
+    /// Put `key → value`; `value` holds every CPU's slot for a per-CPU map.
+    pub fn update(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        if key.len() != self.key_bytes as usize || value.len() != self.value_buffer_bytes() {
+            return Err(Error::Input(format!(
+                "a BPF map of {}-byte keys and {}-byte values takes {}+{} bytes, not {}+{}",
+                self.key_bytes,
+                self.value_bytes,
+                self.key_bytes,
+                self.value_buffer_bytes(),
+                key.len(),
+                value.len()
+            )));
+        }
+        let mut attr = attr::MapElem::update(self, key, value);
+        bpf(&mut attr)
+            .map(drop)
+            .map_err(|e| Error::os("filling a BPF map", e))
     }
 
     /// The ring buffer every record goes through, `bytes` of data (a power
@@ -246,30 +544,22 @@ impl Map {
         Map::create(MAP_TYPE_HASH, 4, 4, entries, "stapsdt_pids")
     }
 
-    /// The per-CPU values of u64 slot `key`, summed over the CPUs.
+    /// The values of u64 slot `key` of a per-CPU map, summed over the CPUs
+    /// (0 for a key out of range).
     pub fn per_cpu_sum(&self, key: u32) -> u64 {
-        // The kernel copies one 8-byte-aligned slot per possible CPU.
-        let stride = (self.value_bytes as usize).div_ceil(8);
-        let mut values = vec![0u64; possible_cpus() * stride];
-        let mut attr = Attr::new();
-        attr.put_u32(0, self.fd.as_raw_fd() as u32)
-            .put_u64(8, &key as *const u32 as u64)
-            .put_u64(16, values.as_mut_ptr() as u64);
-        match bpf(MAP_LOOKUP_ELEM, &mut attr) {
-            Ok(_) => values.iter().step_by(stride).sum(),
-            Err(_) => 0,
-        }
+        let Some(value) = self.lookup(&key.to_ne_bytes()) else {
+            return 0;
+        };
+        let stride = (self.value_bytes as usize).next_multiple_of(8);
+        value
+            .chunks_exact(stride)
+            .map(|slot| u64::from_ne_bytes(slot[..8].try_into().expect("8-byte slot")))
+            .sum()
     }
 
     /// Put `key → value` (u32 → u32).
     pub fn insert_u32(&self, key: u32, value: u32) -> Result<(), Error> {
-        let mut attr = Attr::new();
-        attr.put_u32(0, self.fd.as_raw_fd() as u32)
-            .put_u64(8, &key as *const u32 as u64)
-            .put_u64(16, &value as *const u32 as u64);
-        bpf(MAP_UPDATE_ELEM, &mut attr)
-            .map(drop)
-            .map_err(|e| Error::os("filling a BPF map", e))
+        self.update(&key.to_ne_bytes(), &value.to_ne_bytes())
     }
 
     pub fn fd(&self) -> RawFd {
@@ -297,7 +587,6 @@ impl Program {
     pub fn load(insns: &[Insn], kind: ProgramKind, name: &str) -> Result<Program, Error> {
         // The helpers that read user memory and emit records are GPL-only.
         let license = c"GPL";
-        let mut attr = Attr::new();
         let (prog_type, attach, flags) = match kind {
             ProgramKind::UprobeMulti { sleepable } => (
                 PROG_TYPE_KPROBE,
@@ -306,25 +595,17 @@ impl Program {
             ),
             ProgramKind::Tracepoint => (PROG_TYPE_TRACEPOINT, 0, 0),
         };
-        attr.put_u32(0, prog_type)
-            .put_u32(4, insns.len() as u32)
-            .put_u64(8, insns.as_ptr() as u64)
-            .put_u64(16, license.as_ptr() as u64)
-            .put_u32(44, flags)
-            .put_name(48, name)
-            .put_u32(68, attach);
+        let attr = || attr::ProgLoad::new(prog_type, insns, license, flags, name, attach);
         // First without a log (cheaper); again with one to explain a refusal.
         // EPERM is a missing capability; the verifier says EACCES or EINVAL.
-        match bpf(PROG_LOAD, &mut attr) {
+        match bpf(&mut attr()) {
             Ok(fd) => return Ok(Program { fd: owned(fd) }),
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Err(Error::Privileges),
             Err(_) => {}
         }
         let mut log = vec![0u8; 256 * 1024];
-        attr.put_u32(24, 1)
-            .put_u32(28, log.len() as u32)
-            .put_u64(32, log.as_mut_ptr() as u64);
-        match bpf(PROG_LOAD, &mut attr) {
+        let retry = bpf(&mut attr().with_log(&mut log));
+        match retry {
             Ok(fd) => Ok(Program { fd: owned(fd) }),
             Err(e) => {
                 let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
@@ -393,17 +674,16 @@ impl Link {
         let offsets: Vec<u64> = sites.iter().map(|s| s.offset).collect();
         let ref_ctrs: Vec<u64> = sites.iter().map(|s| s.ref_ctr_offset).collect();
         let cookies: Vec<u64> = sites.iter().map(|s| s.cookie).collect();
-        let mut attr = Attr::new();
-        attr.put_u32(0, program.fd() as u32)
-            .put_u32(8, ATTACH_UPROBE_MULTI)
-            .put_u64(16, c_path.as_ptr() as u64)
-            .put_u64(24, offsets.as_ptr() as u64)
-            .put_u64(32, ref_ctrs.as_ptr() as u64)
-            .put_u64(40, cookies.as_ptr() as u64)
-            .put_u32(48, sites.len() as u32)
-            .put_u32(52, if retprobe { F_UPROBE_MULTI_RETURN } else { 0 })
-            .put_u32(56, pid.unwrap_or(0));
-        match bpf(LINK_CREATE, &mut attr) {
+        let mut attr = attr::UprobeMultiLink::new(
+            program.fd(),
+            &c_path,
+            &offsets,
+            &ref_ctrs,
+            &cookies,
+            if retprobe { F_UPROBE_MULTI_RETURN } else { 0 },
+            pid.unwrap_or(0),
+        );
+        match bpf(&mut attr) {
             Ok(fd) => Ok(Link { _fd: owned(fd) }),
             Err(e) => Err(match e.raw_os_error() {
                 Some(libc::EACCES | libc::EPERM) => Error::Privileges,
@@ -432,6 +712,28 @@ impl Link {
                     error: e,
                 },
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_count_to_the_highest_cpu() {
+        assert_eq!(count_cpu_list("0\n"), Ok(1));
+        assert_eq!(count_cpu_list("0-1\n"), Ok(2));
+        assert_eq!(count_cpu_list("0-3,8-11"), Ok(12));
+        assert_eq!(count_cpu_list("5,0-1"), Ok(6));
+    }
+
+    /// The old reader fell back to 1 CPU here, which let the kernel write
+    /// every CPU's slot into a buffer sized for one.
+    #[test]
+    fn an_unreadable_cpu_list_is_an_error_not_one_cpu() {
+        for bad in ["", "\n", "x", "0-", "3-1", "0,,1", "0-1\u{0}"] {
+            assert!(count_cpu_list(bad).is_err(), "{bad:?}");
         }
     }
 }
