@@ -118,9 +118,10 @@ pub unsafe extern "C" fn stap_sdt_inproc_hit(frame: *const u64) {
         }
     }
     let reserved = agent.record_bytes[site];
-    let Some(r) = agent.ring.reserve(reserved) else {
+    let Some(reservation) = agent.ring.reserve(reserved) else {
         return;
     };
+    let r = reservation.as_ptr();
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -181,5 +182,5 @@ pub unsafe extern "C" fn stap_sdt_inproc_hit(frame: *const u64) {
         }
     }
     put(record::FAULTS, &faults.to_ne_bytes());
-    agent.ring.commit_used(r, at as u64);
+    agent.ring.commit_used(reservation, at as u64);
 }

@@ -12,6 +12,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const BUSY: u64 = 1 << 32;
 const PAD: u64 = 1 << 33;
 
+/// Space reserved for one record (its length word first), to fill and
+/// then [`Ring::commit`].
+pub struct Reserved(*mut u8);
+
+impl Reserved {
+    /// The record's first byte (its length word, which is the ring's).
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.0
+    }
+}
+
 /// A mapped ring: `data` points to `size` bytes (a power of two).
 #[derive(Clone, Copy)]
 pub struct Ring<'a> {
@@ -32,8 +43,8 @@ impl Ring<'_> {
     /// record; `None` when the ring is full (counted as lost). The record
     /// must be completed with [`commit`](Self::commit).
     #[inline]
-    pub fn reserve(&self, len: u64) -> Option<*mut u8> {
-        debug_assert!(len % 8 == 0 && len >= 8);
+    pub fn reserve(&self, len: u64) -> Option<Reserved> {
+        debug_assert!(len.is_multiple_of(8) && len >= 8);
         let header = self.header;
         loop {
             let head = header.head.load(Ordering::Relaxed);
@@ -58,17 +69,17 @@ impl Ring<'_> {
                 }
                 let record = self.word(head + pad);
                 record.store(len | BUSY, Ordering::Relaxed);
-                return Some(record as *const AtomicU64 as *mut u8);
+                return Some(Reserved(record as *const AtomicU64 as *mut u8));
             }
         }
     }
 
     /// Make a reserved record visible to the consumer.
     #[inline]
-    pub fn commit(&self, record: *mut u8) {
+    pub fn commit(&self, record: Reserved) {
         // SAFETY: `record` came from `reserve`: an aligned length word in
         // the ring, which no one else writes until the consumer frees it.
-        let word = unsafe { &*(record as *const AtomicU64) };
+        let word = unsafe { &*(record.0 as *const AtomicU64) };
         let len = word.load(Ordering::Relaxed) & !BUSY;
         word.store(len, Ordering::Release);
     }
@@ -76,14 +87,14 @@ impl Ring<'_> {
     /// Make a reserved record visible, `used` bytes of it (a multiple of
     /// 8); the rest of the reservation becomes padding the consumer skips.
     #[inline]
-    pub fn commit_used(&self, record: *mut u8, used: u64) {
-        // SAFETY: as in `commit`; the padding word lies inside the
-        // reservation (`used` < its length, both multiples of 8).
-        let word = unsafe { &*(record as *const AtomicU64) };
+    pub fn commit_used(&self, record: Reserved, used: u64) {
+        // SAFETY: as in `commit`.
+        let word = unsafe { &*(record.0 as *const AtomicU64) };
         let len = word.load(Ordering::Relaxed) & !BUSY;
         if used < len {
-            // SAFETY: see above.
-            let pad = unsafe { &*(record.add(used as usize) as *const AtomicU64) };
+            // SAFETY: the padding word lies inside the reservation (`used`
+            // < its length, both multiples of 8), 8-aligned.
+            let pad = unsafe { &*(record.0.add(used as usize) as *const AtomicU64) };
             pad.store((len - used) | PAD, Ordering::Relaxed);
             word.store(used, Ordering::Release);
         } else {
@@ -147,7 +158,7 @@ mod tests {
             for _ in 0..2 {
                 let r = ring.reserve(96).expect("room");
                 // SAFETY: 96 reserved bytes at `r`.
-                unsafe { r.add(8).cast::<u64>().write(round) };
+                unsafe { r.as_ptr().add(8).cast::<u64>().write(round) };
                 ring.commit(r);
             }
             // A third does not fit until the ring is drained.

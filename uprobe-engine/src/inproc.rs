@@ -37,9 +37,8 @@ impl SharedMemory {
             )));
         }
         // SAFETY: a fresh descriptor, owned from here on.
-        Ok(SharedMemory {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(SharedMemory { fd })
     }
 
     /// The descriptor the child must keep open across `exec` (it is

@@ -1160,7 +1160,7 @@ Ok(match selector {
             let found = plan::sdt_sites(
                 &objects,
                 |p, n| provider.matches(p) && name.matches(n),
-                &request,
+                request,
             );
             if found.is_empty() {
                 return Err(Error::Input(format!(
@@ -1188,7 +1188,7 @@ Ok(match selector {
             }
             symbols
                 .iter()
-                .map(|s| plan::function_site(&file, s, *retprobe, &request))
+                .map(|s| plan::function_site(&file, s, *retprobe, request))
                 .collect()
         }
     })
