@@ -378,7 +378,6 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
             Backend::Kernel(kernel)
         }
     };
-    let mut locations = 0;
     let mut traced = Vec::new();
     for (selector, text, role) in &selectors {
         let reports = session.attach_as(selector, *role).map_err(|e| {
@@ -400,9 +399,11 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
                 );
             }
         }
-        locations += reports.len();
         traced.extend(reports.iter().map(|r| r.path.clone()));
     }
+    // Sites planned (the in-process backend leaves out, and names, the
+    // sites it cannot patch).
+    let locations = session.probes().len();
     // Arguments a probe does not have are a mistake, not `<unavailable>`.
     for site in session.probes() {
         for (n, option) in &run.wanted_args {

@@ -1,0 +1,264 @@
+//! `trace --in-process`: the agent preloaded into the command patches its
+//! cheap sites; run as `nobody` without capabilities (when the tests run
+//! as root; otherwise as the unprivileged user running them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use test_support::bounded::BoundedOutput;
+use test_support::Scratch;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stap-sdt");
+const FIXTURE: &str = include_str!("fixtures/inproc_fixture.c");
+const PLAIN: &str = include_str!("fixtures/inproc_plain.c");
+const LIBRARY: &str = include_str!("fixtures/inproc_lib.c");
+
+/// gcc, and the agent built beside the binary.
+fn prerequisites(test: &str) -> bool {
+    if test_support::require(test, "gcc").is_none() {
+        return false;
+    }
+    test_support::in_process_agent(Path::new(BIN), Path::new(env!("CARGO_MANIFEST_DIR")));
+    true
+}
+
+fn include() -> String {
+    format!("-I{}/sdt-header/include", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The fixture (with the plain site from its own file) and its library.
+fn fixture(scratch: &Scratch) -> (PathBuf, PathBuf) {
+    let plain = scratch.write("inproc_plain.c", PLAIN);
+    let fx = scratch.compile(
+        "gcc",
+        "inproc_fixture.c",
+        FIXTURE,
+        "fx",
+        &["-O2", "-g", &include(), plain.to_str().unwrap(), "-ldl"],
+    );
+    let lib = scratch.compile(
+        "gcc",
+        "inproc_lib.c",
+        LIBRARY,
+        "libprobed.so",
+        &["-O2", "-shared", "-fPIC", &include()],
+    );
+    (fx, lib)
+}
+
+/// Run `stap-sdt trace ARGS` without privileges: as `nobody` with no
+/// capabilities when we are root, else as ourselves.
+fn trace_unprivileged(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = if test_support::is_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            BIN,
+        ]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    cmd.arg("trace").args(args);
+    let out = cmd.bounded_output().expect("run stap-sdt");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn count_of(stdout: &str, probe: &str) -> Option<u64> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("@count[{probe}]: ")))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+fn counts_exactly_without_privileges() {
+    let test = "counts_exactly_without_privileges";
+    if !prerequisites(test) {
+        return;
+    }
+    if test_support::is_root() && test_support::require(test, "setpriv").is_none() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let fx = fx.to_str().unwrap();
+    let (code, out, err) = trace_unprivileged(&[
+        "--in-process",
+        "--count",
+        "-c",
+        &format!("{fx} ticks 100000"),
+        &format!("{fx}:fx:tick"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(count_of(&out, "fx:tick"), Some(100000), "{out}\n{err}");
+    // The semaphore was raised by the agent: every guarded hit fired.
+    assert!(out.contains("semaphore 1"), "{out}");
+}
+
+#[test]
+fn json_has_exact_arguments_strings_included_without_privileges() {
+    let test = "json_has_exact_arguments_strings_included_without_privileges";
+    if !prerequisites(test) {
+        return;
+    }
+    if test_support::is_root() && test_support::require(test, "setpriv").is_none() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let fx = fx.to_str().unwrap();
+    // The note passes every operand form the agent fetches.
+    let listed = Command::new(BIN)
+        .args(["list", "--json", fx])
+        .bounded_output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("(%rsp)"), "a %rsp-relative operand: {listed}");
+    assert!(listed.contains("fx_global(%rip)"), "a sym(%rip) operand: {listed}");
+
+    let (code, out, err) = trace_unprivileged(&[
+        "--in-process",
+        "--json",
+        "--str",
+        "2",
+        "-c",
+        &format!("{fx} ticks 300"),
+        &format!("{fx}:fx:tick"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 300, "{out}\n{err}");
+    let names = ["alpha", "beta", "gamma", ""];
+    for (i, e) in events.iter().enumerate() {
+        let i = i as i64;
+        let expected = serde_json::json!([
+            i,
+            i * 3 - 7,
+            names[i as usize % 4],
+            i & 0xff,
+            i * 7 + 1,
+            4242
+        ]);
+        assert_eq!(e["args"], expected, "hit {i}: {e}");
+        assert_eq!(e["probe"], "fx:tick");
+        assert_eq!(e["comm"], "fx");
+    }
+    // Time is the wall clock, as the kernel backend's.
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as f64;
+    let first = events[0]["time_ns"].as_f64().unwrap();
+    assert!((now_ns - first).abs() < 60e9, "{first} vs {now_ns}");
+}
+
+#[test]
+fn sites_that_are_not_cheap_are_named_with_advice() {
+    let test = "sites_that_are_not_cheap_are_named_with_advice";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let fx = fx.to_str().unwrap();
+    let (code, out, err) = trace_unprivileged(&[
+        "--in-process",
+        "--count",
+        "-c",
+        &format!("{fx} ticks 50"),
+        &format!("{fx}:fx:*"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let named = err
+        .lines()
+        .find(|l| l.contains("fx:plain"))
+        .unwrap_or_else(|| panic!("fx:plain named: {err}"));
+    assert!(named.contains("not a cheap site"), "{named}");
+    assert!(named.contains("STAP_SDT_CHEAP_SITE"), "{named}");
+    assert!(named.contains("kernel backend"), "{named}");
+    assert_eq!(count_of(&out, "fx:tick"), Some(50), "{out}");
+    // Only ordinary sites: an error with the same advice.
+    let (code, _, err) = trace_unprivileged(&[
+        "--in-process",
+        "--count",
+        "-c",
+        &format!("{fx} ticks 5"),
+        &format!("{fx}:fx:plain"),
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("no cheap site"), "{err}");
+}
+
+#[test]
+fn a_library_loaded_with_dlopen_after_start_is_traced_each_time() {
+    let test = "a_library_loaded_with_dlopen_after_start_is_traced_each_time";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, lib) = fixture(&scratch);
+    let (fx, lib) = (fx.to_str().unwrap(), lib.to_str().unwrap());
+    let (code, out, err) = trace_unprivileged(&[
+        "--in-process",
+        "--count",
+        "-c",
+        &format!("{fx} dlopen {lib} 1000"),
+        &format!("{lib}:lib:fire"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("dlopen done"), "{out}");
+    // Loaded, closed and loaded again: patched both times.
+    assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
+}
+
+#[test]
+fn a_fork_child_is_restored_and_not_traced() {
+    let test = "a_fork_child_is_restored_and_not_traced";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let fx = fx.to_str().unwrap();
+    let (code, out, err) = trace_unprivileged(&[
+        "--in-process",
+        "--count",
+        "-c",
+        &format!("{fx} fork 700"),
+        &format!("{fx}:fx:tick"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    // The parent's 2 × 700 hits; the child got the original bytes back and
+    // its semaphore lowered at the fork, so its 700 hits are not patched.
+    assert_eq!(count_of(&out, "fx:tick"), Some(1400), "{out}\n{err}");
+    assert!(out.contains("child semaphore 0"), "{out}");
+    assert!(out.contains("parent semaphore 1"), "{out}");
+}
+
+#[test]
+fn a_missing_agent_is_a_clear_error() {
+    let scratch = Scratch::new();
+    let out = Command::new(BIN)
+        .env("STAP_SDT_AGENT", scratch.join("nowhere.so"))
+        .args(["trace", "--in-process", "--count", "-c", "true", "x:y:z"])
+        .bounded_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.contains("STAP_SDT_AGENT") && err.contains("nowhere.so"),
+        "{err}"
+    );
+}
