@@ -175,6 +175,20 @@ impl InProcess {
         Ok(reports)
     }
 
+    /// Name the traced process when it was started after [`start`]
+    /// (a program spawned by the caller with [`SharedMemory::child_env`]).
+    ///
+    /// [`start`]: Self::start
+    pub fn set_pid(&mut self, pid: u32) {
+        self.pid = pid;
+    }
+
+    /// What is added to a record's CLOCK_MONOTONIC time to make an
+    /// event's wall-clock `time_ns`.
+    pub fn clock_offset_ns(&self) -> i128 {
+        self.clock_offset_ns
+    }
+
     pub fn probes(&self) -> impl Iterator<Item = &ProbeInfo> {
         self.sites.iter()
     }
