@@ -121,8 +121,14 @@ fn json_has_exact_arguments_strings_included_without_privileges() {
         .bounded_output()
         .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.contains("(%rsp)"), "a %rsp-relative operand: {listed}");
-    assert!(listed.contains("fx_global(%rip)"), "a sym(%rip) operand: {listed}");
+    assert!(
+        listed.contains("(%rsp)"),
+        "a %rsp-relative operand: {listed}"
+    );
+    assert!(
+        listed.contains("fx_global(%rip)"),
+        "a sym(%rip) operand: {listed}"
+    );
 
     let (code, out, err) = trace_unprivileged(&[
         "--in-process",

@@ -53,7 +53,10 @@ fn address_in(pid: u32, path: &Path, offset: u64) -> u64 {
             return start + offset - file_offset;
         }
     }
-    panic!("offset {offset:#x} of {} not mapped in {pid}", path.display());
+    panic!(
+        "offset {offset:#x} of {} not mapped in {pid}",
+        path.display()
+    );
 }
 
 /// (thread, seq, monotonic time, probe label) of a record.
@@ -70,7 +73,8 @@ fn attach_detach_1000_times_under_4_firing_threads() {
     if test_support::require(test, "gcc").is_none() {
         return;
     }
-    let agent = test_support::in_process_agent(Path::new(BIN), Path::new(env!("CARGO_MANIFEST_DIR")));
+    let agent =
+        test_support::in_process_agent(Path::new(BIN), Path::new(env!("CARGO_MANIFEST_DIR")));
     let scratch = Scratch::new();
     let include = format!("-I{}/sdt-header/include", env!("CARGO_MANIFEST_DIR"));
     let fx = scratch.compile(
@@ -110,7 +114,10 @@ fn attach_detach_1000_times_under_4_firing_threads() {
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
-    assert!(session.wait_loaded(Duration::from_secs(5)), "the agent loaded");
+    assert!(
+        session.wait_loaded(Duration::from_secs(5)),
+        "the agent loaded"
+    );
     assert_eq!(session.patched(), 2, "both sites patched at load");
 
     let offset = session.clock_offset_ns();
@@ -201,7 +208,11 @@ fn attach_detach_1000_times_under_4_firing_threads() {
         "fired = delivered + lost"
     );
     for t in 0..4 {
-        let seqs: Vec<u64> = burst.iter().filter(|h| h.thread == t).map(|h| h.seq).collect();
+        let seqs: Vec<u64> = burst
+            .iter()
+            .filter(|h| h.thread == t)
+            .map(|h| h.seq)
+            .collect();
         if lost_burst == 0 {
             assert_eq!(seqs, (0..BURST).collect::<Vec<_>>(), "thread {t}");
         }

@@ -257,6 +257,7 @@ pub fn stub(site: u32, counter: Option<usize>) -> [u8; STUB_BYTES] {
     code[0] = 0x68; // push imm32 (sign-extended: sites are < 2^31)
     code[1..5].copy_from_slice(&site.to_le_bytes());
     code[5..11].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]); // jmp *0(%rip)
-    code[11..19].copy_from_slice(&(stap_sdt_inproc_trampoline as *const () as usize as u64).to_le_bytes());
+    code[11..19]
+        .copy_from_slice(&(stap_sdt_inproc_trampoline as *const () as usize as u64).to_le_bytes());
     code
 }

@@ -79,8 +79,7 @@ fn value(op: &ArgOp, regs: &Regs) -> Option<u64> {
                 address = address.wrapping_add(regs.operand(op.reg, op.low32));
             }
             if op.index != inproc_shm::NO_REG {
-                address =
-                    address.wrapping_add(regs.operand(op.index, op.index_low32) << op.scale);
+                address = address.wrapping_add(regs.operand(op.index, op.index_low32) << op.scale);
             }
             asm::read(address as usize, op.bytes as usize)
         }

@@ -173,7 +173,7 @@ fn map_shared() -> Option<Agent> {
             std::ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
             fd,
             0,
         )
@@ -198,13 +198,14 @@ fn map_shared() -> Option<Agent> {
     // SAFETY: getpid has no arguments.
     let pid = unsafe { libc::getpid() } as u32;
     // The first process claims it; after an exec the pid is the same.
-    let claimed = match header
-        .agent_pid
-        .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
-    {
-        Ok(_) => true,
-        Err(owner) => owner == pid,
-    };
+    let claimed =
+        match header
+            .agent_pid
+            .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(owner) => owner == pid,
+        };
     if !valid || !claimed {
         // SAFETY: our mapping, unused.
         unsafe { libc::munmap(base.cast(), size) };
@@ -548,7 +549,10 @@ fn next<T>(name: &std::ffi::CStr) -> Option<T> {
 /// # Safety
 /// As `dlopen`.
 #[no_mangle]
-pub unsafe extern "C" fn dlopen(name: *const libc::c_char, flags: libc::c_int) -> *mut libc::c_void {
+pub unsafe extern "C" fn dlopen(
+    name: *const libc::c_char,
+    flags: libc::c_int,
+) -> *mut libc::c_void {
     let Some(real) = next::<DlopenFn>(c"dlopen") else {
         return std::ptr::null_mut();
     };

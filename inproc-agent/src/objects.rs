@@ -70,7 +70,11 @@ unsafe extern "C" fn each(
         unsafe { CStr::from_ptr(info.dlpi_name) }
     };
     // The main program's name is empty.
-    let path = if name.is_empty() { c"/proc/self/exe" } else { name };
+    let path = if name.is_empty() {
+        c"/proc/self/exe"
+    } else {
+        name
+    };
     // SAFETY: an all-zero `stat` is a valid out-parameter.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a valid path and out-parameter.

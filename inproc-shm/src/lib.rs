@@ -166,8 +166,8 @@ pub struct ArgOp {
 /// each), followed by the flags; `rip` and `rsp` are computed from the
 /// return address. Index = [`reg_index`].
 pub const FRAME_REGS: [&str; 17] = [
-    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rdi", "rsi", "rdx",
-    "rcx", "rax", "rip", "rsp",
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rdi", "rsi", "rdx", "rcx",
+    "rax", "rip", "rsp",
 ];
 
 /// A register's slot in the agent's frame, by its canonical name.

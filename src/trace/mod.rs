@@ -13,8 +13,8 @@ mod stacks;
 pub(crate) mod summary;
 
 use crate::status::{Failure, OutputArgs, Status};
-use clap::Args;
 use backend::Backend;
+use clap::Args;
 use output::Style;
 use std::io::Write;
 use std::process::ExitCode;

@@ -208,7 +208,8 @@ impl InProcess {
             0 => DEFAULT_RING_BYTES,
             pages => (pages as u64 * 4096).next_power_of_two(),
         };
-        let (sites_at, counts_at, ring_at, total) = inproc_shm::layout(self.sites.len(), ring_bytes);
+        let (sites_at, counts_at, ring_at, total) =
+            inproc_shm::layout(self.sites.len(), ring_bytes);
         let string_bytes = match self.options.string_bytes {
             0 => 512,
             n => n.clamp(2, 4096),
@@ -231,7 +232,7 @@ impl InProcess {
                 std::ptr::null_mut(),
                 total as usize,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
                 self.shared.raw_fd(),
                 0,
             )
@@ -435,8 +436,7 @@ impl InProcess {
             let comm = &r[inproc_shm::record::COMM..inproc_shm::record::COMM + 16];
             let comm = &comm[..comm.iter().position(|&b| b == 0).unwrap_or(16)];
             let event = Event {
-                time_ns: (i128::from(u64_at(r, inproc_shm::record::TIME)) + offset).max(0)
-                    as u128,
+                time_ns: (i128::from(u64_at(r, inproc_shm::record::TIME)) + offset).max(0) as u128,
                 pid: u32_at(r, inproc_shm::record::PID),
                 tid: u32_at(r, inproc_shm::record::TID),
                 cpu: u32_at(r, inproc_shm::record::CPU),
@@ -475,7 +475,10 @@ impl InProcess {
 
     /// Hits per attached location (counting mode), in attach order.
     pub fn counts(&self) -> Vec<(&ProbeInfo, u64)> {
-        self.sites.iter().map(|s| (s, self.count(s.index))).collect()
+        self.sites
+            .iter()
+            .map(|s| (s, self.count(s.index)))
+            .collect()
     }
 
     fn count(&self, site: usize) -> u64 {

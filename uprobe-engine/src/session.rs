@@ -1127,7 +1127,7 @@ pub(crate) fn selector_sites(
     pid: Option<u32>,
     request: &ArgRequest,
 ) -> Result<Vec<ProbeInfo>, Error> {
-Ok(match selector {
+    Ok(match selector {
         Selector::Usdt {
             path,
             provider,
@@ -1145,9 +1145,7 @@ Ok(match selector {
                         .collect()
                 }
                 None => match pid {
-                    Some(pid) => {
-                        stapsdt_reader::process::read_process(pid, &Default::default())?.0
-                    }
+                    Some(pid) => stapsdt_reader::process::read_process(pid, &Default::default())?.0,
                     None => {
                         return Err(Error::Input(format!(
                             "`{}:{}`: name the object (PATH:PROVIDER:NAME), or give a process",
