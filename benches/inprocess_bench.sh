@@ -29,7 +29,7 @@ set -euo pipefail
 HITS=${1:-${HITS:-1000000}}
 REPEATS=${2:-${REPEATS:-3}}
 PROFILE=${PROFILE:-release}
-case ${1:-} in -h | --help) sed -n '2,30p' "$0"; exit 0 ;; esac
+case ${1:-} in -h | --help) sed -n '2,26p' "$0"; exit 0 ;; esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}

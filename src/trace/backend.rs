@@ -7,8 +7,8 @@ use uprobe_engine::inproc::{InProcess, SharedMemory};
 use uprobe_engine::{AggRow, AttachReport, Event, ProbeInfo, Selector, Session, SiteRole};
 
 pub(crate) enum Backend {
-    Kernel(Session),
-    InProcess(InProcess),
+    Kernel(Box<Session>),
+    InProcess(Box<InProcess>),
 }
 
 impl Backend {

@@ -368,14 +368,14 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
     let mut session = match in_process {
         Some((shared, _)) => {
             let pid = child.as_ref().map_or(0, |c| c.pid());
-            Backend::InProcess(
+            Backend::InProcess(Box::new(
                 uprobe_engine::inproc::InProcess::new(shared, pid, run.options).map_err(engine)?,
-            )
+            ))
         }
         None => {
             let mut kernel = Session::new(target, run.options).map_err(engine)?;
             kernel.stop_attaching_when(|| signals::received().is_some());
-            Backend::Kernel(kernel)
+            Backend::Kernel(Box::new(kernel))
         }
     };
     let mut traced = Vec::new();
