@@ -2,8 +2,13 @@
 //! cheap sites; run as `nobody` without capabilities (when the tests run
 //! as root; otherwise as the unprivileged user running them).
 
+mod inprocess_support;
+
+use inprocess_support::{bytes_in, bytes_of};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use test_support::bounded::BoundedOutput;
 use test_support::Scratch;
 
@@ -267,4 +272,70 @@ fn a_missing_agent_is_a_clear_error() {
         err.contains("STAP_SDT_AGENT") && err.contains("nowhere.so"),
         "{err}"
     );
+}
+
+/// The note's site of `probe` in `program`: (nop5 file offset, semaphore
+/// file offset), from `list --json`.
+fn site_of(program: &str, probe: &str) -> (u64, u64) {
+    let listed = Command::new(BIN)
+        .args(["list", "--json", program, probe])
+        .bounded_output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let location = &json["objects"][0]["probes"][0]["locations"][0];
+    let pc = location["file_offset"].as_u64().unwrap();
+    let semaphore = location["semaphore"]["file_offset"].as_u64().unwrap();
+    (pc + stapsdt_reader::cheap_site::NOP5_OFFSET, semaphore)
+}
+
+#[test]
+fn a_killed_tracer_leaves_the_program_restored() {
+    let test = "a_killed_tracer_leaves_the_program_restored";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let program = fx.to_str().unwrap();
+    let (nop5, semaphore) = site_of(program, "fx:tick");
+    let mut tracer = Command::new(BIN)
+        .args(["trace", "--in-process", "--count", "-c"])
+        .arg(format!("{program} serve"))
+        .arg(format!("{program}:fx:tick"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = tracer.stdin.take().unwrap();
+    let mut output = BufReader::new(tracer.stdout.take().unwrap());
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    let pid: u32 = line.trim().strip_prefix("pid ").unwrap().parse().unwrap();
+    let mut tick = |n: u32| {
+        writeln!(input, "tick {n}").unwrap();
+        let mut ok = String::new();
+        output.read_line(&mut ok).unwrap();
+        assert_eq!(ok.trim(), "ok");
+    };
+    tick(10);
+    // Patched (a call) and the semaphore raised, by the agent.
+    assert_eq!(bytes_in::<1>(pid, &fx, nop5), [0xe8]);
+    assert_eq!(u16::from_ne_bytes(bytes_in::<2>(pid, &fx, semaphore)), 1);
+    tracer.kill().unwrap();
+    tracer.wait().unwrap();
+    // The agent sees its tracer gone (a pidfd) and detaches.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bytes_in::<5>(pid, &fx, nop5) != bytes_of::<5>(&fx, nop5) {
+        assert!(
+            Instant::now() < deadline,
+            "still patched 5 s after the tracer died"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(u16::from_ne_bytes(bytes_in::<2>(pid, &fx, semaphore)), 0);
+    tick(10);
+    // SAFETY: a signal to the orphaned fixture, whose pid we read from it
+    // and which is still running (it just answered).
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
 }

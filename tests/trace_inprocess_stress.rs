@@ -11,9 +11,11 @@
 //! numbers, and every gap must be covered by the ring's lost count. Then an
 //! exact burst: fired = delivered + lost.
 
+mod inprocess_support;
+
+use inprocess_support::{bytes_in, bytes_of};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -35,28 +37,6 @@ fn monotonic_ns() -> i128 {
     // SAFETY: clock_gettime fills our timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-}
-
-/// The address of file offset `offset` of `path` in process `pid`.
-fn address_in(pid: u32, path: &Path, offset: u64) -> u64 {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    for line in maps.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() < 6 || Path::new(fields[5]) != path {
-            continue;
-        }
-        let (start, end) = fields[0].split_once('-').unwrap();
-        let start = u64::from_str_radix(start, 16).unwrap();
-        let end = u64::from_str_radix(end, 16).unwrap();
-        let file_offset = u64::from_str_radix(fields[2], 16).unwrap();
-        if offset >= file_offset && offset < file_offset + (end - start) {
-            return start + offset - file_offset;
-        }
-    }
-    panic!(
-        "offset {offset:#x} of {} not mapped in {pid}",
-        path.display()
-    );
 }
 
 /// (thread, seq, monotonic time, probe label) of a record.
@@ -221,24 +201,22 @@ fn attach_detach_1000_times_under_4_firing_threads() {
     eprintln!("burst at {:?}", started.elapsed());
 
     // The code is the file's again and the semaphore is down.
-    let file = std::fs::File::open(&fx).unwrap();
-    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
     let sites: Vec<(u64, Option<u64>)> = session
         .probes()
         .map(|p| (p.offset, p.semaphore_offset))
         .collect();
     for (offset, semaphore) in sites {
-        let mut in_file = [0u8; 5];
-        file.read_exact_at(&mut in_file, offset).unwrap();
-        let mut in_memory = [0u8; 5];
-        mem.read_exact_at(&mut in_memory, address_in(pid, &fx, offset))
-            .unwrap();
-        assert_eq!(in_memory, in_file, "site at file offset {offset:#x}");
+        assert_eq!(
+            bytes_in::<5>(pid, &fx, offset),
+            bytes_of::<5>(&fx, offset),
+            "site at file offset {offset:#x}"
+        );
         if let Some(s) = semaphore {
-            let mut value = [0u8; 2];
-            mem.read_exact_at(&mut value, address_in(pid, &fx, s))
-                .unwrap();
-            assert_eq!(u16::from_ne_bytes(value), 0, "semaphore");
+            assert_eq!(
+                u16::from_ne_bytes(bytes_in::<2>(pid, &fx, s)),
+                0,
+                "semaphore"
+            );
         }
     }
     writeln!(stdin, "exit").unwrap();
