@@ -259,6 +259,17 @@ fn a_fork_child_is_restored_and_not_traced() {
 }
 
 #[test]
+fn a_pipeline_is_refused_with_the_reason() {
+    let out = Command::new(BIN)
+        .args(["trace", "--in-process", "--count", "-c", "true | true", "x:y:z"])
+        .bounded_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a simple command"), "{err}");
+}
+
+#[test]
 fn a_missing_agent_is_a_clear_error() {
     let scratch = Scratch::new();
     let out = Command::new(BIN)

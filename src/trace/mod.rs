@@ -345,10 +345,21 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
 
     signals::install();
     let in_process = if run.in_process {
-        if run.scope.command.is_none() {
+        let Some(command) = &run.scope.command else {
             return Err(Failure::new(
                 Status::Usage,
                 "--in-process starts the program it traces: use it with -c CMD",
+            ));
+        };
+        // The agent traces the process the shell execs, not processes
+        // it forks (a pipeline's): say so rather than trace nothing.
+        if !child::is_simple(command) {
+            return Err(Failure::new(
+                Status::Usage,
+                format!(
+                    "--in-process traces the command's own process: `{command}` is not a \
+                     simple command (no pipes, lists or redirections)"
+                ),
             ));
         }
         Some(backend::in_process_setup()?)
