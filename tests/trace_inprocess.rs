@@ -176,6 +176,63 @@ fn json_has_exact_arguments_strings_included_without_privileges() {
 }
 
 #[test]
+fn filters_keys_and_histograms_are_made_from_the_records() {
+    let test = "filters_keys_and_histograms_are_made_from_the_records";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let fx = fx.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--in-process", "-c"];
+        let command = format!("{fx} ticks 1000");
+        let probe = format!("{fx}:fx:tick");
+        args.push(&command);
+        args.extend_from_slice(extra);
+        args.push(&probe);
+        let (code, out, err) = trace_unprivileged(&args);
+        assert_eq!(code, Some(0), "{err}");
+        out
+    };
+    // The name cycles through 4 strings, one of them empty.
+    let out = run(&["--count", "--by", "str(arg2)"]);
+    for name in ["", "alpha", "beta", "gamma"] {
+        assert!(out.contains(&format!("@count[\"{name}\"]: 250")), "{out}");
+    }
+    // arg3 is i & 0xff: 0, 1 and 2 come 4 times each in 1000.
+    let out = run(&["--count", "--by", "probe,arg3", "--filter", "arg3 < 3"]);
+    for v in 0..3 {
+        assert!(out.contains(&format!("@count[fx:tick, {v}]: 4")), "{out}");
+    }
+    assert_eq!(out.matches("@count").count(), 3, "{out}");
+    // arg4 is i * 7 + 1 (a %rsp-relative operand).
+    let out = run(&["--hist", "arg4"]);
+    assert!(
+        out.contains("count 1000, sum 3497500, min 1, max 6994"),
+        "{out}"
+    );
+    // A filter on records: i ≡ 6 (mod 100) are all "gamma".
+    let out = run(&[
+        "--json",
+        "--str",
+        "2",
+        "--filter",
+        "arg0 % 100 == 6 && str(arg2) == \"gamma\"",
+    ]);
+    let firsts: Vec<i64> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["args"][0]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(firsts, (0..10).map(|k| k * 100 + 6).collect::<Vec<_>>());
+}
+
+#[test]
 fn sites_that_are_not_cheap_are_named_with_advice() {
     let test = "sites_that_are_not_cheap_are_named_with_advice";
     if !prerequisites(test) {
@@ -261,7 +318,14 @@ fn a_fork_child_is_restored_and_not_traced() {
 #[test]
 fn a_pipeline_is_refused_with_the_reason() {
     let out = Command::new(BIN)
-        .args(["trace", "--in-process", "--count", "-c", "true | true", "x:y:z"])
+        .args([
+            "trace",
+            "--in-process",
+            "--count",
+            "-c",
+            "true | true",
+            "x:y:z",
+        ])
         .bounded_output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

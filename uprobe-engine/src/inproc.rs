@@ -12,6 +12,7 @@
 
 use crate::plan::{Address, ArgInfo, Fetch, Location, ProbeInfo, ValueKind, X86Reg};
 use crate::session::{self, AggRow, Event, KeyValue, SessionOptions, SiteRole, Stats};
+use crate::user_agg::UserAggregate;
 use crate::value::{integer, Value};
 use crate::{Error, Selector};
 use inproc_shm::{ring::Ring, ArgOp, Header, Site, ATTACHED, MAX_ARGS, NONE, NO_REG};
@@ -67,6 +68,25 @@ struct Mapping {
     len: usize,
 }
 
+impl Mapping {
+    fn header(&self) -> &Header {
+        // SAFETY: the mapping starts with the header and lives as long as
+        // `self`.
+        unsafe { &*(self.base as *const Header) }
+    }
+
+    fn ring(&self) -> Ring<'_> {
+        let header = self.header();
+        Ring {
+            header,
+            // SAFETY: the ring lies inside the mapping (the layout was
+            // written by `start`).
+            data: unsafe { self.base.add(header.ring_at as usize) },
+            size: header.ring_bytes,
+        }
+    }
+}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: our own mapping, no reference into it outlives `self`.
@@ -89,6 +109,9 @@ pub struct InProcess {
     clock_offset_ns: i128,
     /// Sites that are not cheap, named at attach time.
     skipped: Vec<String>,
+    /// `--filter`, and aggregations other than counts per probe, made
+    /// here from the records.
+    user: Option<UserAggregate>,
 }
 
 /// Bytes of the ring unless `--buffer-pages` says otherwise.
@@ -103,15 +126,20 @@ impl InProcess {
         pid: u32,
         options: SessionOptions,
     ) -> Result<InProcess, Error> {
-        if !session::fast_count(&options)
-            && (options.aggregate.is_some() || options.count_only || options.filter.is_some())
+        if options
+            .aggregate
+            .as_ref()
+            .is_some_and(|a| a.value == crate::AggValue::Latency)
         {
             return Err(Error::Input(
-                "--in-process counts per probe (--count) and prints records; \
-                 --by, --hist, --filter and latency need the kernel backend for now"
-                    .into(),
+                "--in-process does not measure latency yet: use the kernel backend".into(),
             ));
         }
+        // Counting per probe is done by the agent's stubs; a filter or
+        // any other aggregation is evaluated here, over the records.
+        let user = (!session::fast_count(&options)
+            && (options.aggregate.is_some() || options.filter.is_some()))
+        .then(|| UserAggregate::new(options.aggregate.clone(), options.filter.clone()));
         if options.stack_frames > 0 {
             return Err(Error::Input(
                 "--in-process does not take user stacks (--stack, ustack)".into(),
@@ -128,6 +156,7 @@ impl InProcess {
             stopped: false,
             clock_offset_ns: session::realtime_minus_monotonic(),
             skipped: Vec::new(),
+            user,
         })
     }
 
@@ -141,6 +170,11 @@ impl InProcess {
     ) -> Result<Vec<session::AttachReport>, Error> {
         if self.mapping.is_some() {
             return Err(Error::Input("attach before start()".into()));
+        }
+        if role != SiteRole::Hit {
+            return Err(Error::Input(
+                "--in-process does not measure latency yet: use the kernel backend".into(),
+            ));
         }
         if !matches!(selector, Selector::Usdt { .. }) {
             return Err(Error::Input(
@@ -278,22 +312,7 @@ impl InProcess {
     }
 
     fn header(&self) -> Option<&Header> {
-        // SAFETY: the mapping starts with the header and lives as long as
-        // `self`.
-        self.mapping
-            .as_ref()
-            .map(|m| unsafe { &*(m.base as *const Header) })
-    }
-
-    fn ring(&self) -> Option<Ring<'_>> {
-        let header = self.header()?;
-        let m = self.mapping.as_ref()?;
-        Some(Ring {
-            header,
-            // SAFETY: the ring lies inside the mapping (layout).
-            data: unsafe { m.base.add(header.ring_at as usize) },
-            size: header.ring_bytes,
-        })
+        self.mapping.as_ref().map(Mapping::header)
     }
 
     /// Ask the agent to attach or detach; returns the request to wait for.
@@ -422,11 +441,12 @@ impl InProcess {
         if !self.stopped {
             std::thread::sleep(Duration::from_millis(timeout_ms.clamp(0, 5) as u64));
         }
-        let Some(ring) = self.ring() else {
+        let Some(ring) = self.mapping.as_ref().map(Mapping::ring) else {
             return 0;
         };
         let sites = &self.sites;
         let offset = self.clock_offset_ns;
+        let mut user = self.user.as_mut();
         let mut args = Vec::with_capacity(MAX_ARGS);
         ring.drain(|r| {
             let Some(site) = sites.get(u32_at(r, inproc_shm::record::SITE) as usize) else {
@@ -445,7 +465,18 @@ impl InProcess {
                 args: std::mem::take(&mut args),
                 ustack: Vec::new(),
             };
-            handler(&event);
+            match &mut user {
+                Some(u) => {
+                    if u.keeps(&event) {
+                        if u.aggregating() {
+                            u.add(&event);
+                        } else {
+                            handler(&event);
+                        }
+                    }
+                }
+                None => handler(&event),
+            }
             args = event.args;
         })
     }
@@ -491,8 +522,12 @@ impl InProcess {
         count.load(Ordering::Relaxed)
     }
 
-    /// Counts per probe label, as `Session::aggregates` gives them.
+    /// Counts per probe label, as `Session::aggregates` gives them (or
+    /// the aggregation made from the records).
     pub fn aggregates(&self) -> Vec<AggRow> {
+        if let Some(user) = self.user.as_ref().filter(|u| u.aggregating()) {
+            return user.rows();
+        }
         let mut rows: Vec<AggRow> = Vec::new();
         for (site, n) in self.counts() {
             let key = vec![KeyValue::Probe(site.label.clone())];

@@ -41,6 +41,7 @@ mod selector;
 mod session;
 pub mod stacks;
 mod tracefs;
+pub mod user_agg;
 mod value;
 
 pub use error::Error;
