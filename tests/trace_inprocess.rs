@@ -233,6 +233,36 @@ fn filters_keys_and_histograms_are_made_from_the_records() {
 }
 
 #[test]
+fn latency_pairs_start_and_end_records() {
+    let test = "latency_pairs_start_and_end_records";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let fx = fx.to_str().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["latency", "--in-process", "--json", "-c"])
+        .arg(format!("{fx} work 20"))
+        .arg(format!("{fx}:fx:start"))
+        .arg(format!("{fx}:fx:done"));
+    let out = cmd.bounded_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let row: serde_json::Value = serde_json::from_str(
+        stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("{stdout}")),
+    )
+    .unwrap();
+    // 20 intervals around a usleep(1000) each.
+    assert_eq!(row["count"], 20, "{row}");
+    assert!(row["min"].as_u64().unwrap() >= 1_000_000, "{row}");
+    assert!(row["max"].as_u64().unwrap() < 1_000_000_000, "{row}");
+}
+
+#[test]
 fn sites_that_are_not_cheap_are_named_with_advice() {
     let test = "sites_that_are_not_cheap_are_named_with_advice";
     if !prerequisites(test) {

@@ -70,6 +70,11 @@ pub struct LatencyArgs {
     #[command(flatten)]
     out: OutputArgs,
 
+    /// Measure in the process itself, without privileges, as `trace --in-process` (with
+    /// -c): every START and END hit is a record, paired here.
+    #[arg(long, requires = "command")]
+    in_process: bool,
+
     /// Also write every START→END interval as a slice on its thread's track
     /// (see `trace --help`). The intervals are then paired in user space from
     /// records of every START and END, not in the kernel.
@@ -148,7 +153,7 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
         .transpose()?;
     let string_bytes = key_string_bytes(&args.str_max.map(|n| n as usize));
     let spec = args.agg.spec(AggValue::Latency, string_bytes)?;
-    let in_user_space = args.timeline.timeline.is_some();
+    let in_user_space = args.timeline.timeline.is_some() || args.in_process;
     if in_user_space && spec.keys.contains(&KeyPart::Ustack) {
         return Err("--timeline and --by ustack do not go together in latency".into());
     }
@@ -190,6 +195,6 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
         duration: args.duration,
         interval: args.interval,
         source_lines: false,
-        in_process: false,
+        in_process: args.in_process,
     })
 }

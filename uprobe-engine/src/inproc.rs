@@ -132,7 +132,9 @@ impl InProcess {
             .is_some_and(|a| a.value == crate::AggValue::Latency)
         {
             return Err(Error::Input(
-                "--in-process does not measure latency yet: use the kernel backend".into(),
+                "--in-process pairs latency in user space: give it START and END records, \
+                 not a latency aggregation"
+                    .into(),
             ));
         }
         // Counting per probe is done by the agent's stubs; a filter or
@@ -170,11 +172,6 @@ impl InProcess {
     ) -> Result<Vec<session::AttachReport>, Error> {
         if self.mapping.is_some() {
             return Err(Error::Input("attach before start()".into()));
-        }
-        if role != SiteRole::Hit {
-            return Err(Error::Input(
-                "--in-process does not measure latency yet: use the kernel backend".into(),
-            ));
         }
         if !matches!(selector, Selector::Usdt { .. }) {
             return Err(Error::Input(
