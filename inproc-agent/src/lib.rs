@@ -194,7 +194,7 @@ fn map_shared() -> Option<Agent> {
         && header.ring_at == ring_at
         && end as usize <= size
         && header.ring_bytes.is_power_of_two()
-        && header.string_bytes >= 2;
+        && (2..=4096).contains(&header.string_bytes);
     // SAFETY: getpid has no arguments.
     let pid = unsafe { libc::getpid() } as u32;
     // The first process claims it; after an exec the pid is the same.
@@ -235,8 +235,21 @@ fn map_shared() -> Option<Agent> {
             (inproc_shm::RECORD_HEAD + fetched) as u64
         })
         .collect();
-    // SAFETY: pidfd_open takes a pid and flags.
-    let tracer = unsafe { libc::syscall(libc::SYS_pidfd_open, header.tracer_pid, 0) } as i32;
+    // SAFETY: pidfd_open takes a pid and flags; the descriptor is moved out
+    // of the range programs use (and closed on exec) so that a program
+    // closing or reusing its low descriptors does not touch it.
+    let tracer = unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, header.tracer_pid, 0) as i32;
+        let high = if fd >= 0 {
+            libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 900)
+        } else {
+            -1
+        };
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        high
+    };
     Some(Agent {
         header,
         sites,
@@ -304,8 +317,9 @@ fn tracer_gone(agent: &Agent) -> bool {
         revents: 0,
     };
     // SAFETY: one valid pollfd, no waiting; a pidfd is readable once its
-    // process has exited.
-    unsafe { libc::poll(&mut fd, 1, 0) == 1 }
+    // process has exited (a descriptor the program closed is POLLNVAL:
+    // then the tracer cannot be watched, which is not its end).
+    unsafe { libc::poll(&mut fd, 1, 0) == 1 && fd.revents & libc::POLLIN != 0 }
 }
 
 /// Attach or detach as `request` says, then acknowledge it.
