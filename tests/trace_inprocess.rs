@@ -262,6 +262,76 @@ fn latency_pairs_start_and_end_records() {
     assert!(row["max"].as_u64().unwrap() < 1_000_000_000, "{row}");
 }
 
+/// `sdt-macros` with `cheap-sites`: every argument type of the demo read
+/// back in process, the lazy probe's semaphore raised, and the word the
+/// demo keeps below `%rsp` across a traced site (its red zone) untouched.
+#[test]
+fn rust_probes_at_cheap_sites_are_traced_in_process() {
+    let test = "rust_probes_at_cheap_sites_are_traced_in_process";
+    if !prerequisites(test) {
+        return;
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("inproc-demo");
+    let out = test_support::cargo_build(
+        workspace,
+        &["sdt-demo", "sdt-demo-lib"],
+        &["sdt-macros/cheap-sites"],
+        &target,
+        true,
+    );
+    let demo = out.join("sdt-demo");
+    let demo = demo.to_str().unwrap();
+    let untraced = Command::new(demo).arg("3").bounded_output().unwrap();
+    let untraced = String::from_utf8_lossy(&untraced.stdout).into_owned();
+    let red_zone = untraced
+        .lines()
+        .find(|l| l.starts_with("red zone"))
+        .unwrap()
+        .to_string();
+    let traced = Command::new(BIN)
+        .args(["trace", "--in-process", "--json", "-c"])
+        .arg(format!("{demo} 3"))
+        .arg(format!("{demo}:demo:*"))
+        .bounded_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&traced.stdout);
+    assert_eq!(traced.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("lazy evaluations: 3"), "{stdout}");
+    assert!(
+        stdout.contains(&red_zone),
+        "{red_zone} traced too: {stdout}"
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let args_of = |probe: &str| {
+        events
+            .iter()
+            .find(|e| e["probe"] == probe)
+            .map(|e| e["args"].clone())
+            .unwrap_or_else(|| panic!("no {probe} in {stdout}"))
+    };
+    assert_eq!(
+        args_of("demo:signed"),
+        serde_json::json!([-100, -30000, -2000000000, i64::MIN + 1, -5])
+    );
+    assert_eq!(
+        args_of("demo:text"),
+        serde_json::json!(["hello, probe", 12, "owned string", 12, "c string"])
+    );
+    assert_eq!(args_of("demo:floats"), serde_json::json!([1.5, -2.25]));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["probe"] == "demo:red_zone")
+            .count(),
+        3
+    );
+}
+
 #[test]
 fn sites_that_are_not_cheap_are_named_with_advice() {
     let test = "sites_that_are_not_cheap_are_named_with_advice";
