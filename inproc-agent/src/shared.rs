@@ -1,0 +1,151 @@
+//! The tracer's shared memory as the agent sees it: mapped once at load,
+//! read by the hit path without locks.
+
+use inproc_shm::{Header, Site, COUNT_STRIDE, MAX_ARGS};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the hit path reads: set once at load, never freed.
+pub(crate) struct Agent {
+    pub header: &'static Header,
+    pub sites: &'static [Site],
+    counts: *const u8,
+    pub ring: inproc_shm::ring::Ring<'static>,
+    pub count_only: bool,
+    /// Bytes of each string argument at most (with its NUL).
+    pub string_bytes: usize,
+    /// The largest record of each site.
+    pub record_bytes: Vec<u64>,
+    pub pid: u32,
+    /// The tracer, to notice that it is gone (-1: cannot watch).
+    pub tracer: libc::c_int,
+}
+
+// SAFETY: the raw pointers point into the shared mapping, which lives as
+// long as the process; everything written through them is atomic.
+unsafe impl Sync for Agent {}
+// SAFETY: as above.
+unsafe impl Send for Agent {}
+
+impl Agent {
+    pub fn count(&self, site: usize) -> Option<&AtomicU64> {
+        (site < self.sites.len()).then(|| {
+            // SAFETY: the counts area has a COUNT_STRIDE-byte line per site,
+            // 8-aligned, inside the shared mapping.
+            unsafe { &*(self.counts.add(site * COUNT_STRIDE as usize) as *const AtomicU64) }
+        })
+    }
+}
+
+/// Map the tracer's shared memory, if this process is the one it started
+/// (or that process after an `exec`): another process that inherited the
+/// descriptor leaves it alone.
+pub fn map_shared() -> Option<Agent> {
+    let fd: libc::c_int = std::env::var(inproc_shm::FD_ENV).ok()?.parse().ok()?;
+    // SAFETY: an all-zero stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat of a descriptor number; fails harmlessly if not open.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_size as usize) < 4096 {
+        return None;
+    }
+    let size = st.st_size as usize;
+    // SAFETY: a shared mapping of the whole memfd.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return None;
+    }
+    let base = base as *mut u8;
+    // SAFETY: the mapping is at least a page, page-aligned: room for the
+    // header, whose fields are integers and atomics.
+    let header: &'static Header = unsafe { &*(base as *const Header) };
+    let (sites_at, counts_at, ring_at, end) =
+        inproc_shm::layout(header.site_count as usize, header.ring_bytes);
+    let valid = header.magic == inproc_shm::MAGIC
+        && header.version == inproc_shm::VERSION
+        && header.sites_at == sites_at
+        && header.counts_at == counts_at
+        && header.ring_at == ring_at
+        && end as usize <= size
+        && header.ring_bytes.is_power_of_two()
+        && (2..=4096).contains(&header.string_bytes);
+    // SAFETY: getpid has no arguments.
+    let pid = unsafe { libc::getpid() } as u32;
+    // The first process claims it; after an exec the pid is the same.
+    let claimed =
+        match header
+            .agent_pid
+            .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(owner) => owner == pid,
+        };
+    if !valid || !claimed {
+        // SAFETY: our mapping, unused.
+        unsafe { libc::munmap(base.cast(), size) };
+        return None;
+    }
+    // SAFETY: the layout was checked to fit the mapping; sites are plain
+    // integers written by the tracer before the program started.
+    let sites: &'static [Site] = unsafe {
+        std::slice::from_raw_parts(
+            base.add(sites_at as usize) as *const Site,
+            header.site_count as usize,
+        )
+    };
+    let string_bytes = header.string_bytes as usize;
+    let record_bytes = sites
+        .iter()
+        .map(|s| {
+            let args = &s.args[..(s.arg_count as usize).min(MAX_ARGS)];
+            let fetched: usize = args
+                .iter()
+                .map(|a| match (inproc_shm::in_record(a.how), a.what) {
+                    (false, _) => 0,
+                    (true, inproc_shm::WHAT_INT) => 8,
+                    _ => (4 + string_bytes).next_multiple_of(8),
+                })
+                .sum();
+            (inproc_shm::RECORD_HEAD + fetched) as u64
+        })
+        .collect();
+    // SAFETY: pidfd_open takes a pid and flags; the descriptor is moved out
+    // of the range programs use (and closed on exec) so that a program
+    // closing or reusing its low descriptors does not touch it.
+    let tracer = unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, header.tracer_pid, 0) as i32;
+        let high = if fd >= 0 {
+            libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 900)
+        } else {
+            -1
+        };
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        high
+    };
+    Some(Agent {
+        header,
+        sites,
+        // SAFETY: inside the mapping (checked above).
+        counts: unsafe { base.add(counts_at as usize) },
+        ring: inproc_shm::ring::Ring {
+            header,
+            // SAFETY: as above.
+            data: unsafe { base.add(ring_at as usize) },
+            size: header.ring_bytes,
+        },
+        count_only: header.flags & inproc_shm::COUNT_ONLY != 0,
+        string_bytes,
+        record_bytes,
+        pid,
+        tracer,
+    })
+}
