@@ -54,7 +54,7 @@ pub fn map_shared() -> Option<Agent> {
             std::ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_POPULATE,
+            libc::MAP_SHARED,
             fd,
             0,
         )
@@ -92,6 +92,11 @@ pub fn map_shared() -> Option<Agent> {
         unsafe { libc::munmap(base.cast(), size) };
         return None;
     }
+    // Fault the ring in now rather than at hits (only in the traced
+    // process: the others that inherit the descriptor leave above). An
+    // older kernel without MADV_POPULATE_WRITE faults at hits instead.
+    // SAFETY: advice on our own mapping.
+    unsafe { libc::madvise(base.cast(), size, libc::MADV_POPULATE_WRITE) };
     // SAFETY: the layout was checked to fit the mapping; sites are plain
     // integers written by the tracer before the program started.
     let sites: &'static [Site] = unsafe {
