@@ -148,6 +148,15 @@ pub struct Tracer {
 /// What attaching found: one line each for the user.
 pub type Warnings = Vec<String>;
 
+/// Whether strings may be read without faulting pages in: when every
+/// runtime traced keeps its strings in touched memory.
+fn strings_in_touched_memory(objects: &[RuntimeObject]) -> bool {
+    !objects.is_empty()
+        && objects
+            .iter()
+            .all(|o| o.runtime.strings_in_touched_memory())
+}
+
 impl Tracer {
     /// Attach the events of `objects` whose names match one of `wanted`.
     /// `ring_pages`: data pages of each per-CPU ring buffer (0: the engine's
@@ -170,6 +179,7 @@ impl Tracer {
             ring_pages,
             // On the probes' own arguments, evaluated in the kernel.
             filter: filter.cloned(),
+            no_fault_in: strings_in_touched_memory(objects),
             ..Default::default()
         };
         let mut session = Session::new(target, options).map_err(|e| e.to_string())?;
@@ -294,6 +304,7 @@ impl Tracer {
             counted_strings: counted,
             string_bytes: COUNT_KEY_BYTES,
             filter: filter.cloned(),
+            no_fault_in: strings_in_touched_memory(objects),
             ..Default::default()
         };
         let mut session = Session::new(target, options).map_err(|e| e.to_string())?;

@@ -132,6 +132,7 @@ fn broken_member(display: &str, error: Error) -> Object {
         stapsdt_base: None,
         probes: Vec::new(),
         pid: None,
+        open_path: None,
         load_bias: None,
         diagnostics: vec![error.message],
     }
@@ -278,6 +279,7 @@ fn read_elf<H: FileHeader<Endian = Endianness>>(data: &[u8], name: &str) -> Resu
         stapsdt_base,
         probes,
         pid: None,
+        open_path: None,
         load_bias: None,
         diagnostics,
     })

@@ -59,12 +59,25 @@ pub struct Object {
     /// The process this object was found mapped in (`list -p`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Where to open the object's bytes when `path` does not name them: a
+    /// memfd (`/memfd:NAME`, e.g. `sdt-dynamic`'s objects) or a deleted
+    /// file mapped by the process is read, and attached to, through
+    /// `/proc/PID/map_files/START-END`. Use [`Object::open_path`].
+    #[serde(skip)]
+    pub open_path: Option<String>,
     /// Run-time address minus link-time address in that process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_bias: Option<u64>,
     /// Problems that did not stop the reading (a broken note, an address
     /// outside every segment). Each names what it is about.
     pub diagnostics: Vec<String>,
+}
+
+impl Object {
+    /// The path to open (or attach uprobes to) this object by.
+    pub fn open_path(&self) -> &str {
+        self.open_path.as_deref().unwrap_or(&self.path)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

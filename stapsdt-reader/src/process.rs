@@ -160,7 +160,7 @@ fn read_mapped(
     options: &ReadOptions,
 ) -> Result<Option<Object>, Error> {
     let mut last_error = None;
-    for path in file.open_paths(pid) {
+    for (tried, path) in file.open_paths(pid).into_iter().enumerate() {
         match crate::file_kind(&path) {
             Ok(crate::FileKind::Elf) => {}
             Ok(_) => return Ok(None),
@@ -173,6 +173,11 @@ fn read_mapped(
             .map_err(|e| Error::new(&file.path, e.message))?
             .remove(0);
         object.path = file.path.clone();
+        // Not through the process's root: the maps path names nothing
+        // (a memfd, a deleted file); consumers open the map_files link.
+        if tried > 0 {
+            object.open_path = Some(path.display().to_string());
+        }
         place(&mut object, file, pid);
         return Ok(Some(object));
     }

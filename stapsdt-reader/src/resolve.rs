@@ -74,7 +74,15 @@ pub const CACHE_FLAGS: i32 = 0x0003;
 pub fn object_path(name: &str, pid: Option<u32>) -> Result<PathBuf, Error> {
     if name.contains('/') {
         let path = Path::new(name);
-        return std::fs::canonicalize(path).map_err(|e| Error::new(name, e.to_string()));
+        return match std::fs::canonicalize(path) {
+            Ok(canonical) => Ok(canonical),
+            // A link of /proc (`/proc/PID/fd/N`, `/proc/PID/map_files/…`) to
+            // a memfd or a deleted file opens, but has no canonical name.
+            Err(_) if path.starts_with("/proc/") && std::fs::metadata(path).is_ok() => {
+                Ok(path.to_path_buf())
+            }
+            Err(e) => Err(Error::new(name, e.to_string())),
+        };
     }
     if let Some(pid) = pid {
         if let Some(found) = in_maps(name, pid) {

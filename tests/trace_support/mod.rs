@@ -129,8 +129,14 @@ pub struct Target {
 
 impl Target {
     pub fn spawn(fx: &Path, args: &[&str]) -> Target {
-        let mut child = Command::new(fx)
-            .args(args)
+        let mut command = Command::new(fx);
+        command.args(args);
+        Target::spawn_command(command)
+    }
+
+    /// Like [`Target::spawn`], for a command with its own environment.
+    pub fn spawn_command(mut command: Command) -> Target {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -112,6 +112,8 @@ pub struct InProcess {
     /// `--filter`, and aggregations other than counts per probe, made
     /// here from the records.
     user: Option<UserAggregate>,
+    /// Each file read once, however many selectors name it.
+    objects_read: session::ObjectsRead,
 }
 
 /// Bytes of the ring unless `--buffer-pages` says otherwise.
@@ -159,6 +161,7 @@ impl InProcess {
             clock_offset_ns: session::realtime_minus_monotonic(),
             skipped: Vec::new(),
             user,
+            objects_read: Default::default(),
         })
     }
 
@@ -179,7 +182,8 @@ impl InProcess {
             ));
         }
         let request = session::arg_request(&self.options);
-        let planned = session::selector_sites(selector, Some(self.pid), &request)?;
+        let planned =
+            session::selector_sites(selector, Some(self.pid), &request, &mut self.objects_read)?;
         let mut reports = Vec::new();
         for mut site in planned {
             let mut report = session::report(&site);

@@ -255,7 +255,7 @@ pub fn sdt_sites(
         // Only x86-64 objects can hold cheap sites; their code is read
         // here, at attach time, never while listing.
         let code = (object.arch == Arch::X86_64)
-            .then(|| std::fs::File::open(&object.path).ok())
+            .then(|| std::fs::File::open(object.open_path()).ok())
             .flatten();
         for probe in object
             .probes
@@ -284,7 +284,7 @@ pub fn sdt_sites(
                 out.push(ProbeInfo {
                     index: 0,
                     label: format!("{}:{}", probe.provider, probe.name),
-                    path: PathBuf::from(&object.path),
+                    path: PathBuf::from(object.open_path()),
                     offset: file_offset + if cheap { cheap_site::NOP5_OFFSET } else { 0 },
                     semaphore_offset: location.semaphore.as_ref().and_then(|s| s.file_offset),
                     retprobe: false,

@@ -12,6 +12,7 @@ use crate::ring::RingReader;
 use crate::value::{self, Value};
 use crate::{resolve, Error, Selector};
 use stapsdt_reader::cheap_site;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -202,6 +203,10 @@ pub struct Session {
     stopped: bool,
     clock_offset_ns: i128,
     stop_attaching: Option<Box<dyn Fn() -> bool + Send>>,
+    /// Objects read for selectors that name a path, by path: a runtime
+    /// tapset attaches one selector per probe of the same object (60 of
+    /// libjvm.so's, 24 MB each read), and reading it once is enough.
+    objects_read: ObjectsRead,
 }
 
 impl Session {
@@ -241,6 +246,7 @@ impl Session {
             stopped: false,
             clock_offset_ns: realtime_minus_monotonic(),
             stop_attaching: None,
+            objects_read: HashMap::new(),
         })
     }
 
@@ -326,7 +332,7 @@ impl Session {
                 only.push(n);
             }
         }
-        let sites = selector_sites(selector, self.pid(), &request)?;
+        let sites = selector_sites(selector, self.pid(), &request, &mut self.objects_read)?;
         let mut reports = Vec::new();
         for mut site in sites {
             site.index = self.sites.len();
@@ -1122,10 +1128,18 @@ pub(crate) fn fast_count(options: &SessionOptions) -> bool {
 /// Every location `selector` designates (in the objects of process `pid`
 /// for a selector without a path), planned with `request`. Fails when
 /// nothing matches.
+/// The objects read from each file, by path: a session reads a file once
+/// however many selectors name it.
+pub(crate) type ObjectsRead = HashMap<PathBuf, Vec<stapsdt_reader::Object>>;
+
+/// Every location `selector` designates (in the objects of process `pid`
+/// for a selector without a path), planned with `request`; files are read
+/// through `objects_read`. Fails when nothing matches.
 pub(crate) fn selector_sites(
     selector: &Selector,
     pid: Option<u32>,
     request: &ArgRequest,
+    objects_read: &mut ObjectsRead,
 ) -> Result<Vec<ProbeInfo>, Error> {
     Ok(match selector {
         Selector::Usdt {
@@ -1133,19 +1147,31 @@ pub(crate) fn selector_sites(
             provider,
             name,
         } => {
-            let objects = match path {
+            let from_process;
+            let objects: &[stapsdt_reader::Object] = match path {
                 Some(p) => {
                     let file = resolve::object_path(p, pid)?;
-                    stapsdt_reader::read_path(&file)?
-                        .into_iter()
-                        .map(|mut o| {
-                            o.path = file.display().to_string();
-                            o
-                        })
-                        .collect()
+                    match objects_read.entry(file) {
+                        Entry::Occupied(read) => read.into_mut(),
+                        Entry::Vacant(slot) => {
+                            let file = slot.key();
+                            let objects = stapsdt_reader::read_path(file)?
+                                .into_iter()
+                                .map(|mut o| {
+                                    o.path = file.display().to_string();
+                                    o
+                                })
+                                .collect();
+                            slot.insert(objects)
+                        }
+                    }
                 }
                 None => match pid {
-                    Some(pid) => stapsdt_reader::process::read_process(pid, &Default::default())?.0,
+                    Some(pid) => {
+                        from_process =
+                            stapsdt_reader::process::read_process(pid, &Default::default())?.0;
+                        &from_process
+                    }
                     None => {
                         return Err(Error::Input(format!(
                             "`{}:{}`: name the object (PATH:PROVIDER:NAME), or give a process",
@@ -1156,7 +1182,7 @@ pub(crate) fn selector_sites(
                 },
             };
             let found = plan::sdt_sites(
-                &objects,
+                objects,
                 |p, n| provider.matches(p) && name.matches(n),
                 request,
             );
