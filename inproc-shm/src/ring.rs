@@ -55,7 +55,13 @@ impl Ring<'_> {
             } else {
                 0
             };
-            if head + pad + len - tail > self.size {
+            // Other producers and the consumer may have moved on since
+            // `head` was read (the consumer even past it): only a ring
+            // full at the current head is a loss; otherwise look again.
+            if tail > head || head + pad + len - tail > self.size {
+                if tail > head || header.head.load(Ordering::Relaxed) != head {
+                    continue;
+                }
                 header.lost.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
