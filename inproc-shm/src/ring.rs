@@ -199,4 +199,59 @@ mod tests {
         ring.commit(first);
         assert_eq!(ring.drain(|_| {}), 2);
     }
+
+    /// Producers on 4 threads and a consumer draining meanwhile: every
+    /// record arrives once, in each thread's order, and a ring with room
+    /// for all of them loses none. (The stale-head loss fixed in `reserve`
+    /// is too rare to show here: the stress test saw 1 to 4 per million.)
+    #[test]
+    fn concurrent_producers_lose_nothing_while_there_is_room() {
+        const PER_THREAD: u64 = 20_000;
+        let header = header();
+        let mut data = vec![0u64; (4 << 20) / 8];
+        let ring = Ring {
+            header: &header,
+            data: data.as_mut_ptr().cast(),
+            size: 4 << 20,
+        };
+        struct Shared<'a>(Ring<'a>);
+        // SAFETY: the ring is made for concurrent producers and one
+        // consumer: every shared word is atomic.
+        unsafe impl Sync for Shared<'_> {}
+        let shared = Shared(ring);
+        let done = std::sync::atomic::AtomicU32::new(0);
+        let mut seen = vec![Vec::new(); 4];
+        std::thread::scope(|scope| {
+            for t in 0..4u64 {
+                let (shared, done) = (&shared, &done);
+                scope.spawn(move || {
+                    for seq in 0..PER_THREAD {
+                        let r = shared.0.reserve(24).expect("room for every record");
+                        // SAFETY: 24 reserved bytes at `r`.
+                        unsafe {
+                            r.as_ptr().add(8).cast::<u64>().write(t);
+                            r.as_ptr().add(16).cast::<u64>().write(seq);
+                        }
+                        shared.0.commit(r);
+                    }
+                    done.fetch_add(1, Ordering::Release);
+                });
+            }
+            loop {
+                let finished = done.load(Ordering::Acquire) == 4;
+                shared.0.drain(|r| {
+                    let t = u64::from_ne_bytes(r[8..16].try_into().unwrap());
+                    let seq = u64::from_ne_bytes(r[16..24].try_into().unwrap());
+                    seen[t as usize].push(seq);
+                });
+                if finished {
+                    break;
+                }
+            }
+        });
+        assert_eq!(header.lost.load(Ordering::Relaxed), 0);
+        for list in &seen {
+            assert_eq!(list, &(0..PER_THREAD).collect::<Vec<_>>());
+        }
+    }
 }
