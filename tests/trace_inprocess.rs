@@ -233,6 +233,32 @@ fn filters_keys_and_histograms_are_made_from_the_records() {
 }
 
 #[test]
+fn a_pointer_to_nowhere_is_a_fault_not_a_crash() {
+    let test = "a_pointer_to_nowhere_is_a_fault_not_a_crash";
+    if !prerequisites(test) {
+        return;
+    }
+    let scratch = Scratch::new();
+    let (fx, _) = fixture(&scratch);
+    let fx = fx.to_str().unwrap();
+    let (code, out, err) = trace_unprivileged(&[
+        "--in-process",
+        "--str",
+        "0",
+        "-c",
+        &format!("{fx} bad"),
+        &format!("{fx}:fx:bad"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("survived"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("fx:bad"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("<fault>") && line.ends_with('7'), "{line}");
+}
+
+#[test]
 fn latency_pairs_start_and_end_records() {
     let test = "latency_pairs_start_and_end_records";
     if !prerequisites(test) {
