@@ -12,6 +12,10 @@
 //! `dlclose` are wrapped so that libraries loaded later are patched too.
 //! A `fork` child gets the original bytes back and its semaphores lowered
 //! at once: only the process the tracer started is traced.
+//!
+//! x86-64 only (the cheap site, the trampoline and the patching are
+//! x86-64's); on other targets the library is empty.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 mod asm;
 mod control;
