@@ -16,6 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_stap-sdt");
 const FIXTURE: &str = include_str!("fixtures/inproc_fixture.c");
 const PLAIN: &str = include_str!("fixtures/inproc_plain.c");
 const LIBRARY: &str = include_str!("fixtures/inproc_lib.c");
+const DYNAMIC: &str = include_str!("fixtures/inproc_dynamic.c");
 
 /// gcc, and the agent built beside the binary.
 fn prerequisites(test: &str) -> bool {
@@ -415,6 +416,71 @@ fn a_library_loaded_with_dlopen_after_start_is_traced_each_time() {
     assert!(out.contains("dlopen done"), "{out}");
     // Loaded, closed and loaded again: patched both times.
     assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
+    // Without the path: planned when the agent reports the library.
+    let (code, out, err) = trace_unprivileged(&[
+        "--in-process",
+        "--count",
+        "-c",
+        &format!("{fx} dlopen {lib} 1000"),
+        "lib:fire",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("objects the command loads later"), "{err}");
+    assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
+}
+
+/// Probes defined at run time (`sdt-dynamic`: an object written into a
+/// memfd and `dlopen`ed): planned when the agent reports the object,
+/// patched before `dlopen` returns, semaphore raised, arguments exact.
+#[test]
+fn probes_defined_at_run_time_are_traced_in_process() {
+    let test = "probes_defined_at_run_time_are_traced_in_process";
+    if !prerequisites(test) {
+        return;
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib_dir = test_support::cargo_build(
+        workspace,
+        &["sdt-dynamic"],
+        &[],
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("cabi"),
+        false,
+    );
+    let scratch = Scratch::new();
+    let program = scratch.compile(
+        "gcc",
+        "inproc_dynamic.c",
+        DYNAMIC,
+        "dyn",
+        &[
+            "-O2",
+            &format!("-I{}", workspace.join("sdt-dynamic/include").display()),
+            &format!("-L{}", lib_dir.display()),
+            &format!("-Wl,-rpath,{}", lib_dir.display()),
+            "-Wl,--no-as-needed",
+            "-lsdt_dynamic",
+        ],
+    );
+    let out = Command::new(BIN)
+        .args(["trace", "--in-process", "--json", "-c"])
+        .arg(format!("{} 50", program.display()))
+        .arg("dyn:req")
+        .bounded_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Every hit made while the semaphore was up: all 50.
+    assert!(stdout.contains("fired 50"), "{stdout}\n{stderr}");
+    let args: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["args"].clone())
+        .collect();
+    let expected: Vec<serde_json::Value> = (0..50)
+        .map(|i| serde_json::json!([i * 10, "GET /"]))
+        .collect();
+    assert_eq!(args, expected, "{stderr}");
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub fn control(agent: &'static Agent) {
     }
 }
 
-fn tracer_gone(agent: &Agent) -> bool {
+pub fn tracer_gone(agent: &Agent) -> bool {
     if agent.tracer < 0 {
         return false;
     }

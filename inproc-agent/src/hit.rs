@@ -103,7 +103,7 @@ pub unsafe extern "C" fn stap_sdt_inproc_hit(frame: *const u64) {
         }
         return;
     }
-    let Some(spec) = agent.sites.get(site) else {
+    let Some(spec) = agent.site(site) else {
         return;
     };
     let regs = Regs(frame);
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn stap_sdt_inproc_hit(frame: *const u64) {
             None => faults |= 1 << i,
         }
     }
-    let reserved = agent.record_bytes[site];
+    let reserved = u64::from(spec.record_bytes);
     let Some(reservation) = agent.ring.reserve(reserved) else {
         return;
     };

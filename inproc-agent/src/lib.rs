@@ -21,6 +21,7 @@ mod asm;
 mod control;
 mod hit;
 mod hooks;
+mod mailbox;
 mod objects;
 mod patch;
 mod shared;

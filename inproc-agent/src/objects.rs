@@ -20,6 +20,8 @@ pub struct Segment {
 pub struct Loaded {
     /// `dlpi_addr`: what link-time addresses are moved by.
     pub base: usize,
+    /// Its name as the loader has it (`/proc/self/exe` for the program).
+    pub name: std::ffi::CString,
     pub dev: u64,
     pub ino: u64,
     pub segments: Vec<Segment>,
@@ -100,6 +102,7 @@ unsafe extern "C" fn each(
         .collect();
     out.push(Loaded {
         base: info.dlpi_addr as usize,
+        name: path.to_owned(),
         dev: st.st_dev,
         ino: st.st_ino,
         segments,

@@ -1,20 +1,22 @@
 //! The tracer's shared memory as the agent sees it: mapped once at load,
 //! read by the hit path without locks.
 
-use inproc_shm::{Header, Site, COUNT_STRIDE, MAX_ARGS};
+use inproc_shm::{Header, Site, COUNT_STRIDE};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the hit path reads: set once at load, never freed.
 pub(crate) struct Agent {
     pub header: &'static Header,
-    pub sites: &'static [Site],
+    /// Room for `capacity` sites; the first `header.site_count` are planned.
+    sites: *const Site,
+    capacity: usize,
     counts: *const u8,
     pub ring: inproc_shm::ring::Ring<'static>,
     pub count_only: bool,
+    /// Objects loaded later are reported to the tracer to be planned.
+    pub deferred: bool,
     /// Bytes of each string argument at most (with its NUL).
     pub string_bytes: usize,
-    /// The largest record of each site.
-    pub record_bytes: Vec<u64>,
     pub pid: u32,
     /// The tracer, to notice that it is gone (-1: cannot watch).
     pub tracer: libc::c_int,
@@ -27,8 +29,21 @@ unsafe impl Sync for Agent {}
 unsafe impl Send for Agent {}
 
 impl Agent {
+    /// Sites planned now.
+    pub fn site_count(&self) -> usize {
+        (self.header.site_count.load(Ordering::Acquire) as usize).min(self.capacity)
+    }
+
+    /// Planned site `site`.
+    pub fn site(&self, site: usize) -> Option<&Site> {
+        // SAFETY: below the planned count (at most the capacity the layout
+        // has room for); the tracer wrote the site before raising the count
+        // (Release, read above with Acquire) and never changes it after.
+        (site < self.site_count()).then(|| unsafe { &*self.sites.add(site) })
+    }
+
     pub fn count(&self, site: usize) -> Option<&AtomicU64> {
-        (site < self.sites.len()).then(|| {
+        (site < self.capacity).then(|| {
             // SAFETY: the counts area has a COUNT_STRIDE-byte line per site,
             // 8-aligned, inside the shared mapping.
             unsafe { &*(self.counts.add(site * COUNT_STRIDE as usize) as *const AtomicU64) }
@@ -67,7 +82,7 @@ pub fn map_shared() -> Option<Agent> {
     // header, whose fields are integers and atomics.
     let header: &'static Header = unsafe { &*(base as *const Header) };
     let (sites_at, counts_at, ring_at, end) =
-        inproc_shm::layout(header.site_count as usize, header.ring_bytes);
+        inproc_shm::layout(header.capacity as usize, header.ring_bytes);
     let valid = header.magic == inproc_shm::MAGIC
         && header.version == inproc_shm::VERSION
         && header.sites_at == sites_at
@@ -75,7 +90,8 @@ pub fn map_shared() -> Option<Agent> {
         && header.ring_at == ring_at
         && end as usize <= size
         && header.ring_bytes.is_power_of_two()
-        && (2..=4096).contains(&header.string_bytes);
+        && (2..=4096).contains(&header.string_bytes)
+        && header.site_count.load(Ordering::Acquire) <= header.capacity;
     // SAFETY: getpid has no arguments.
     let pid = unsafe { libc::getpid() } as u32;
     // The first process claims it; after an exec the pid is the same.
@@ -97,30 +113,11 @@ pub fn map_shared() -> Option<Agent> {
     // older kernel without MADV_POPULATE_WRITE faults at hits instead.
     // SAFETY: advice on our own mapping.
     unsafe { libc::madvise(base.cast(), size, libc::MADV_POPULATE_WRITE) };
-    // SAFETY: the layout was checked to fit the mapping; sites are plain
-    // integers written by the tracer before the program started.
-    let sites: &'static [Site] = unsafe {
-        std::slice::from_raw_parts(
-            base.add(sites_at as usize) as *const Site,
-            header.site_count as usize,
-        )
-    };
+    // SAFETY: the layout was checked to fit the mapping (`capacity` sites
+    // at `sites_at`).
+    let sites = unsafe { base.add(sites_at as usize) as *const Site };
+    let capacity = header.capacity as usize;
     let string_bytes = header.string_bytes as usize;
-    let record_bytes = sites
-        .iter()
-        .map(|s| {
-            let args = &s.args[..(s.arg_count as usize).min(MAX_ARGS)];
-            let fetched: usize = args
-                .iter()
-                .map(|a| match (inproc_shm::in_record(a.how), a.what) {
-                    (false, _) => 0,
-                    (true, inproc_shm::WHAT_INT) => 8,
-                    _ => (4 + string_bytes).next_multiple_of(8),
-                })
-                .sum();
-            (inproc_shm::RECORD_HEAD + fetched) as u64
-        })
-        .collect();
     // SAFETY: pidfd_open takes a pid and flags; the descriptor is moved out
     // of the range programs use (and closed on exec) so that a program
     // closing or reusing its low descriptors does not touch it.
@@ -139,6 +136,7 @@ pub fn map_shared() -> Option<Agent> {
     Some(Agent {
         header,
         sites,
+        capacity,
         // SAFETY: inside the mapping (checked above).
         counts: unsafe { base.add(counts_at as usize) },
         ring: inproc_shm::ring::Ring {
@@ -148,8 +146,8 @@ pub fn map_shared() -> Option<Agent> {
             size: header.ring_bytes,
         },
         count_only: header.flags & inproc_shm::COUNT_ONLY != 0,
+        deferred: header.flags & inproc_shm::DEFERRED != 0,
         string_bytes,
-        record_bytes,
         pid,
         tracer,
     })

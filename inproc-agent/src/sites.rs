@@ -13,6 +13,8 @@ pub(crate) struct State {
     /// Whether the tracer asked for the sites to be patched.
     pub attached: bool,
     objects: Vec<ObjectState>,
+    /// Objects (device, inode) reported to the tracer to be planned.
+    reported: Vec<(u64, u64)>,
 }
 
 pub(crate) struct ObjectState {
@@ -43,6 +45,7 @@ pub(crate) static LOCKED: Locked = Locked {
     state: UnsafeCell::new(State {
         attached: false,
         objects: Vec::new(),
+        reported: Vec::new(),
     }),
 };
 
@@ -83,11 +86,21 @@ pub(crate) fn attach(agent: &Agent, state: &mut State) {
     let mut changes = Vec::new();
     let mut added: Vec<(usize, usize)> = Vec::new(); // (object, patched index)
     for object in &loaded {
-        let mine: Vec<u32> = (0..agent.sites.len() as u32)
-            .filter(|&i| {
-                let s = &agent.sites[i as usize];
-                s.dev == object.dev && s.ino == object.ino
-            })
+        let in_object = |i: u32| {
+            agent
+                .site(i as usize)
+                .is_some_and(|s| s.dev == object.dev && s.ino == object.ino)
+        };
+        let identity = (object.dev, object.ino);
+        if agent.deferred
+            && !state.reported.contains(&identity)
+            && !(0..agent.site_count() as u32).any(in_object)
+        {
+            state.reported.push(identity);
+            crate::mailbox::report(agent, object);
+        }
+        let mine: Vec<u32> = (0..agent.site_count() as u32)
+            .filter(|&i| in_object(i))
             .collect();
         if mine.is_empty() {
             continue;
@@ -125,7 +138,9 @@ pub(crate) fn attach(agent: &Agent, state: &mut State) {
         };
         let entry = &mut state.objects[index];
         for site in mine {
-            let spec = &agent.sites[site as usize];
+            let Some(spec) = agent.site(site as usize) else {
+                continue;
+            };
             let Some((address, segment)) = object.address_of(spec.offset) else {
                 continue;
             };

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 0            Header: magic, control words, ring positions, lost count
-//! sites_at     Site × site_count: where each site is, its argument fetches
+//! sites_at     Site × capacity: where each site is, its argument fetches
 //! counts_at    one cache line per site: hits counted (--count)
 //! ring_at      the record ring (ring_bytes, a power of two)
 //! ```
@@ -16,7 +16,7 @@
 
 pub mod ring;
 
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 /// Environment variable naming the memfd's descriptor in the traced process.
 pub const FD_ENV: &str = "STAP_SDT_INPROC_FD";
@@ -35,6 +35,12 @@ pub const ATTACHED: u32 = 1;
 
 /// [`Header::flags`]: count hits per site, write no records.
 pub const COUNT_ONLY: u32 = 1;
+/// [`Header::flags`]: the tracer plans objects loaded later (report each
+/// through the header's object mailbox before patching it).
+pub const DEFERRED: u32 = 2;
+
+/// Bytes of [`Header::object_path`].
+pub const OBJECT_PATH_BYTES: usize = 256;
 
 /// A value alone on its cache line.
 #[repr(C, align(64))]
@@ -57,7 +63,11 @@ pub struct Header {
     /// Set by the agent: the last request it applied, in full.
     pub state: AtomicU32,
     pub flags: u32,
-    pub site_count: u32,
+    /// Sites planned so far (the tracer adds sites of objects loaded
+    /// later, with [`DEFERRED`]), at most `capacity`.
+    pub site_count: AtomicU32,
+    /// Room for sites in the layout.
+    pub capacity: u32,
     /// Bytes of each string argument at most (with its NUL).
     pub string_bytes: u32,
     pub sites_at: u64,
@@ -77,6 +87,17 @@ pub struct Header {
     /// an `AgentError` number), for the tracer to say.
     pub error: AtomicU32,
     pub _pad0: u32,
+    /// An object loaded after start, for the tracer to plan (with
+    /// [`DEFERRED`]): the agent fills the fields and bumps `object_request`,
+    /// the tracer adds the object's sites (maybe none) and sets
+    /// `object_answer` to the same number.
+    pub object_request: AtomicU32,
+    pub object_answer: AtomicU32,
+    pub object_dev: AtomicU64,
+    pub object_ino: AtomicU64,
+    /// A path the tracer can open (NUL-terminated): the file, or
+    /// `/proc/PID/fd/N` for an object in a memfd.
+    pub object_path: [AtomicU8; OBJECT_PATH_BYTES],
     /// Ring positions (bytes ever reserved / consumed), each on its own
     /// cache line: producers share `head`, the tracer alone moves `tail`.
     pub head: Line<AtomicU64>,
@@ -115,7 +136,8 @@ pub struct Site {
     /// File offset of the semaphore, or [`NONE`].
     pub semaphore: u64,
     pub arg_count: u32,
-    pub _pad: u32,
+    /// Bytes of the largest record of this site (a multiple of 8).
+    pub record_bytes: u32,
     pub args: [ArgOp; MAX_ARGS],
 }
 
@@ -198,7 +220,22 @@ pub mod record {
 /// different threads do not share one).
 pub const COUNT_STRIDE: u64 = 64;
 
-/// The offsets of a layout for `sites` sites and a ring of `ring_bytes`.
+/// Bytes of the largest record of a site whose arguments are `args`, with
+/// strings of at most `string_bytes`.
+pub fn record_bytes(args: &[ArgOp], string_bytes: usize) -> u32 {
+    let fetched: usize = args
+        .iter()
+        .map(|a| match (in_record(a.how), a.what) {
+            (false, _) => 0,
+            (true, WHAT_INT) => 8,
+            _ => (4 + string_bytes).next_multiple_of(8),
+        })
+        .sum();
+    (RECORD_HEAD + fetched) as u32
+}
+
+/// The offsets of a layout for `sites` sites (its capacity) and a ring of
+/// `ring_bytes`.
 pub fn layout(sites: usize, ring_bytes: u64) -> (u64, u64, u64, u64) {
     let page = 4096u64;
     let sites_at = (std::mem::size_of::<Header>() as u64).next_multiple_of(64);

@@ -390,9 +390,30 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
             Backend::Kernel(Box::new(kernel))
         }
     };
+    // In process, `PROVIDER:NAME` is also planned in the objects the
+    // program loads later (dlopen, probes defined at run time).
+    let mut deferred = Vec::new();
+    if let Backend::InProcess(s) = &mut session {
+        for (text, _) in &run.probes {
+            if let Ok(Selector::Usdt {
+                path: None,
+                provider,
+                name,
+            }) = Selector::parse(text)
+            {
+                s.attach_deferred(provider, name);
+                deferred.push(text);
+            }
+        }
+    }
     let mut traced = Vec::new();
     for (selector, text, role) in &selectors {
-        let reports = session.attach_as(selector, *role).map_err(|e| {
+        let attached = session.attach_as(selector, *role);
+        if attached.is_err() && deferred.contains(text) {
+            // Nothing yet in the command's objects: maybe in later ones.
+            continue;
+        }
+        let reports = attached.map_err(|e| {
             let mut failure = Failure::engine(Some(text), &e);
             if failure.status == Status::NoMatch {
                 if let Some(hint) = hint_for(selector, run.scope.pid) {
@@ -438,15 +459,20 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
     }
     session.start().map_err(engine)?;
     run.out.note(format_args!(
-        "Tracing {locations} location{} of {} probe spec{}. Ctrl-C to end.",
+        "Tracing {locations} location{} of {} probe spec{}{}. Ctrl-C to end.",
         if locations == 1 { "" } else { "s" },
         run.probes.len(),
-        if run.probes.len() == 1 { "" } else { "s" }
+        if run.probes.len() == 1 { "" } else { "s" },
+        if deferred.is_empty() {
+            ""
+        } else {
+            ", and in the objects the command loads later"
+        }
     ));
     if let Some(c) = &mut child {
         c.release();
     }
-    if let Backend::InProcess(s) = &session {
+    if let Backend::InProcess(s) = &mut session {
         if !s.wait_loaded(Duration::from_secs(2)) {
             eprintln!(
                 "stap-sdt: the in-process agent did not load in `{}` within 2 s (a static or \

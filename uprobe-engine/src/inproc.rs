@@ -16,8 +16,12 @@ use crate::user_agg::UserAggregate;
 use crate::value::{integer, Value};
 use crate::{Error, Selector};
 use inproc_shm::{ring::Ring, ArgOp, Header, Site, ATTACHED, MAX_ARGS, NONE, NO_REG};
+use stapsdt_reader::filter::Glob;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -114,7 +118,14 @@ pub struct InProcess {
     user: Option<UserAggregate>,
     /// Each file read once, however many selectors name it.
     objects_read: session::ObjectsRead,
+    /// `PROVIDER:NAME` planned in objects loaded later.
+    deferred: Vec<(Glob, Glob)>,
+    /// Objects (device, inode) planned already.
+    known: Vec<(u64, u64)>,
 }
+
+/// Room for sites of objects loaded later.
+const DEFERRED_SITES: usize = 1024;
 
 /// Bytes of the ring unless `--buffer-pages` says otherwise.
 const DEFAULT_RING_BYTES: u64 = 16 << 20;
@@ -162,6 +173,8 @@ impl InProcess {
             skipped: Vec::new(),
             user,
             objects_read: Default::default(),
+            deferred: Vec::new(),
+            known: Vec::new(),
         })
     }
 
@@ -199,7 +212,7 @@ impl InProcess {
             self.roles.push(role);
             reports.push(report);
         }
-        if self.sites.is_empty() {
+        if self.sites.is_empty() && self.deferred.is_empty() {
             return Err(Error::Input(format!(
                 "no cheap site to patch in process ({} site{} of other shapes: \
                  rebuild with STAP_SDT_CHEAP_SITE or use the kernel backend)",
@@ -236,24 +249,32 @@ impl InProcess {
     /// (it does so at load, before the program's first instruction, when
     /// the program has not started yet).
     pub fn start(&mut self) -> Result<(), Error> {
-        if self.sites.is_empty() {
+        if self.sites.is_empty() && self.deferred.is_empty() {
             return Err(Error::Input("nothing attached".into()));
         }
         let ring_bytes = match self.options.ring_pages {
             0 => DEFAULT_RING_BYTES,
             pages => (pages as u64 * 4096).next_power_of_two(),
         };
-        let (sites_at, counts_at, ring_at, total) =
-            inproc_shm::layout(self.sites.len(), ring_bytes);
-        let string_bytes = match self.options.string_bytes {
-            0 => 512,
-            n => n.clamp(2, 4096),
-        };
+        let capacity = self.sites.len()
+            + if self.deferred.is_empty() {
+                0
+            } else {
+                DEFERRED_SITES
+            };
+        let (sites_at, counts_at, ring_at, total) = inproc_shm::layout(capacity, ring_bytes);
+        let string_bytes = self.string_bytes();
         let encoded = self
             .sites
             .iter()
-            .map(encode_site)
+            .map(|site| {
+                let meta = std::fs::metadata(&site.path)
+                    .map_err(|e| Error::Input(format!("{}: {e}", site.path.display())))?;
+                Ok(encode_site(site, meta.dev(), meta.ino(), string_bytes))
+            })
             .collect::<Result<Vec<Site>, Error>>()?;
+        self.known
+            .extend(encoded.iter().map(|site| (site.dev, site.ino)));
         // SAFETY: sizing our own memfd.
         if unsafe { libc::ftruncate(self.shared.raw_fd(), total as i64) } != 0 {
             return Err(Error::Input(format!(
@@ -293,8 +314,13 @@ impl InProcess {
                 inproc_shm::COUNT_ONLY
             } else {
                 0
+            } | if self.deferred.is_empty() {
+                0
+            } else {
+                inproc_shm::DEFERRED
             };
-            header.site_count = encoded.len() as u32;
+            header.site_count = AtomicU32::new(encoded.len() as u32);
+            header.capacity = capacity as u32;
             header.string_bytes = string_bytes as u32;
             header.sites_at = sites_at;
             header.counts_at = counts_at;
@@ -314,6 +340,133 @@ impl InProcess {
 
     fn header(&self) -> Option<&Header> {
         self.mapping.as_ref().map(Mapping::header)
+    }
+
+    /// Bytes of a string argument at most, with its NUL.
+    fn string_bytes(&self) -> usize {
+        match self.options.string_bytes {
+            0 => 512,
+            n => n.clamp(2, 4096),
+        }
+    }
+
+    /// Also plan `PROVIDER:NAME` in the objects the program loads later
+    /// (a library it `dlopen`s, probes it defines at run time): the agent
+    /// reports each new object before patching it, and waits for its sites.
+    pub fn attach_deferred(&mut self, provider: Glob, name: Glob) {
+        self.deferred.push((provider, name));
+    }
+
+    /// Plan the object the agent reports, if it has asked: add its sites
+    /// (maybe none) to the shared memory and answer.
+    fn serve_mailbox(&mut self) {
+        let Some(header) = self.header() else {
+            return;
+        };
+        let request = header.object_request.load(Ordering::Acquire);
+        if request == header.object_answer.load(Ordering::Acquire) {
+            return;
+        }
+        let dev = header.object_dev.load(Ordering::Relaxed);
+        let ino = header.object_ino.load(Ordering::Relaxed);
+        let path: Vec<u8> = header
+            .object_path
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .take_while(|&b| b != 0)
+            .collect();
+        let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&path));
+        if !self.known.contains(&(dev, ino)) {
+            self.known.push((dev, ino));
+            self.plan_later(&path, dev, ino);
+        }
+        let Some(header) = self.header() else {
+            return;
+        };
+        header.object_answer.store(request, Ordering::Release);
+        // SAFETY: a futex wake on the shared answer word.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                header.object_answer.as_ptr(),
+                libc::FUTEX_WAKE,
+                i32::MAX,
+            )
+        };
+    }
+
+    /// The deferred selectors' sites in the object at `path` (device and
+    /// inode as the agent saw them), added after the planned ones. An
+    /// object that cannot be read, and sites beyond the room, are named.
+    fn plan_later(&mut self, path: &Path, dev: u64, ino: u64) {
+        let Ok(objects) = stapsdt_reader::read_path(path) else {
+            return;
+        };
+        let objects: Vec<_> = objects
+            .into_iter()
+            .map(|mut o| {
+                o.path = path.display().to_string();
+                o
+            })
+            .collect();
+        let request = session::arg_request(&self.options);
+        let deferred = &self.deferred;
+        let found = crate::plan::sdt_sites(
+            &objects,
+            |p, n| {
+                deferred
+                    .iter()
+                    .any(|(gp, gn)| gp.matches(p) && gn.matches(n))
+            },
+            &request,
+        );
+        let string_bytes = self.string_bytes();
+        let Some(m) = self.mapping.as_ref() else {
+            return;
+        };
+        let header = m.header();
+        for mut site in found {
+            let mut report = session::report(&site);
+            report.warnings.retain(|w| !w.starts_with("a cheap site"));
+            if let Some(why) = not_patchable(&site) {
+                eprintln!(
+                    "stap-sdt: {} at {}+0x{:x}: {why}",
+                    site.label,
+                    site.path.display(),
+                    site.offset
+                );
+                continue;
+            }
+            let index = header.site_count.load(Ordering::Relaxed) as usize;
+            if index >= header.capacity as usize {
+                eprintln!(
+                    "stap-sdt: {} at {}: more than {DEFERRED_SITES} sites loaded later; not traced",
+                    site.label,
+                    path.display()
+                );
+                break;
+            }
+            for warning in &report.warnings {
+                eprintln!(
+                    "stap-sdt: {} at {}+0x{:x}: {warning}",
+                    site.label,
+                    site.path.display(),
+                    site.offset
+                );
+            }
+            let encoded = encode_site(&site, dev, ino, string_bytes);
+            // SAFETY: slot `index` < capacity lies inside the mapping, and no
+            // agent reads it before `site_count` is raised past it below.
+            unsafe {
+                (m.base.add(header.sites_at as usize) as *mut Site)
+                    .add(index)
+                    .write(encoded)
+            };
+            header.site_count.store(index as u32 + 1, Ordering::Release);
+            site.index = self.sites.len();
+            self.sites.push(site);
+            self.roles.push(SiteRole::Hit);
+        }
     }
 
     /// Ask the agent to attach or detach; returns the request to wait for.
@@ -337,12 +490,15 @@ impl InProcess {
 
     /// Wait until the agent has applied `request` (or the process is gone,
     /// or `limit` passed); whether it did.
-    fn acknowledged(&self, request: u32, limit: Duration) -> bool {
-        let Some(header) = self.header() else {
-            return false;
-        };
+    fn acknowledged(&mut self, request: u32, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
+            // The agent may be waiting for an object's sites before it can
+            // answer.
+            self.serve_mailbox();
+            let Some(header) = self.header() else {
+                return false;
+            };
             let state = header.state.load(Ordering::Acquire);
             if state == request {
                 return true;
@@ -379,7 +535,7 @@ impl InProcess {
         self.wait_applied(request, limit)
     }
 
-    fn wait_applied(&self, request: u32, limit: Duration) -> Result<(), Error> {
+    fn wait_applied(&mut self, request: u32, limit: Duration) -> Result<(), Error> {
         if !self.acknowledged(request, limit) {
             return Err(Error::Input(format!(
                 "the agent in process {} did not answer within {limit:?} (is the program \
@@ -414,9 +570,10 @@ impl InProcess {
 
     /// Wait until the agent has loaded in the started program (and applied
     /// the first request), up to `limit`; whether it did.
-    pub fn wait_loaded(&self, limit: Duration) -> bool {
+    pub fn wait_loaded(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
+            self.serve_mailbox();
             if self.header().is_some_and(|h| {
                 h.agent_pid.load(Ordering::Acquire) != 0 && h.state.load(Ordering::Acquire) != 0
             }) {
@@ -442,6 +599,7 @@ impl InProcess {
         if !self.stopped {
             std::thread::sleep(Duration::from_millis(timeout_ms.clamp(0, 5) as u64));
         }
+        self.serve_mailbox();
         let Some(ring) = self.mapping.as_ref().map(Mapping::ring) else {
             return 0;
         };
@@ -599,13 +757,13 @@ fn frame_reg(reg: X86Reg) -> u8 {
     inproc_shm::reg_index(name).unwrap_or(NO_REG)
 }
 
-/// A planned site as the agent reads it.
-fn encode_site(site: &ProbeInfo) -> Result<Site, Error> {
-    let meta = std::fs::metadata(&site.path)
-        .map_err(|e| Error::Input(format!("{}: {e}", site.path.display())))?;
+/// A planned site as the agent reads it: in the object of this device and
+/// inode, its records at most as large as strings of `string_bytes` make
+/// them.
+fn encode_site(site: &ProbeInfo, dev: u64, ino: u64, string_bytes: usize) -> Site {
     let mut encoded = Site {
-        dev: meta.dev(),
-        ino: meta.ino(),
+        dev,
+        ino,
         offset: site.offset,
         semaphore: site.semaphore_offset.unwrap_or(NONE),
         arg_count: site.args.len().min(MAX_ARGS) as u32,
@@ -614,7 +772,9 @@ fn encode_site(site: &ProbeInfo) -> Result<Site, Error> {
     for (op, arg) in encoded.args.iter_mut().zip(&site.args) {
         *op = encode_arg(arg);
     }
-    Ok(encoded)
+    encoded.record_bytes =
+        inproc_shm::record_bytes(&encoded.args[..encoded.arg_count as usize], string_bytes);
+    encoded
 }
 
 fn encode_arg(arg: &ArgInfo) -> ArgOp {
