@@ -409,9 +409,11 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
     let mut traced = Vec::new();
     for (selector, text, role) in &selectors {
         let attached = session.attach_as(selector, *role);
-        if attached.is_err() && deferred.contains(text) {
-            // Nothing yet in the command's objects: maybe in later ones.
-            continue;
+        if let Err(e) = &attached {
+            if deferred.contains(text) && Failure::engine(None, e).status == Status::NoMatch {
+                // Nothing yet in the command's objects: maybe in later ones.
+                continue;
+            }
         }
         let reports = attached.map_err(|e| {
             let mut failure = Failure::engine(Some(text), &e);

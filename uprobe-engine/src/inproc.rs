@@ -204,6 +204,11 @@ impl InProcess {
             if let Some(why) = not_patchable(&site) {
                 report.warnings.push(why);
                 self.skipped.push(site.label.clone());
+                // Planned (and named) already: not again when the agent
+                // reports the object.
+                if let Ok(meta) = std::fs::metadata(&site.path) {
+                    self.known.push((meta.dev(), meta.ino()));
+                }
                 reports.push(report);
                 continue;
             }
