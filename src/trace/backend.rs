@@ -2,6 +2,7 @@
 //! the default) or the in-process agent (`--in-process`): the same calls,
 //! the same events and aggregates, for `drive`.
 
+use crate::status::{Failure, Status};
 use std::path::PathBuf;
 use uprobe_engine::inproc::{InProcess, SharedMemory};
 use uprobe_engine::{AggRow, AttachReport, Event, ProbeInfo, Selector, Session, SiteRole};
@@ -87,6 +88,31 @@ impl Backend {
         }
     }
 
+    /// In process, `PROVIDER:NAME` (no path) is also planned in the
+    /// objects the program loads later (`dlopen`, probes defined at run
+    /// time). Returns those selectors' spellings.
+    pub fn defer_bare_selectors<'a>(
+        &mut self,
+        probes: &'a [(String, SiteRole)],
+    ) -> Vec<&'a String> {
+        let Backend::InProcess(s) = self else {
+            return Vec::new();
+        };
+        let mut deferred = Vec::new();
+        for (text, _) in probes {
+            if let Ok(Selector::Usdt {
+                path: None,
+                provider,
+                name,
+            }) = Selector::parse(text)
+            {
+                s.attach_deferred(provider, name);
+                deferred.push(text);
+            }
+        }
+        deferred
+    }
+
     /// After start: what the in-process agent could not do.
     pub fn agent_error(&self) -> Option<String> {
         match self {
@@ -123,8 +149,28 @@ pub(crate) fn agent_path() -> Result<PathBuf, String> {
     ))
 }
 
-/// The shared memory and the command's setup for an in-process run.
-pub(crate) fn in_process_setup() -> Result<(SharedMemory, super::child::ChildSetup), String> {
+/// The shared memory and the command's setup for an in-process run of
+/// `command` (`-c`).
+pub(crate) fn in_process_setup(
+    command: Option<&str>,
+) -> Result<(SharedMemory, super::child::ChildSetup), Failure> {
+    let Some(command) = command else {
+        return Err(Failure::new(
+            Status::Usage,
+            "--in-process starts the program it traces: use it with -c CMD",
+        ));
+    };
+    // The agent traces the process the shell execs, not processes it
+    // forks (a pipeline's): say so rather than trace nothing.
+    if !super::child::is_simple(command) {
+        return Err(Failure::new(
+            Status::Usage,
+            format!(
+                "--in-process traces the command's own process: `{command}` is not a \
+                 simple command (no pipes, lists or redirections)"
+            ),
+        ));
+    }
     let agent = agent_path()?;
     let shared = SharedMemory::new().map_err(|e| e.to_string())?;
     let setup = super::child::ChildSetup {

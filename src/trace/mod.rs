@@ -346,24 +346,7 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
 
     signals::install();
     let in_process = if run.in_process {
-        let Some(command) = &run.scope.command else {
-            return Err(Failure::new(
-                Status::Usage,
-                "--in-process starts the program it traces: use it with -c CMD",
-            ));
-        };
-        // The agent traces the process the shell execs, not processes
-        // it forks (a pipeline's): say so rather than trace nothing.
-        if !child::is_simple(command) {
-            return Err(Failure::new(
-                Status::Usage,
-                format!(
-                    "--in-process traces the command's own process: `{command}` is not a \
-                     simple command (no pipes, lists or redirections)"
-                ),
-            ));
-        }
-        Some(backend::in_process_setup()?)
+        Some(backend::in_process_setup(run.scope.command.as_deref())?)
     } else {
         None
     };
@@ -390,22 +373,7 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
             Backend::Kernel(Box::new(kernel))
         }
     };
-    // In process, `PROVIDER:NAME` is also planned in the objects the
-    // program loads later (dlopen, probes defined at run time).
-    let mut deferred = Vec::new();
-    if let Backend::InProcess(s) = &mut session {
-        for (text, _) in &run.probes {
-            if let Ok(Selector::Usdt {
-                path: None,
-                provider,
-                name,
-            }) = Selector::parse(text)
-            {
-                s.attach_deferred(provider, name);
-                deferred.push(text);
-            }
-        }
-    }
+    let deferred = session.defer_bare_selectors(&run.probes);
     let mut traced = Vec::new();
     for (selector, text, role) in &selectors {
         let attached = session.attach_as(selector, *role);
