@@ -134,7 +134,7 @@ pub struct TraceArgs {
 
     /// Trace without privileges, in the process itself: CMD (-c) starts with an agent
     /// preloaded that patches the cheap sites of the probes into calls (no BPF, no
-    /// uprobes; measured: 6 ns per counted hit, 42 ns per record). Sites that are not
+    /// uprobes; measured: 6 ns per counted hit, 43 ns per record). Sites that are not
     /// cheap are named and left out. See docs/inprocess.md.
     #[arg(long, requires = "command")]
     in_process: bool,
