@@ -182,17 +182,7 @@ fn python_twelve_arguments_seen_by_list_trace_bpftrace_and_gdb() {
         commands.extend(gdb_common::show("arg11", "$_probe_arg11"));
         commands.extend(gdb_common::show("arg11str", "(char *) $_probe_arg11"));
         commands.push("detach".to_string());
-        let out = run(Command::new(BIN)
-            .args([
-                "gdb",
-                "--",
-                "-nx",
-                "-batch",
-                "-iex",
-                "set debuginfod enabled off",
-            ])
-            .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
-            .args(["-p", &pid.to_string()]));
+        let out = run(gdb_common::gdb_batch(&commands).args(["-p", &pid.to_string()]));
         let output = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

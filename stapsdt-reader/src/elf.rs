@@ -6,7 +6,7 @@
 
 use crate::args::{parse_args, Arch, Operand};
 use crate::note::{self, NT_STAPSDT, STAPSDT_OWNER};
-use crate::segments::Segments;
+use crate::segments::{Placement, Segments};
 use crate::types::{self, note as types_note};
 use crate::{kind_of, source, symbols, Endianness as End, Error, FileKind, Location, Object};
 use crate::{Probe, Semaphore};
@@ -352,6 +352,55 @@ fn read_notes<'data, H: FileHeader<Endian = Endianness>>(
     }
 }
 
+/// What an address of a note must be: code to probe, or a semaphore.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Code,
+    Semaphore,
+}
+
+/// The file offset of a note's `address`, or `None` with a diagnostic when
+/// it lies outside every segment or in one that does not allow what it
+/// is for (`checked`: the object has segments and is not relocatable).
+fn place(
+    cx: &mut NoteContext<'_>,
+    checked: bool,
+    address: u64,
+    need: Need,
+    (provider, name): (&str, &str),
+) -> Option<u64> {
+    let (what, allowed, adjective, consequence) = match need {
+        Need::Code => (
+            "address",
+            Placement::executable as fn(&Placement) -> bool,
+            "executable",
+            "it cannot be probed",
+        ),
+        Need::Semaphore => (
+            "semaphore",
+            Placement::writable as fn(&Placement) -> bool,
+            "writable",
+            "it is left alone",
+        ),
+    };
+    let placement = cx.segments.place(address);
+    let problem = match placement {
+        Some(p) if !checked || allowed(&p) => return Some(p.file_offset),
+        Some(p) => format!(
+            "lies in a segment that is not {adjective} (flags {:?}); {consequence}",
+            p.flags_text()
+        ),
+        None if !checked => return None,
+        None if need == Need::Code => {
+            format!("lies outside every loadable segment; {consequence}")
+        }
+        None => "lies outside every loadable segment".to_string(),
+    };
+    cx.diagnostics
+        .push(format!("{provider}:{name}: {what} {address:#x} {problem}"));
+    None
+}
+
 /// Groups locations by provider and name, keeping first-appearance order.
 /// Keys borrow the mapped file, so grouping allocates nothing per note.
 #[derive(Default)]
@@ -371,54 +420,14 @@ impl<'data> ProbeBuilder<'data> {
         let address = raw.pc.wrapping_add(delta);
         let relocatable = cx.elf_type == "rel";
         let checked = !relocatable && !cx.segments.is_empty();
-        let label = || format!("{}:{}", raw.provider, raw.name);
-        let file_offset = match cx.segments.place(address) {
-            // A site must be code: a uprobe elsewhere never fires.
-            Some(place) if checked && !place.executable() => {
-                cx.diagnostics.push(format!(
-                    "{}: address {address:#x} lies in a segment that is not executable \
-                     (flags {:?}); it cannot be probed",
-                    label(),
-                    place.flags_text()
-                ));
-                None
-            }
-            Some(place) => Some(place.file_offset),
-            None => {
-                if checked {
-                    cx.diagnostics.push(format!(
-                        "{}: address {address:#x} lies outside every loadable segment; it cannot be probed",
-                        label()
-                    ));
-                }
-                None
-            }
-        };
+        let label = (raw.provider, raw.name);
+        // A site must be code: a uprobe elsewhere never fires.
+        let file_offset = place(cx, checked, address, Need::Code, label);
         let semaphore = (raw.semaphore != 0).then(|| {
             let address = raw.semaphore.wrapping_add(delta);
-            let file_offset = match cx.segments.place(address) {
-                // The kernel raises a semaphore by writing it; one in a
-                // read-only segment is a corrupt object, not ours to write.
-                Some(place) if checked && !place.writable() => {
-                    cx.diagnostics.push(format!(
-                        "{}: semaphore {address:#x} lies in a segment that is not writable \
-                         (flags {:?}); it is left alone",
-                        label(),
-                        place.flags_text()
-                    ));
-                    None
-                }
-                Some(place) => Some(place.file_offset),
-                None => {
-                    if checked {
-                        cx.diagnostics.push(format!(
-                            "{}: semaphore {address:#x} lies outside every loadable segment",
-                            label()
-                        ));
-                    }
-                    None
-                }
-            };
+            // The kernel raises a semaphore by writing it; one in a
+            // read-only segment is a corrupt object, not ours to write.
+            let file_offset = place(cx, checked, address, Need::Semaphore, label);
             Semaphore {
                 address,
                 file_offset,

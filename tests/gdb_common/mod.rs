@@ -69,10 +69,9 @@ pub fn value<'a>(values: &'a HashMap<String, String>, name: &str, output: &str) 
         .unwrap_or_else(|| panic!("GDB printed no value for {name}:\n{output}"))
 }
 
-/// Run `stap-sdt gdb -- -nx -batch -ex CMD... --args PROGRAM ARGS...` and return
-/// GDB's and the program's output, interleaved as they were written. Each
-/// command is its own `-ex`, so one failing command does not stop the rest.
-pub fn run_gdb(scratch: &Scratch, commands: &[String], program: &Path, args: &[&str]) -> String {
+/// `stap-sdt gdb -- -nx -batch -ex CMD...`: GDB with our plugin, no init
+/// file, running `commands` one `-ex` each; the caller adds what to debug.
+pub fn gdb_batch(commands: &[String]) -> Command {
     let mut command = Command::new(STAP_SDT);
     command
         .args([
@@ -83,10 +82,16 @@ pub fn run_gdb(scratch: &Scratch, commands: &[String], program: &Path, args: &[&
             "-iex",
             "set debuginfod enabled off",
         ])
-        .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]))
-        .arg("--args")
-        .arg(program)
-        .args(args);
+        .args(commands.iter().flat_map(|c| ["-ex", c.as_str()]));
+    command
+}
+
+/// Run `stap-sdt gdb -- -nx -batch -ex CMD... --args PROGRAM ARGS...` and return
+/// GDB's and the program's output, interleaved as they were written. Each
+/// command is its own `-ex`, so one failing command does not stop the rest.
+pub fn run_gdb(scratch: &Scratch, commands: &[String], program: &Path, args: &[&str]) -> String {
+    let mut command = gdb_batch(commands);
+    command.arg("--args").arg(program).args(args);
     logged(scratch, command)
 }
 

@@ -126,6 +126,13 @@ impl RingReader {
         // SAFETY: the data area starts a page after the producer page.
         let data = unsafe { self.producer.add(self.page) };
         let mask = self.data_bytes as u64 - 1;
+        // The kernel reads the consumer position at every reserve: storing
+        // it after each record would pull its cache line away from the
+        // producing CPU once per record. Records are copied out, so their
+        // room is handed back in steps of an eighth of the ring (the step
+        // also bounds how much room a long batch keeps from the producer).
+        let step = (self.data_bytes / 8) as u64;
+        let mut released = consumer;
         while consumer < producer {
             let at = (consumer & mask) as usize;
             // SAFETY: `at` is inside the first copy of the data area; the
@@ -153,6 +160,12 @@ impl RingReader {
                 }
             }
             consumer += ((len + HEADER + 7) & !7) as u64;
+            if consumer - released >= step {
+                consumer_pos.store(consumer, Ordering::Release);
+                released = consumer;
+            }
+        }
+        if consumer != released {
             consumer_pos.store(consumer, Ordering::Release);
         }
     }
