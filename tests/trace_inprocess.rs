@@ -51,9 +51,26 @@ fn fixture(scratch: &Scratch) -> (PathBuf, PathBuf) {
     (fx, lib)
 }
 
+/// The tracer to run without privileges: as root, a copy of `stap-sdt`
+/// and its agent in `scratch` (which `nobody` can read, where the build
+/// directory may not be), else the built one.
+fn unprivileged_tracer(scratch: &Scratch) -> PathBuf {
+    if !test_support::is_root() {
+        return PathBuf::from(BIN);
+    }
+    let bin = scratch.join("stap-sdt");
+    if !bin.exists() {
+        std::fs::copy(BIN, &bin).unwrap();
+        let agent = Path::new(BIN).with_file_name("libstap_sdt_agent.so");
+        std::fs::copy(agent, scratch.join("libstap_sdt_agent.so")).unwrap();
+    }
+    bin
+}
+
 /// Run `stap-sdt trace ARGS` without privileges: as `nobody` with no
-/// capabilities when we are root, else as ourselves.
-fn trace_unprivileged(args: &[&str]) -> (Option<i32>, String, String) {
+/// capabilities when we are root (the copy in `scratch`), else as ourselves.
+fn trace_unprivileged(scratch: &Scratch, args: &[&str]) -> (Option<i32>, String, String) {
+    let bin = unprivileged_tracer(scratch);
     let mut cmd = if test_support::is_root() {
         let mut c = Command::new("setpriv");
         c.args([
@@ -62,11 +79,11 @@ fn trace_unprivileged(args: &[&str]) -> (Option<i32>, String, String) {
             "--clear-groups",
             "--inh-caps=-all",
             "--bounding-set=-all",
-            BIN,
-        ]);
+        ])
+        .arg(&bin);
         c
     } else {
-        Command::new(BIN)
+        Command::new(&bin)
     };
     cmd.arg("trace").args(args);
     let out = cmd.bounded_output().expect("run stap-sdt");
@@ -96,13 +113,16 @@ fn counts_exactly_without_privileges() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(&[
-        "--in-process",
-        "--count",
-        "-c",
-        &format!("{fx} ticks 100000"),
-        &format!("{fx}:fx:tick"),
-    ]);
+    let (code, out, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--count",
+            "-c",
+            &format!("{fx} ticks 100000"),
+            &format!("{fx}:fx:tick"),
+        ],
+    );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(count_of(&out, "fx:tick"), Some(100000), "{out}\n{err}");
     // The semaphore was raised by the agent: every guarded hit fired.
@@ -136,15 +156,18 @@ fn json_has_exact_arguments_strings_included_without_privileges() {
         "a sym(%rip) operand: {listed}"
     );
 
-    let (code, out, err) = trace_unprivileged(&[
-        "--in-process",
-        "--json",
-        "--str",
-        "2",
-        "-c",
-        &format!("{fx} ticks 300"),
-        &format!("{fx}:fx:tick"),
-    ]);
+    let (code, out, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--json",
+            "--str",
+            "2",
+            "-c",
+            &format!("{fx} ticks 300"),
+            &format!("{fx}:fx:tick"),
+        ],
+    );
     assert_eq!(code, Some(0), "{err}");
     let events: Vec<serde_json::Value> = out
         .lines()
@@ -192,7 +215,7 @@ fn filters_keys_and_histograms_are_made_from_the_records() {
         args.push(&command);
         args.extend_from_slice(extra);
         args.push(&probe);
-        let (code, out, err) = trace_unprivileged(&args);
+        let (code, out, err) = trace_unprivileged(&scratch, &args);
         assert_eq!(code, Some(0), "{err}");
         out
     };
@@ -242,14 +265,17 @@ fn a_pointer_to_nowhere_is_a_fault_not_a_crash() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(&[
-        "--in-process",
-        "--str",
-        "0",
-        "-c",
-        &format!("{fx} bad"),
-        &format!("{fx}:fx:bad"),
-    ]);
+    let (code, out, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--str",
+            "0",
+            "-c",
+            &format!("{fx} bad"),
+            &format!("{fx}:fx:bad"),
+        ],
+    );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("survived"), "{out}");
     let line = out
@@ -368,13 +394,16 @@ fn sites_that_are_not_cheap_are_named_with_advice() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(&[
-        "--in-process",
-        "--count",
-        "-c",
-        &format!("{fx} ticks 50"),
-        &format!("{fx}:fx:*"),
-    ]);
+    let (code, out, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--count",
+            "-c",
+            &format!("{fx} ticks 50"),
+            &format!("{fx}:fx:*"),
+        ],
+    );
     assert_eq!(code, Some(0), "{err}");
     let named = err
         .lines()
@@ -385,13 +414,16 @@ fn sites_that_are_not_cheap_are_named_with_advice() {
     assert!(named.contains("kernel backend"), "{named}");
     assert_eq!(count_of(&out, "fx:tick"), Some(50), "{out}");
     // Only ordinary sites: an error with the same advice.
-    let (code, _, err) = trace_unprivileged(&[
-        "--in-process",
-        "--count",
-        "-c",
-        &format!("{fx} ticks 5"),
-        &format!("{fx}:fx:plain"),
-    ]);
+    let (code, _, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--count",
+            "-c",
+            &format!("{fx} ticks 5"),
+            &format!("{fx}:fx:plain"),
+        ],
+    );
     assert_ne!(code, Some(0));
     assert!(err.contains("no cheap site"), "{err}");
 }
@@ -405,25 +437,31 @@ fn a_library_loaded_with_dlopen_after_start_is_traced_each_time() {
     let scratch = Scratch::new();
     let (fx, lib) = fixture(&scratch);
     let (fx, lib) = (fx.to_str().unwrap(), lib.to_str().unwrap());
-    let (code, out, err) = trace_unprivileged(&[
-        "--in-process",
-        "--count",
-        "-c",
-        &format!("{fx} dlopen {lib} 1000"),
-        &format!("{lib}:lib:fire"),
-    ]);
+    let (code, out, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--count",
+            "-c",
+            &format!("{fx} dlopen {lib} 1000"),
+            &format!("{lib}:lib:fire"),
+        ],
+    );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("dlopen done"), "{out}");
     // Loaded, closed and loaded again: patched both times.
     assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
     // Without the path: planned when the agent reports the library.
-    let (code, out, err) = trace_unprivileged(&[
-        "--in-process",
-        "--count",
-        "-c",
-        &format!("{fx} dlopen {lib} 1000"),
-        "lib:fire",
-    ]);
+    let (code, out, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--count",
+            "-c",
+            &format!("{fx} dlopen {lib} 1000"),
+            "lib:fire",
+        ],
+    );
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("objects the command loads later"), "{err}");
     assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
@@ -492,13 +530,16 @@ fn a_fork_child_is_restored_and_not_traced() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(&[
-        "--in-process",
-        "--count",
-        "-c",
-        &format!("{fx} fork 700"),
-        &format!("{fx}:fx:tick"),
-    ]);
+    let (code, out, err) = trace_unprivileged(
+        &scratch,
+        &[
+            "--in-process",
+            "--count",
+            "-c",
+            &format!("{fx} fork 700"),
+            &format!("{fx}:fx:tick"),
+        ],
+    );
     assert_eq!(code, Some(0), "{err}");
     // The parent's 2 × 700 hits; the child got the original bytes back and
     // its semaphore lowered at the fork, so its 700 hits are not patched.
