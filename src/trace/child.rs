@@ -10,6 +10,40 @@ pub fn is_simple(command: &str) -> bool {
     !command.contains([';', '&', '|', '\n', '(', ')', '<', '>', '`'])
 }
 
+/// What the command gets besides the tracer's environment: variables, and
+/// a descriptor of the tracer's that it inherits (`--in-process`: the
+/// agent's shared memory).
+#[derive(Default)]
+pub struct ChildSetup {
+    pub env: Vec<(String, String)>,
+    pub keep_fd: Option<i32>,
+}
+
+impl ChildSetup {
+    /// The tracer's environment with `env` set (replacing what it had).
+    fn environment(&self) -> Result<Vec<CString>, String> {
+        let mut out = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            if self.env.iter().any(|(k, _)| std::ffi::OsStr::new(k) == key) {
+                continue;
+            }
+            let mut entry = key.into_encoded_bytes();
+            entry.push(b'=');
+            entry.extend(value.into_encoded_bytes());
+            if let Ok(c) = CString::new(entry) {
+                out.push(c);
+            }
+        }
+        for (k, v) in &self.env {
+            out.push(
+                CString::new(format!("{k}={v}"))
+                    .map_err(|_| format!("NUL byte in the environment variable {k}"))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
 /// A forked child waiting on a pipe before it execs the command.
 pub struct HeldChild {
     pid: libc::pid_t,
@@ -21,7 +55,9 @@ impl HeldChild {
     /// Fork; the child blocks until [`release`](Self::release), then runs
     /// `CMD` through `/bin/sh -c` (with `exec`, so the pid stays the command's
     /// when it is a simple command).
-    pub fn spawn(command: &str) -> Result<HeldChild, String> {
+    /// `setup`'s variables are added to the environment and its descriptor
+    /// kept open across `exec`.
+    pub fn spawn_with(command: &str, setup: &ChildSetup) -> Result<HeldChild, String> {
         let script = if is_simple(command) {
             format!("exec {command}")
         } else {
@@ -33,6 +69,11 @@ impl HeldChild {
             .collect::<Result<_, _>>()?;
         let mut argv: Vec<*const libc::c_char> = argv_owned.iter().map(|s| s.as_ptr()).collect();
         argv.push(std::ptr::null());
+        // The environment is made before the fork (the child only execs).
+        let env_owned = setup.environment()?;
+        let mut envp: Vec<*const libc::c_char> = env_owned.iter().map(|s| s.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let keep_fd = setup.keep_fd.unwrap_or(-1);
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills the two descriptors.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -46,9 +87,9 @@ impl HeldChild {
             return Err(format!("fork: {}", std::io::Error::last_os_error()));
         }
         if pid == 0 {
-            // SAFETY: in the child: async-signal-safe calls only; `byte` is
-            // a live local and `argv` a NUL-terminated array of C strings
-            // built before the fork.
+            // SAFETY: in the child: async-signal-safe calls only (close,
+            // read, fcntl, execve, _exit); `byte` is a live local, `argv` and
+            // `envp` NUL-terminated arrays of C strings built before the fork.
             unsafe {
                 libc::close(write_fd);
                 let mut byte = 0u8;
@@ -56,7 +97,10 @@ impl HeldChild {
                 if libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) != 1 {
                     libc::_exit(125);
                 }
-                libc::execv(argv[0], argv.as_ptr());
+                if keep_fd >= 0 {
+                    libc::fcntl(keep_fd, libc::F_SETFD, 0);
+                }
+                libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
                 libc::_exit(127);
             }
         }

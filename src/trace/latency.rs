@@ -9,7 +9,7 @@ use clap::Args;
 use std::collections::HashMap;
 use std::process::ExitCode;
 use uprobe_engine::{
-    AggRow, AggSpec, AggValue, Event, KeyPart, KeyValue, SessionOptions, SiteRole, Stats, Value,
+    AggRow, AggSpec, AggValue, Event, KeyPart, KeyValue, SessionOptions, SiteRole, Stats,
 };
 
 #[derive(Args, Debug)]
@@ -70,6 +70,11 @@ pub struct LatencyArgs {
     #[command(flatten)]
     out: OutputArgs,
 
+    /// Measure in the process itself, without privileges, as `trace --in-process` (with
+    /// -c): every START and END hit is a record, paired here.
+    #[arg(long, requires = "command")]
+    in_process: bool,
+
     /// Also write every START→END interval as a slice on its thread's track
     /// (see `trace --help`). The intervals are then paired in user space from
     /// records of every START and END, not in the kernel.
@@ -116,45 +121,14 @@ impl Pairs {
         }
         let (began, key, label) = self.open.remove(&at)?;
         let ns = event.time_ns.saturating_sub(began).min(i64::MAX as u128) as u64;
-        let stats = self.rows.entry(key).or_insert_with(|| Stats {
-            buckets: vec![0; self.spec.buckets.count()],
-            ..Stats::default()
-        });
-        let v = ns as i64;
-        if stats.count == 0 {
-            (stats.min, stats.max) = (v, v);
-        }
-        stats.count += 1;
-        stats.sum += i128::from(v);
-        stats.min = stats.min.min(v);
-        stats.max = stats.max.max(v);
-        stats.buckets[super::summary::bucket_of(&self.spec.buckets, v)] += 1;
+        let ns_i64 = ns as i64;
+        self.rows.entry(key).or_default().add(ns_i64, &self.spec);
         Some((began, ns, label))
     }
 
     /// The `--by` key of a START hit.
     fn key(&self, event: &Event) -> Vec<KeyValue> {
-        let int = |v: Option<&Value>| KeyValue::Int(v.and_then(Value::as_i128).unwrap_or(0) as i64);
-        self.spec
-            .keys
-            .iter()
-            .map(|k| match k {
-                KeyPart::Probe => KeyValue::Probe(event.probe.label.clone()),
-                KeyPart::Pid => KeyValue::Int(i64::from(event.pid)),
-                KeyPart::Tid => KeyValue::Int(i64::from(event.tid)),
-                KeyPart::Cpu => KeyValue::Int(i64::from(event.cpu)),
-                KeyPart::Comm => KeyValue::Str(event.comm.to_string()),
-                KeyPart::Arg(n) => int(event.args.get(*n)),
-                KeyPart::Str(n) => KeyValue::Str(match event.args.get(*n) {
-                    Some(Value::Str(s)) => s.clone(),
-                    _ => String::new(),
-                }),
-                KeyPart::Ustack => KeyValue::Stack {
-                    pid: event.pid,
-                    ips: event.ustack.clone(),
-                },
-            })
-            .collect()
+        uprobe_engine::user_agg::key_of(&self.spec, event)
     }
 
     pub fn rows(&self) -> Vec<AggRow> {
@@ -179,7 +153,7 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
         .transpose()?;
     let string_bytes = key_string_bytes(&args.str_max.map(|n| n as usize));
     let spec = args.agg.spec(AggValue::Latency, string_bytes)?;
-    let in_user_space = args.timeline.timeline.is_some();
+    let in_user_space = args.timeline.timeline.is_some() || args.in_process;
     if in_user_space && spec.keys.contains(&KeyPart::Ustack) {
         return Err("--timeline and --by ustack do not go together in latency".into());
     }
@@ -221,5 +195,6 @@ pub fn run(args: LatencyArgs) -> Result<ExitCode, Failure> {
         duration: args.duration,
         interval: args.interval,
         source_lines: false,
+        in_process: args.in_process,
     })
 }

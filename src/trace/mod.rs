@@ -1,6 +1,7 @@
 //! `stap-sdt trace`: attach to SDT probes and functions in live processes
 //! and print each hit, counts or a histogram.
 
+mod backend;
 pub(crate) mod child;
 pub(crate) mod command;
 pub(crate) mod latency;
@@ -12,6 +13,7 @@ mod stacks;
 pub(crate) mod summary;
 
 use crate::status::{Failure, OutputArgs, Status};
+use backend::Backend;
 use clap::Args;
 use output::Style;
 use std::io::Write;
@@ -130,7 +132,15 @@ pub struct TraceArgs {
     #[command(flatten)]
     out: OutputArgs,
 
-    /// Pages of the ring buffer all CPUs share (a power of two; default 1024 per CPU).
+    /// Trace without privileges, in the process itself: CMD (-c) starts with an agent
+    /// preloaded that patches the cheap sites of the probes into calls (no BPF, no
+    /// uprobes; measured: 6 ns per counted hit, 43 ns per record). Sites that are not
+    /// cheap are named and left out. See docs/inprocess.md.
+    #[arg(long, requires = "command")]
+    in_process: bool,
+
+    /// Pages of the ring buffer all CPUs share (a power of two; default 1024 per CPU;
+    /// with --in-process, of the shared ring: default 4096, 16 MiB).
     #[arg(
         long,
         value_name = "PAGES",
@@ -264,6 +274,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         duration: args.duration,
         interval: args.interval,
         source_lines: args.source,
+        in_process: args.in_process,
     })
 }
 
@@ -310,6 +321,8 @@ pub(crate) struct Run {
     pub interval: Option<f64>,
     /// Stack frames named with their source file and line.
     pub source_lines: bool,
+    /// Carried out by the in-process agent instead of the kernel.
+    pub in_process: bool,
 }
 
 pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
@@ -332,19 +345,45 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new(Status::Usage, e))?;
 
     signals::install();
-    let (mut child, target) = run.scope.start()?;
+    let in_process = if run.in_process {
+        Some(backend::in_process_setup(run.scope.command.as_deref())?)
+    } else {
+        None
+    };
+    let (mut child, target) = match &in_process {
+        Some((_, setup)) => run.scope.start_with(setup)?,
+        None => run.scope.start()?,
+    };
     // Frames a stack may have: what --stack asked, or the kernel's most.
     let stack_depth = match run.options.stack_frames {
         0 => 127,
         n => n,
     };
     let engine = |e: uprobe_engine::Error| Failure::engine(None, &e);
-    let mut session = Session::new(target, run.options).map_err(engine)?;
-    session.stop_attaching_when(|| signals::received().is_some());
-    let mut locations = 0;
+    let mut session = match in_process {
+        Some((shared, _)) => {
+            let pid = child.as_ref().map_or(0, |c| c.pid());
+            Backend::InProcess(Box::new(
+                uprobe_engine::inproc::InProcess::new(shared, pid, run.options).map_err(engine)?,
+            ))
+        }
+        None => {
+            let mut kernel = Session::new(target, run.options).map_err(engine)?;
+            kernel.stop_attaching_when(|| signals::received().is_some());
+            Backend::Kernel(Box::new(kernel))
+        }
+    };
+    let deferred = session.defer_bare_selectors(&run.probes);
     let mut traced = Vec::new();
     for (selector, text, role) in &selectors {
-        let reports = session.attach_as(selector, *role).map_err(|e| {
+        let attached = session.attach_as(selector, *role);
+        if let Err(e) = &attached {
+            if deferred.contains(text) && Failure::engine(None, e).status == Status::NoMatch {
+                // Nothing yet in the command's objects: maybe in later ones.
+                continue;
+            }
+        }
+        let reports = attached.map_err(|e| {
             let mut failure = Failure::engine(Some(text), &e);
             if failure.status == Status::NoMatch {
                 if let Some(hint) = hint_for(selector, run.scope.pid) {
@@ -363,9 +402,11 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
                 );
             }
         }
-        locations += reports.len();
         traced.extend(reports.iter().map(|r| r.path.clone()));
     }
+    // Sites planned (the in-process backend leaves out, and names, the
+    // sites it cannot patch).
+    let locations = session.probes().len();
     // Arguments a probe does not have are a mistake, not `<unavailable>`.
     for site in session.probes() {
         for (n, option) in &run.wanted_args {
@@ -379,19 +420,39 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
     }
     // CPython 3.11 fires function__entry only while its `line` probe's
     // semaphore is raised: raise it too (counted in the kernel, not shown).
-    let line_gate = python_line_gate(&session, target, &run.out)?;
+    let line_gate = match session.kernel() {
+        Some(kernel) => python_line_gate(kernel, target, &run.out)?,
+        None => None,
+    };
     if let Some(w) = &mut watch {
         w.check_start(&traced);
     }
     session.start().map_err(engine)?;
     run.out.note(format_args!(
-        "Tracing {locations} location{} of {} probe spec{}. Ctrl-C to end.",
+        "Tracing {locations} location{} of {} probe spec{}{}. Ctrl-C to end.",
         if locations == 1 { "" } else { "s" },
         run.probes.len(),
-        if run.probes.len() == 1 { "" } else { "s" }
+        if run.probes.len() == 1 { "" } else { "s" },
+        if deferred.is_empty() {
+            ""
+        } else {
+            ", and in the objects the command loads later"
+        }
     ));
     if let Some(c) = &mut child {
         c.release();
+    }
+    if let Backend::InProcess(s) = &mut session {
+        if !s.wait_loaded(Duration::from_secs(2)) {
+            eprintln!(
+                "stap-sdt: the in-process agent did not load in `{}` within 2 s (a static or \
+                 set-user-ID program ignores LD_PRELOAD): nothing is traced in it",
+                run.scope.command.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if let Some(why) = session.agent_error() {
+        eprintln!("stap-sdt: {why}");
     }
 
     let deadline = run
@@ -464,8 +525,8 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         };
         session.poll(wait_ms, |event| sink.take(event, &mut stack_names));
         sink.flush();
-        if let Some((spec, _, name)) = &aggregate {
-            crate::metrics::publish_session(&session, spec, name);
+        if let (Some((spec, _, name)), Some(kernel)) = (&aggregate, session.kernel()) {
+            crate::metrics::publish_session(kernel, spec, name);
         }
         if counts_stacks && !stop {
             // Stacks are named at the end: snapshot the maps of their
@@ -666,7 +727,7 @@ const ARG_NAMES: [&str; 12] = [
 /// The `ustack` rows of an aggregate as flame graph stacks (outermost frame
 /// first, the other keys' values on top), by hits.
 fn flame_rows(
-    session: &Session,
+    session: &Backend,
     spec: &AggSpec,
     stacks: &mut stacks::StackNames,
 ) -> Vec<(Vec<String>, u64)> {
@@ -746,7 +807,7 @@ impl<W: Write> Sink<W> {
     }
 
     /// The aggregate so far: from the kernel, or from pairs made here.
-    fn rows(&self, session: &Session) -> Vec<uprobe_engine::AggRow> {
+    fn rows(&self, session: &Backend) -> Vec<uprobe_engine::AggRow> {
         match &self.pairs {
             Some(p) => p.rows(),
             None => session.aggregates(),

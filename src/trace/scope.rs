@@ -35,7 +35,19 @@ impl ProcessScope {
     /// Start the `-c` command, held before its first instruction until the
     /// caller releases it, and name the engine's target.
     pub fn start(&self) -> Result<(Option<HeldChild>, Target), String> {
-        let child = self.command.as_deref().map(HeldChild::spawn).transpose()?;
+        self.start_with(&Default::default())
+    }
+
+    /// [`start`](Self::start), the command started with `setup`.
+    pub fn start_with(
+        &self,
+        setup: &super::child::ChildSetup,
+    ) -> Result<(Option<HeldChild>, Target), String> {
+        let child = self
+            .command
+            .as_deref()
+            .map(|c| HeldChild::spawn_with(c, setup))
+            .transpose()?;
         let target = match (self.pid, &child) {
             (Some(pid), _) if self.tree => Target::ProcessTree(pid),
             (Some(pid), _) => Target::Process(pid),

@@ -295,25 +295,6 @@ impl Printer<'_> {
 }
 
 /// The bucket of `v`, as the kernel's programs place it.
-pub fn bucket_of(buckets: &Buckets, v: i64) -> usize {
-    match *buckets {
-        Buckets::Log2 => match v {
-            v if v < 0 => 0,
-            0 => 1,
-            v => 2 + (63 - v.leading_zeros() as usize),
-        },
-        Buckets::Linear { min, max, step } => {
-            if v < min {
-                0
-            } else if v >= max {
-                buckets.count() - 1
-            } else {
-                ((i128::from(v) - i128::from(min)) / i128::from(step)) as usize + 1
-            }
-        }
-    }
-}
-
 fn mean(s: &Stats) -> f64 {
     if s.count == 0 {
         0.0
@@ -464,7 +445,7 @@ mod tests {
         };
         for buckets in [Buckets::Log2, lin] {
             for v in [-100, -46, -45, -5, -1, 0, 1, 2, 3, 1023, 1024, i64::MAX] {
-                let (lo, hi) = buckets.range(bucket_of(&buckets, v));
+                let (lo, hi) = buckets.range(buckets.index(v));
                 assert!((lo..=hi).contains(&i128::from(v)), "{v} in {buckets:?}");
             }
         }

@@ -262,3 +262,15 @@ pub fn sdt_macros_program(
     );
     root.join("target/debug").join(name)
 }
+
+/// The in-process agent (`libstap_sdt_agent.so`) beside the `stap-sdt`
+/// binary `bin`, built there first (a no-op when it is up to date): the
+/// tracer looks for it next to itself. `workspace` is the manifest's
+/// directory.
+pub fn in_process_agent(bin: &Path, workspace: &Path) -> PathBuf {
+    let dir = bin.parent().expect("the binary's directory");
+    let target = dir.parent().expect("the target directory");
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let out = cargo_build(workspace, &["inproc-agent"], &[], target, release);
+    out.join("libstap_sdt_agent.so")
+}

@@ -31,6 +31,7 @@ mod error;
 pub mod expr;
 mod forks;
 pub mod format;
+pub mod inproc;
 pub mod lower;
 pub mod perf;
 pub mod plan;
@@ -40,6 +41,7 @@ mod selector;
 mod session;
 pub mod stacks;
 mod tracefs;
+pub mod user_agg;
 mod value;
 
 pub use error::Error;

@@ -206,7 +206,7 @@ pub struct Session {
     /// Objects read for selectors that name a path, by path: a runtime
     /// tapset attaches one selector per probe of the same object (60 of
     /// libjvm.so's, 24 MB each read), and reading it once is enough.
-    objects_read: HashMap<PathBuf, Vec<stapsdt_reader::Object>>,
+    objects_read: ObjectsRead,
 }
 
 impl Session {
@@ -272,70 +272,12 @@ impl Session {
     }
 
     fn request(&self) -> ArgRequest {
-        let mut strings = self.options.strings.clone();
-        let mut only = if self.fast_count() {
-            Some(Vec::new())
-        } else {
-            self.options.only_args.clone()
-        };
-        // What the filter and the aggregation read is fetched, strings as
-        // strings.
-        let mut used = Vec::new();
-        if let Some(f) = &self.options.filter {
-            let (ints, strs) = f.args();
-            used.extend(ints);
-            used.extend(&strs);
-            strings.extend(strs);
-        }
-        if let Some(spec) = &self.options.aggregate {
-            for k in &spec.keys {
-                match k {
-                    KeyPart::Arg(n) => used.push(*n),
-                    KeyPart::Str(n) => {
-                        used.push(*n);
-                        strings.push(*n);
-                    }
-                    _ => {}
-                }
-            }
-            if let AggValue::Arg(n) = spec.value {
-                used.push(n);
-            }
-            // An aggregation fetches nothing it does not use.
-            only.get_or_insert_with(Vec::new);
-        }
-        if let Some(only) = &mut only {
-            // A counted string needs its length too.
-            let lengths: Vec<usize> = self
-                .options
-                .counted_strings
-                .iter()
-                .filter(|(s, _)| used.contains(s) || only.contains(s))
-                .map(|(_, l)| *l)
-                .collect();
-            only.extend(used);
-            only.extend(lengths);
-            only.sort_unstable();
-            only.dedup();
-        }
-        strings.sort_unstable();
-        strings.dedup();
-        ArgRequest {
-            strings,
-            only,
-            counted: self.options.counted_strings.clone(),
-        }
+        arg_request(&self.options)
     }
 
     /// Counting hits per site without filter or keys: the cheapest program.
     fn fast_count(&self) -> bool {
-        if self.options.filter.is_some() {
-            return false;
-        }
-        match &self.options.aggregate {
-            None => self.options.count_only,
-            Some(spec) => spec.keys == [KeyPart::Probe] && spec.value == AggValue::Count,
-        }
+        fast_count(&self.options)
     }
 
     /// Whether hits are aggregated by the general programs (keys, filter,
@@ -390,81 +332,7 @@ impl Session {
                 only.push(n);
             }
         }
-        let sites = match selector {
-            Selector::Usdt {
-                path,
-                provider,
-                name,
-            } => {
-                let from_process;
-                let objects: &[stapsdt_reader::Object] = match path {
-                    Some(p) => {
-                        let file = resolve::object_path(p, self.pid())?;
-                        match self.objects_read.entry(file) {
-                            Entry::Occupied(read) => read.into_mut(),
-                            Entry::Vacant(slot) => {
-                                let file = slot.key();
-                                let objects = stapsdt_reader::read_path(file)?
-                                    .into_iter()
-                                    .map(|mut o| {
-                                        o.path = file.display().to_string();
-                                        o
-                                    })
-                                    .collect();
-                                slot.insert(objects)
-                            }
-                        }
-                    }
-                    None => match self.pid() {
-                        Some(pid) => {
-                            from_process =
-                                stapsdt_reader::process::read_process(pid, &Default::default())?.0;
-                            &from_process
-                        }
-                        None => {
-                            return Err(Error::Input(format!(
-                                "`{}:{}`: name the object (PATH:PROVIDER:NAME), or give a process",
-                                provider.as_str(),
-                                name.as_str()
-                            )))
-                        }
-                    },
-                };
-                let found = plan::sdt_sites(
-                    objects,
-                    |p, n| provider.matches(p) && name.matches(n),
-                    &request,
-                );
-                if found.is_empty() {
-                    return Err(Error::Input(format!(
-                        "no SDT probe matches `{}:{}` in {}",
-                        provider.as_str(),
-                        name.as_str(),
-                        path.as_deref().unwrap_or("the process's objects")
-                    )));
-                }
-                found
-            }
-            Selector::Function {
-                path,
-                symbol,
-                retprobe,
-            } => {
-                let file = resolve::object_path(path, self.pid())?;
-                let symbols = stapsdt_reader::function_symbols(&file, symbol)?;
-                if symbols.is_empty() {
-                    return Err(Error::Input(format!(
-                        "{}: no function symbol matches `{}` in .symtab or .dynsym",
-                        file.display(),
-                        symbol.as_str()
-                    )));
-                }
-                symbols
-                    .iter()
-                    .map(|s| plan::function_site(&file, s, *retprobe, &request))
-                    .collect()
-            }
-        };
+        let sites = selector_sites(selector, self.pid(), &request, &mut self.objects_read)?;
         let mut reports = Vec::new();
         for mut site in sites {
             site.index = self.sites.len();
@@ -1189,7 +1057,168 @@ fn in_site(e: Error, site: &ProbeInfo) -> Error {
     }
 }
 
-fn report(site: &ProbeInfo) -> AttachReport {
+/// What the sites of a session with `options` fetch: the asked strings,
+/// what the filter and the aggregation read, nothing more when counting.
+pub(crate) fn arg_request(options: &SessionOptions) -> ArgRequest {
+    let mut strings = options.strings.clone();
+    let mut only = if fast_count(options) {
+        Some(Vec::new())
+    } else {
+        options.only_args.clone()
+    };
+    // What the filter and the aggregation read is fetched, strings as
+    // strings.
+    let mut used = Vec::new();
+    if let Some(f) = &options.filter {
+        let (ints, strs) = f.args();
+        used.extend(ints);
+        used.extend(&strs);
+        strings.extend(strs);
+    }
+    if let Some(spec) = &options.aggregate {
+        for k in &spec.keys {
+            match k {
+                KeyPart::Arg(n) => used.push(*n),
+                KeyPart::Str(n) => {
+                    used.push(*n);
+                    strings.push(*n);
+                }
+                _ => {}
+            }
+        }
+        if let AggValue::Arg(n) = spec.value {
+            used.push(n);
+        }
+        // An aggregation fetches nothing it does not use.
+        only.get_or_insert_with(Vec::new);
+    }
+    if let Some(only) = &mut only {
+        // A counted string needs its length too.
+        let lengths: Vec<usize> = options
+            .counted_strings
+            .iter()
+            .filter(|(s, _)| used.contains(s) || only.contains(s))
+            .map(|(_, l)| *l)
+            .collect();
+        only.extend(used);
+        only.extend(lengths);
+        only.sort_unstable();
+        only.dedup();
+    }
+    strings.sort_unstable();
+    strings.dedup();
+    ArgRequest {
+        strings,
+        only,
+        counted: options.counted_strings.clone(),
+    }
+}
+
+/// Counting hits per site without filter or keys: the cheapest program.
+pub(crate) fn fast_count(options: &SessionOptions) -> bool {
+    if options.filter.is_some() {
+        return false;
+    }
+    match &options.aggregate {
+        None => options.count_only,
+        Some(spec) => spec.keys == [KeyPart::Probe] && spec.value == AggValue::Count,
+    }
+}
+
+/// Every location `selector` designates (in the objects of process `pid`
+/// for a selector without a path), planned with `request`. Fails when
+/// nothing matches.
+/// The objects read from each file, by path: a session reads a file once
+/// however many selectors name it.
+pub(crate) type ObjectsRead = HashMap<PathBuf, Vec<stapsdt_reader::Object>>;
+
+/// Every location `selector` designates (in the objects of process `pid`
+/// for a selector without a path), planned with `request`; files are read
+/// through `objects_read`. Fails when nothing matches.
+pub(crate) fn selector_sites(
+    selector: &Selector,
+    pid: Option<u32>,
+    request: &ArgRequest,
+    objects_read: &mut ObjectsRead,
+) -> Result<Vec<ProbeInfo>, Error> {
+    Ok(match selector {
+        Selector::Usdt {
+            path,
+            provider,
+            name,
+        } => {
+            let from_process;
+            let objects: &[stapsdt_reader::Object] = match path {
+                Some(p) => {
+                    let file = resolve::object_path(p, pid)?;
+                    match objects_read.entry(file) {
+                        Entry::Occupied(read) => read.into_mut(),
+                        Entry::Vacant(slot) => {
+                            let file = slot.key();
+                            let objects = stapsdt_reader::read_path(file)?
+                                .into_iter()
+                                .map(|mut o| {
+                                    o.path = file.display().to_string();
+                                    o
+                                })
+                                .collect();
+                            slot.insert(objects)
+                        }
+                    }
+                }
+                None => match pid {
+                    Some(pid) => {
+                        from_process =
+                            stapsdt_reader::process::read_process(pid, &Default::default())?.0;
+                        &from_process
+                    }
+                    None => {
+                        return Err(Error::Input(format!(
+                            "`{}:{}`: name the object (PATH:PROVIDER:NAME), or give a process",
+                            provider.as_str(),
+                            name.as_str()
+                        )))
+                    }
+                },
+            };
+            let found = plan::sdt_sites(
+                objects,
+                |p, n| provider.matches(p) && name.matches(n),
+                request,
+            );
+            if found.is_empty() {
+                return Err(Error::Input(format!(
+                    "no SDT probe matches `{}:{}` in {}",
+                    provider.as_str(),
+                    name.as_str(),
+                    path.as_deref().unwrap_or("the process's objects")
+                )));
+            }
+            found
+        }
+        Selector::Function {
+            path,
+            symbol,
+            retprobe,
+        } => {
+            let file = resolve::object_path(path, pid)?;
+            let symbols = stapsdt_reader::function_symbols(&file, symbol)?;
+            if symbols.is_empty() {
+                return Err(Error::Input(format!(
+                    "{}: no function symbol matches `{}` in .symtab or .dynsym",
+                    file.display(),
+                    symbol.as_str()
+                )));
+            }
+            symbols
+                .iter()
+                .map(|s| plan::function_site(&file, s, *retprobe, request))
+                .collect()
+        }
+    })
+}
+
+pub(crate) fn report(site: &ProbeInfo) -> AttachReport {
     let mut warnings: Vec<String> = site
         .args
         .iter()
@@ -1213,7 +1242,7 @@ fn report(site: &ProbeInfo) -> AttachReport {
     }
 }
 
-fn clock_ns(clock: libc::clockid_t) -> i128 {
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -1223,7 +1252,7 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
 }
 
-fn realtime_minus_monotonic() -> i128 {
+pub(crate) fn realtime_minus_monotonic() -> i128 {
     clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
 }
 

@@ -112,6 +112,26 @@ impl Buckets {
         }
     }
 
+    /// The bucket that holds `v`.
+    pub fn index(&self, v: i64) -> usize {
+        match *self {
+            Buckets::Log2 => match v {
+                v if v < 0 => 0,
+                0 => 1,
+                v => 2 + (63 - v.leading_zeros() as usize),
+            },
+            Buckets::Linear { min, max, step } => {
+                if v < min {
+                    0
+                } else if v >= max {
+                    self.count() - 1
+                } else {
+                    ((i128::from(v) - i128::from(min)) / i128::from(step)) as usize + 1
+                }
+            }
+        }
+    }
+
     /// The values bucket `b` holds, as [low, high] (inclusive).
     pub fn range(&self, b: usize) -> (i128, i128) {
         match *self {
