@@ -94,6 +94,20 @@ fn trace_unprivileged(scratch: &Scratch, args: &[&str]) -> (Option<i32>, String,
     )
 }
 
+/// `trace --in-process FLAGS -c COMMAND PROBE`, as `nobody` (see
+/// [`trace_unprivileged`]).
+fn in_process(
+    scratch: &Scratch,
+    flags: &[&str],
+    command: &str,
+    probe: &str,
+) -> (Option<i32>, String, String) {
+    let mut args = vec!["--in-process"];
+    args.extend_from_slice(flags);
+    args.extend(["-c", command, probe]);
+    trace_unprivileged(scratch, &args)
+}
+
 fn count_of(stdout: &str, probe: &str) -> Option<u64> {
     stdout
         .lines()
@@ -113,15 +127,11 @@ fn counts_exactly_without_privileges() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(
+    let (code, out, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--count",
-            "-c",
-            &format!("{fx} ticks 100000"),
-            &format!("{fx}:fx:tick"),
-        ],
+        &["--count"],
+        &format!("{fx} ticks 100000"),
+        &format!("{fx}:fx:tick"),
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(count_of(&out, "fx:tick"), Some(100000), "{out}\n{err}");
@@ -156,17 +166,11 @@ fn json_has_exact_arguments_strings_included_without_privileges() {
         "a sym(%rip) operand: {listed}"
     );
 
-    let (code, out, err) = trace_unprivileged(
+    let (code, out, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--json",
-            "--str",
-            "2",
-            "-c",
-            &format!("{fx} ticks 300"),
-            &format!("{fx}:fx:tick"),
-        ],
+        &["--json", "--str", "2"],
+        &format!("{fx} ticks 300"),
+        &format!("{fx}:fx:tick"),
     );
     assert_eq!(code, Some(0), "{err}");
     let events: Vec<serde_json::Value> = out
@@ -265,16 +269,11 @@ fn a_pointer_to_nowhere_is_a_fault_not_a_crash() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(
+    let (code, out, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--str",
-            "0",
-            "-c",
-            &format!("{fx} bad"),
-            &format!("{fx}:fx:bad"),
-        ],
+        &["--str", "0"],
+        &format!("{fx} bad"),
+        &format!("{fx}:fx:bad"),
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("survived"), "{out}");
@@ -394,15 +393,11 @@ fn sites_that_are_not_cheap_are_named_with_advice() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(
+    let (code, out, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--count",
-            "-c",
-            &format!("{fx} ticks 50"),
-            &format!("{fx}:fx:*"),
-        ],
+        &["--count"],
+        &format!("{fx} ticks 50"),
+        &format!("{fx}:fx:*"),
     );
     assert_eq!(code, Some(0), "{err}");
     let named = err
@@ -414,15 +409,11 @@ fn sites_that_are_not_cheap_are_named_with_advice() {
     assert!(named.contains("kernel backend"), "{named}");
     assert_eq!(count_of(&out, "fx:tick"), Some(50), "{out}");
     // Only ordinary sites: an error with the same advice.
-    let (code, _, err) = trace_unprivileged(
+    let (code, _, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--count",
-            "-c",
-            &format!("{fx} ticks 5"),
-            &format!("{fx}:fx:plain"),
-        ],
+        &["--count"],
+        &format!("{fx} ticks 5"),
+        &format!("{fx}:fx:plain"),
     );
     assert_ne!(code, Some(0));
     assert!(err.contains("no cheap site"), "{err}");
@@ -437,30 +428,22 @@ fn a_library_loaded_with_dlopen_after_start_is_traced_each_time() {
     let scratch = Scratch::new();
     let (fx, lib) = fixture(&scratch);
     let (fx, lib) = (fx.to_str().unwrap(), lib.to_str().unwrap());
-    let (code, out, err) = trace_unprivileged(
+    let (code, out, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--count",
-            "-c",
-            &format!("{fx} dlopen {lib} 1000"),
-            &format!("{lib}:lib:fire"),
-        ],
+        &["--count"],
+        &format!("{fx} dlopen {lib} 1000"),
+        &format!("{lib}:lib:fire"),
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("dlopen done"), "{out}");
     // Loaded, closed and loaded again: patched both times.
     assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
     // Without the path: planned when the agent reports the library.
-    let (code, out, err) = trace_unprivileged(
+    let (code, out, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--count",
-            "-c",
-            &format!("{fx} dlopen {lib} 1000"),
-            "lib:fire",
-        ],
+        &["--count"],
+        &format!("{fx} dlopen {lib} 1000"),
+        "lib:fire",
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("objects the command loads later"), "{err}");
@@ -530,15 +513,11 @@ fn a_fork_child_is_restored_and_not_traced() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = trace_unprivileged(
+    let (code, out, err) = in_process(
         &scratch,
-        &[
-            "--in-process",
-            "--count",
-            "-c",
-            &format!("{fx} fork 700"),
-            &format!("{fx}:fx:tick"),
-        ],
+        &["--count"],
+        &format!("{fx} fork 700"),
+        &format!("{fx}:fx:tick"),
     );
     assert_eq!(code, Some(0), "{err}");
     // The parent's 2 × 700 hits; the child got the original bytes back and
