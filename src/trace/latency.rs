@@ -9,7 +9,7 @@ use clap::Args;
 use std::collections::HashMap;
 use std::process::ExitCode;
 use uprobe_engine::{
-    AggRow, AggSpec, AggValue, Event, KeyPart, KeyValue, SessionOptions, SiteRole, Stats,
+    AggRow, AggSpec, AggValue, Event, KeyPart, KeyValue, SessionOptions, SiteRole,
 };
 
 #[derive(Args, Debug)]
@@ -88,7 +88,7 @@ pub struct Pairs {
     spec: AggSpec,
     by_arg: Option<usize>,
     open: HashMap<(u32, i128), (u128, Vec<KeyValue>, String)>,
-    rows: HashMap<Vec<KeyValue>, Stats>,
+    rows: uprobe_engine::user_agg::Rows,
 }
 
 impl Pairs {
@@ -97,7 +97,7 @@ impl Pairs {
             spec,
             by_arg,
             open: HashMap::new(),
-            rows: HashMap::new(),
+            rows: Default::default(),
         }
     }
 
@@ -122,7 +122,7 @@ impl Pairs {
         let (began, key, label) = self.open.remove(&at)?;
         let ns = event.time_ns.saturating_sub(began).min(i64::MAX as u128) as u64;
         let ns_i64 = ns as i64;
-        self.rows.entry(key).or_default().add(ns_i64, &self.spec);
+        self.rows.add(key, ns_i64, &self.spec);
         Some((began, ns, label))
     }
 
@@ -132,13 +132,7 @@ impl Pairs {
     }
 
     pub fn rows(&self) -> Vec<AggRow> {
-        self.rows
-            .iter()
-            .map(|(key, stats)| AggRow {
-                key: key.clone(),
-                stats: stats.clone(),
-            })
-            .collect()
+        self.rows.rows()
     }
 }
 

@@ -61,7 +61,30 @@ pub struct UserAggregate {
     filter: Option<Filter>,
     /// The filter folded for each probe label (`probe == "glob"`).
     folded: HashMap<String, Expr>,
-    rows: HashMap<Vec<KeyValue>, Stats>,
+    rows: Rows,
+}
+
+/// Statistics by key, made in user space: the in-process backend's
+/// aggregations and user-space latency pairs.
+#[derive(Debug, Default)]
+pub struct Rows(HashMap<Vec<KeyValue>, Stats>);
+
+impl Rows {
+    /// Add `value` to the statistics of `key`.
+    pub fn add(&mut self, key: Vec<KeyValue>, value: i64, spec: &AggSpec) {
+        self.0.entry(key).or_default().add(value, spec);
+    }
+
+    /// Every key with its statistics, as the kernel's maps give them.
+    pub fn rows(&self) -> Vec<AggRow> {
+        self.0
+            .iter()
+            .map(|(key, stats)| AggRow {
+                key: key.clone(),
+                stats: stats.clone(),
+            })
+            .collect()
+    }
 }
 
 impl UserAggregate {
@@ -70,7 +93,7 @@ impl UserAggregate {
             spec,
             filter,
             folded: HashMap::new(),
-            rows: HashMap::new(),
+            rows: Rows::default(),
         }
     }
 
@@ -100,20 +123,11 @@ impl UserAggregate {
             AggValue::Arg(n) => event.args.get(n).and_then(Value::as_i128).unwrap_or(0) as i64,
             _ => 1,
         };
-        self.rows
-            .entry(key_of(spec, event))
-            .or_default()
-            .add(v, spec);
+        self.rows.add(key_of(spec, event), v, spec);
     }
 
     pub fn rows(&self) -> Vec<AggRow> {
-        self.rows
-            .iter()
-            .map(|(key, stats)| AggRow {
-                key: key.clone(),
-                stats: stats.clone(),
-            })
-            .collect()
+        self.rows.rows()
     }
 }
 
