@@ -189,7 +189,8 @@ pub struct Session {
     ring: Option<RingReader>,
     lost_map: Option<Map>,
     counts_map: Option<Map>,
-    /// Aggregation maps: scratch, aggregates, zeros, starts, stacks.
+    /// Aggregation maps (scratch, aggregates, zeros, starts, stacks), and
+    /// the scratch entries of compact records.
     agg_maps: Vec<Map>,
     aggregates_map: Option<Map>,
     stacks_map: Option<Map>,
@@ -446,6 +447,19 @@ impl Session {
             let mut layouts: Vec<(&(Layout, Option<crate::expr::Expr>), usize)> =
                 by_layout.iter().map(|(k, &i)| (k, i)).collect();
             layouts.sort_by_key(|(_, i)| *i);
+            // Records with strings or stacks are built in a per-CPU scratch
+            // entry and copied into the ring at the size they filled.
+            let scratch = layouts
+                .iter()
+                .map(|((layout, _), _)| layout)
+                .filter(|layout| lower::compact(layout))
+                .map(lower::compact_scratch_bytes)
+                .max();
+            if let Some(bytes) = scratch {
+                let map = Map::per_cpu_scratch(bytes as u32, "stapsdt_scratch")?;
+                maps.scratch = map.fd();
+                self.agg_maps.push(map);
+            }
             let loaded = load_all(layouts.iter().map(|((layout, filter), _)| {
                 (
                     lower::record_program(layout, filter.as_ref(), maps),

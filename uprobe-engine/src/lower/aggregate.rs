@@ -282,29 +282,7 @@ pub fn program(p: &AggProgram, maps: Maps) -> Vec<Insn> {
         b.push(insn::add_imm(R7, -(STACK_SCRATCH_AT as i32)));
     } else {
         // R7 = this CPU's scratch record.
-        b.push(insn::store32_imm(R10, super::STACK_KEY, 0));
-        b.push(insn::mov(R2, R10));
-        b.push(insn::add_imm(R2, i32::from(super::STACK_KEY)));
-        b.extend(insn::load_map(R1, maps.scratch));
-        b.push(insn::call(helper::MAP_LOOKUP_ELEM));
-        b.jump_to_exit_if_zero(R0);
-        b.push(insn::mov(R7, R0));
-        if p.sleepable {
-            // Taken with its busy word: a task that runs on this CPU while
-            // another sleeps in the middle of its hit finds it busy and
-            // counts its hit as lost rather than overwrite the other's
-            // record.
-            let busy_at = scratch as i16;
-            b.push(insn::mov_imm(R0, 0));
-            b.push(insn::mov_imm(R1, 1));
-            b.push(insn::atomic_cmpxchg64(R7, busy_at, R1));
-            let free = b.forward(insn::jump_if_imm(Cond::Eq, R0, 0, 0));
-            b.push(insn::mov_imm(R0, super::LOST_RECORDS as i32));
-            b.count(maps.lost);
-            b.jump_to_exit();
-            b.land(free);
-            b.hold(super::Held::Scratch { busy_at });
-        }
+        b.take_scratch(maps, p.sleepable.then_some(scratch as i16));
     }
     fill_some(&mut b, &p.layout, p.sleepable, header(p));
     let time_at = time_at(&p.layout);
