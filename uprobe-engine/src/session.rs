@@ -2,7 +2,7 @@
 //! them when started, then delivers events (or counts) until it is stopped
 //! or dropped.
 
-use crate::bpf::sys::{Link, LinkSite, Map, Program, ProgramKind};
+use crate::bpf::sys::{attach_mode, AttachMode, Link, LinkSite, Map, Program, ProgramKind};
 use crate::expr::Filter;
 use crate::forks::ForkTracker;
 use crate::lower::aggregate::{self, AggProgram, AggSpec, AggValue, KeyPart, KeySource, Role};
@@ -221,12 +221,18 @@ impl Session {
         // Before 6.10 a uprobe_multi link's pid filter let through only the
         // threads whose id is the pid (the kernel compared thread ids):
         // there the programs filter by process instead, as for a tree.
+        // (Uprobe perf events filter by address space, rightly.)
+        let perf_events = attach_mode() == AttachMode::PerfEvent;
         let target = match target {
-            Target::Process(pid) if !pid_filter_works(&kernel_release()) => {
+            Target::Process(pid) if !perf_events && !pid_filter_works(&kernel_release()) => {
                 Target::ProcessTree(pid)
             }
             other => other,
         };
+        // Programs on perf events cannot sleep: strings are read without
+        // faulting pages in.
+        let mut options = options;
+        options.no_fault_in |= perf_events;
         Ok(Session {
             links: Vec::new(),
             groups: Vec::new(),
@@ -1000,7 +1006,7 @@ fn attach_links(
         if stop.is_some_and(|stop| stop()) {
             return Err(Error::Interrupted { attached, of });
         }
-        links.push(Link::uprobe_multi(
+        links.push(Link::uprobes(
             &programs[group.program],
             &group.path,
             &group.sites,
@@ -1026,7 +1032,7 @@ fn attach_child(
             .iter()
             .map(|group| {
                 s.spawn(move || {
-                    Link::uprobe_multi(
+                    Link::uprobes(
                         &programs[group.program],
                         &group.path,
                         &group.sites,

@@ -267,6 +267,37 @@ mod attr {
         const CMD: libc::c_long = 28;
     }
 
+    /// BPF_LINK_CREATE of a program on a perf event, with a cookie.
+    #[repr(C)]
+    pub struct PerfEventLink {
+        prog_fd: u32,
+        target_fd: u32,
+        attach_type: u32,
+        flags: u32,
+        bpf_cookie: u64,
+    }
+
+    /// `enum bpf_attach_type`: BPF_PERF_EVENT.
+    const ATTACH_PERF_EVENT: u32 = 41;
+
+    impl PerfEventLink {
+        pub fn new(prog_fd: i32, perf_fd: i32, bpf_cookie: u64) -> Self {
+            PerfEventLink {
+                prog_fd: prog_fd as u32,
+                target_fd: perf_fd as u32,
+                attach_type: ATTACH_PERF_EVENT,
+                flags: 0,
+                bpf_cookie,
+            }
+        }
+    }
+
+    // SAFETY: the layout of the link-create member of `union bpf_attr`
+    // with its `perf_event` part; it holds no pointers.
+    unsafe impl Command for PerfEventLink {
+        const CMD: libc::c_long = 28;
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -294,6 +325,8 @@ mod attr {
             assert_eq!(size_of::<MapCreate>(), 44);
             assert_eq!(size_of::<ProgLoad>(), 72);
             assert_eq!(size_of::<UprobeMultiLink>(), 64);
+            assert_eq!(offset_of!(PerfEventLink, bpf_cookie), 16);
+            assert_eq!(size_of::<PerfEventLink>(), 24);
         }
 
         #[test]
@@ -322,6 +355,35 @@ fn bpf<A: attr::Command>(attr: &mut A) -> std::io::Result<libc::c_long> {
     } else {
         Ok(r)
     }
+}
+
+/// How uprobes are attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// One `uprobe_multi` link per (file, program): Linux 6.6 and later.
+    UprobeMulti,
+    /// One uprobe perf event and one BPF link (with the site's cookie) per
+    /// site, where the kernel has no `uprobe_multi` (Linux 5.15 to 6.5).
+    /// Programs cannot sleep there: strings are read without faulting
+    /// pages in.
+    PerfEvent,
+}
+
+/// The environment variable that chooses the attach mode (`multi` or
+/// `perf`) instead of the kernel's features: to test the fallback on a
+/// kernel that has both, or to step around a kernel bug.
+pub const ATTACH_ENV: &str = "STAP_SDT_ATTACH";
+
+/// How this process attaches uprobes: `$STAP_SDT_ATTACH` if set, else
+/// `uprobe_multi` where the kernel has it (as libbpf decides).
+pub fn attach_mode() -> AttachMode {
+    static MODE: std::sync::OnceLock<AttachMode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var(ATTACH_ENV).as_deref() {
+        Ok("perf") => AttachMode::PerfEvent,
+        Ok("multi") => AttachMode::UprobeMulti,
+        _ if kernel_has_uprobe_multi() => AttachMode::UprobeMulti,
+        _ => AttachMode::PerfEvent,
+    })
 }
 
 /// Whether the running kernel can make `uprobe_multi` links (its attach
@@ -570,7 +632,8 @@ impl Map {
 /// What a program is loaded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgramKind {
-    /// Run by `uprobe_multi` links; sleepable ones may fault user pages in.
+    /// Run by uprobes ([`Link::uprobes`]); sleepable ones may fault user
+    /// pages in (with `uprobe_multi` links only).
     UprobeMulti { sleepable: bool },
     /// Run by a tracepoint's perf event.
     Tracepoint,
@@ -588,11 +651,16 @@ impl Program {
         // The helpers that read user memory and emit records are GPL-only.
         let license = c"GPL";
         let (prog_type, attach, flags) = match kind {
-            ProgramKind::UprobeMulti { sleepable } => (
-                PROG_TYPE_KPROBE,
-                ATTACH_UPROBE_MULTI,
-                if sleepable { F_SLEEPABLE } else { 0 },
-            ),
+            ProgramKind::UprobeMulti { sleepable } => match attach_mode() {
+                AttachMode::UprobeMulti => (
+                    PROG_TYPE_KPROBE,
+                    ATTACH_UPROBE_MULTI,
+                    if sleepable { F_SLEEPABLE } else { 0 },
+                ),
+                // A program on a perf event has no attach type and may not
+                // sleep (sessions lower none that would in this mode).
+                AttachMode::PerfEvent => (PROG_TYPE_KPROBE, 0, 0),
+            },
             ProgramKind::Tracepoint => (PROG_TYPE_TRACEPOINT, 0, 0),
         };
         let attr = || attr::ProgLoad::new(prog_type, insns, license, flags, name, attach);
@@ -657,10 +725,72 @@ pub struct LinkSite {
 /// (one RCU wait for all of them) and lowers the semaphores.
 #[derive(Debug)]
 pub struct Link {
-    _fd: OwnedFd,
+    /// The link, or per site its perf event and BPF link.
+    _fds: Vec<OwnedFd>,
 }
 
 impl Link {
+    /// `program` on `sites` of `path` (at their return with `retprobe`),
+    /// in process `pid` or system-wide, as [`attach_mode`] says.
+    pub fn uprobes(
+        program: &Program,
+        path: &std::path::Path,
+        sites: &[LinkSite],
+        retprobe: bool,
+        pid: Option<u32>,
+    ) -> Result<Link, Error> {
+        match attach_mode() {
+            AttachMode::UprobeMulti => Link::uprobe_multi(program, path, sites, retprobe, pid),
+            AttachMode::PerfEvent => Link::perf_events(program, path, sites, retprobe, pid),
+        }
+    }
+
+    /// One uprobe perf event per site, each with a BPF link that carries
+    /// the site's cookie (`BPF_LINK_CREATE` of a perf event, Linux 5.15).
+    fn perf_events(
+        program: &Program,
+        path: &std::path::Path,
+        sites: &[LinkSite],
+        retprobe: bool,
+        pid: Option<u32>,
+    ) -> Result<Link, Error> {
+        use std::os::unix::ffi::OsStrExt;
+        let pmu = crate::perf::UprobePmu::get()?;
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::Input(format!("{}: NUL byte in path", path.display())))?;
+        let mut fds = Vec::with_capacity(2 * sites.len());
+        for site in sites {
+            let where_ = || format!("{}+{:#x}", path.display(), site.offset);
+            let event = crate::perf::PerfEvent::uprobe(
+                &pmu,
+                &c_path,
+                site.offset,
+                site.ref_ctr_offset,
+                retprobe,
+                pid,
+            )
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EINVAL) if site.ref_ctr_offset != 0 => Error::Kernel(format!(
+                    "{}: the kernel refused the uprobe ({e}); another tracer may hold this \
+                     site with a different semaphore offset",
+                    where_()
+                )),
+                _ => Error::os(&format!("opening a uprobe perf event at {}", where_()), e),
+            })?;
+            let mut attr = attr::PerfEventLink::new(program.fd(), event.raw_fd(), site.cookie);
+            let link = bpf(&mut attr).map_err(|e| {
+                Error::os(
+                    &format!("attaching the BPF program to the uprobe at {}", where_()),
+                    e,
+                )
+            })?;
+            fds.push(event.into_fd());
+            fds.push(owned(link));
+        }
+        Ok(Link { _fds: fds })
+    }
+
+    /// One `uprobe_multi` link (also used alone by the floor example).
     pub fn uprobe_multi(
         program: &Program,
         path: &std::path::Path,
@@ -684,7 +814,9 @@ impl Link {
             pid.unwrap_or(0),
         );
         match bpf(&mut attr) {
-            Ok(fd) => Ok(Link { _fd: owned(fd) }),
+            Ok(fd) => Ok(Link {
+                _fds: vec![owned(fd)],
+            }),
             Err(e) => Err(match e.raw_os_error() {
                 Some(libc::EACCES | libc::EPERM) => Error::Privileges,
                 Some(libc::EINVAL | libc::EOPNOTSUPP) if !kernel_has_uprobe_multi() => {
