@@ -93,6 +93,17 @@ fn long_version() -> String {
             text.push(',');
         }
     }
+    // What `trace` will attach with ($STAP_SDT_ATTACH can choose).
+    text.push_str(match uprobe_engine::bpf::sys::attach_mode() {
+        uprobe_engine::bpf::sys::AttachMode::UprobeMulti => {
+            "
+attach: uprobe_multi links"
+        }
+        uprobe_engine::bpf::sys::AttachMode::PerfEvent => {
+            "
+attach: a uprobe perf event per site (no uprobe_multi, or STAP_SDT_ATTACH=perf)"
+        }
+    });
     text
 }
 

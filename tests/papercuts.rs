@@ -324,6 +324,22 @@ fn version_completions_and_man_page() {
         // The binary may lag one commit behind a commit made after the build.
         assert!(text.contains("(commit "), "{text} (HEAD {head})");
     }
+    // The attach path, which the environment can choose.
+    assert!(
+        text.contains("\nattach: uprobe_multi links")
+            || text.contains("\nattach: a uprobe perf event"),
+        "{text}"
+    );
+    let forced = Command::new(BIN)
+        .arg("--version")
+        .env("STAP_SDT_ATTACH", "perf")
+        .output()
+        .unwrap();
+    let forced = String::from_utf8_lossy(&forced.stdout);
+    assert!(
+        forced.contains("\nattach: a uprobe perf event per site"),
+        "{forced}"
+    );
     for feature in ["uprobe_multi", "sleepable uprobes", "ring buffer"] {
         assert!(
             text.contains(&format!("{feature} yes")) || text.contains(&format!("{feature} no")),
