@@ -46,35 +46,9 @@ chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-cat >"$work/bench_target.c" <<'C'
-#define STAP_SDT_CHEAP_SITE 1
-#include <sys/sdt.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-static char text[] = "hello, tracing";
-int main(int argc, char **argv) {
-    long n = argc > 1 ? atol(argv[1]) : 1000000;
-    int str = argc > 2 && strcmp(argv[2], "str") == 0;
-    char *volatile p = text;
-    char *s = p; /* in a register at the probe */
-    struct timespec a, b;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-    if (str)
-        for (long i = 0; i < n; i++)
-            STAP_PROBE1(bench, str, s);
-    else
-        for (long i = 0; i < n; i++)
-            STAP_PROBE2(bench, hit, i, n - i);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-    fprintf(stderr, "loop_ns %lld\n",
-            (long long)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)));
-    return 0;
-}
-C
 T=$work/bench_target
-gcc -O2 -I"$root/sdt-header/include" -o "$T" "$work/bench_target.c"
+gcc -O2 -I"$root/sdt-header/include" -DSTAP_SDT_CHEAP_SITE=1 \
+    -DBENCH_CLOCK=CLOCK_THREAD_CPUTIME_ID -o "$T" "$root/benches/bench_target.c"
 "$SDT" trace --in-process --json --str 0 -c "$T 2 str" "$T:bench:str" 2>/dev/null |
     grep -q '"args":\["hello, tracing"\]' || { echo "--in-process --str 0 does not print the string"; exit 1; }
 

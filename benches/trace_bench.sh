@@ -68,33 +68,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cat >"$work/bench_target.c" <<'C'
-#include <sys/sdt.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-static char text[] = "hello, tracing";
-int main(int argc, char **argv) {
-    long n = argc > 1 ? atol(argv[1]) : 1000000;
-    int str = argc > 2 && strcmp(argv[2], "str") == 0;
-    char *volatile p = text;
-    char *s = p; /* in a register at the probe */
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    if (str)
-        for (long i = 0; i < n; i++)
-            DTRACE_PROBE1(bench, str, s);
-    else
-        for (long i = 0; i < n; i++)
-            DTRACE_PROBE2(bench, hit, i, n - i);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    fprintf(stderr, "loop_ns %lld\n",
-            (long long)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec)));
-    return 0;
-}
-C
-gcc -O2 -o "$T" "$work/bench_target.c"
+gcc -O2 -o "$T" "$root/benches/bench_target.c"
 site_offset() { # the file offset of probe $1 (one location, 1-byte NOP)
     "$SDT" list --json "$T" "$1" | python3 -c \
         'import json,sys; print(hex(json.load(sys.stdin)["objects"][0]["probes"][0]["locations"][0]["file_offset"]))'
