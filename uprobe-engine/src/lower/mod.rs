@@ -521,12 +521,7 @@ pub fn record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) -> Vec
     b.jump_to_exit();
     b.land(reserved);
     b.push(insn::mov(R7, R0));
-    fill(&mut b, layout, layout.sleepable());
-    if layout.stack_frames > 0 {
-        user_stack(&mut b, layout);
-    }
-    b.push(insn::store32(R7, FAULTS, R8));
-    b.push(insn::store32(R7, FILLED, R9));
+    fill_record(&mut b, layout);
     if let Some(filter) = filter {
         filter::condition(&mut b, filter, layout);
         let keep = b.forward(insn::jump_if_ne(R0, 0, 0));
@@ -536,18 +531,34 @@ pub fn record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) -> Vec
         b.jump_to_exit();
         b.land(keep);
     }
-    // Waking the reader for every record costs more than the record: the
-    // reader polls every few milliseconds, and is woken only once the ring
-    // holds more than `maps.wake_bytes`.
-    b.extend(insn::load_map(R1, maps.ring));
-    b.push(insn::mov_imm(R2, RB_AVAIL_DATA));
-    b.push(insn::call(helper::RINGBUF_QUERY));
-    b.push(insn::mov_imm(R2, RB_NO_WAKEUP));
-    b.push(insn::jump_if_le(R0, maps.wake_bytes, 1));
-    b.push(insn::mov_imm(R2, RB_FORCE_WAKEUP));
+    wake_flags(&mut b, maps, R2);
     b.push(insn::mov(R1, R7));
     b.push(insn::call(helper::RINGBUF_SUBMIT));
     b.finish()
+}
+
+/// Fill the record at R7 and its user stack, and store its fault bits and
+/// filled length (R8, R9 after [`fill`]; R9 stays the length).
+fn fill_record(b: &mut Builder, layout: &Layout) {
+    fill(b, layout, layout.sleepable());
+    if layout.stack_frames > 0 {
+        user_stack(b, layout);
+    }
+    b.push(insn::store32(R7, FAULTS, R8));
+    b.push(insn::store32(R7, FILLED, R9));
+}
+
+/// `flags` = the submit flags of a record. Waking the reader for every
+/// record costs more than the record: the reader polls every few
+/// milliseconds, and is woken only once the ring holds more than
+/// `maps.wake_bytes`. Clobbers R0-R5.
+fn wake_flags(b: &mut Builder, maps: Maps, flags: Reg) {
+    b.extend(insn::load_map(R1, maps.ring));
+    b.push(insn::mov_imm(R2, RB_AVAIL_DATA));
+    b.push(insn::call(helper::RINGBUF_QUERY));
+    b.push(insn::mov_imm(flags, RB_NO_WAKEUP));
+    b.push(insn::jump_if_le(R0, maps.wake_bytes, 1));
+    b.push(insn::mov_imm(flags, RB_FORCE_WAKEUP));
 }
 
 /// [`record_program`] for records with strings or a stack: a record
@@ -564,12 +575,7 @@ fn compact_record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) ->
     let record_bytes = layout.record_bytes();
     let busy_at = compact_scratch_bytes(layout) - 8;
     b.take_scratch(maps, layout.sleepable().then_some(busy_at as i16));
-    fill(&mut b, layout, layout.sleepable());
-    if layout.stack_frames > 0 {
-        user_stack(&mut b, layout);
-    }
-    b.push(insn::store32(R7, FAULTS, R8));
-    b.push(insn::store32(R7, FILLED, R9));
+    fill_record(&mut b, layout);
     if let Some(filter) = filter {
         filter::condition(&mut b, filter, layout);
         b.jump_to_exit_if_zero(R0);
@@ -578,13 +584,7 @@ fn compact_record_program(layout: &Layout, filter: Option<&Expr>, maps: Maps) ->
     let fits = b.forward(insn::jump_if_imm(Cond::Le, R9, record_bytes as i32, 0));
     b.jump_to_exit();
     b.land(fits);
-    // As in record_program: wake the reader only past `wake_bytes`.
-    b.extend(insn::load_map(R1, maps.ring));
-    b.push(insn::mov_imm(R2, RB_AVAIL_DATA));
-    b.push(insn::call(helper::RINGBUF_QUERY));
-    b.push(insn::mov_imm(R8, RB_NO_WAKEUP));
-    b.push(insn::jump_if_le(R0, maps.wake_bytes, 1));
-    b.push(insn::mov_imm(R8, RB_FORCE_WAKEUP));
+    wake_flags(&mut b, maps, R8);
     b.extend(insn::load_map(R1, maps.ring));
     b.push(insn::mov(R2, R7));
     b.push(insn::mov(R3, R9));
