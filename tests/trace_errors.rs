@@ -93,6 +93,7 @@ fn without_privileges_one_sentence_says_what_is_needed() {
     assert_eq!(
         err.trim(),
         "stap-sdt: tracing needs root, or the CAP_PERFMON and CAP_SYS_ADMIN capabilities \
-         (to load BPF programs and attach uprobes)"
+         (to load BPF programs and attach uprobes); a program of your own with cheap sites \
+         can be traced without them: stap-sdt trace --in-process -c CMD (docs/inprocess.md)"
     );
 }

@@ -359,7 +359,18 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
         0 => 127,
         n => n,
     };
-    let engine = |e: uprobe_engine::Error| Failure::engine(None, &e);
+    // Without privileges, the kernel backend's failure also names the way
+    // that needs none (for one's own programs with cheap sites).
+    let engine = |e: uprobe_engine::Error| {
+        let mut failure = Failure::engine(None, &e);
+        if matches!(e, uprobe_engine::Error::Privileges) {
+            failure.message.push_str(
+                "; a program of your own with cheap sites can be traced without them: \
+                 stap-sdt trace --in-process -c CMD (docs/inprocess.md)",
+            );
+        }
+        failure
+    };
     let mut session = match in_process {
         Some((shared, _)) => {
             let pid = child.as_ref().map_or(0, |c| c.pid());
