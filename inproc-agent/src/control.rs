@@ -6,6 +6,7 @@ use crate::sites::{attach, detach, with_state};
 use crate::{signals, ACTIVE};
 use inproc_shm::ATTACHED;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Follow the tracer's requests until it is gone; then detach.
 pub fn control(agent: &'static Agent) {
@@ -20,21 +21,7 @@ pub fn control(agent: &'static Agent) {
             apply(agent, wanted);
             applied = wanted;
         }
-        let timeout = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 200_000_000,
-        };
-        // SAFETY: a futex wait on the shared control word (not private:
-        // the tracer wakes it from its process).
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                header.control.as_ptr(),
-                libc::FUTEX_WAIT,
-                wanted,
-                &timeout,
-            )
-        };
+        inproc_shm::futex::wait(&header.control, wanted, Duration::from_millis(200));
         if tracer_gone(agent) {
             with_state(|s| {
                 s.attached = false;
@@ -75,13 +62,5 @@ pub fn apply(agent: &'static Agent, request: u32) {
         .trapped
         .store(signals::TRAPPED.load(Ordering::Relaxed), Ordering::Relaxed);
     agent.header.state.store(request, Ordering::Release);
-    // SAFETY: a futex wake on the shared state word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            agent.header.state.as_ptr(),
-            libc::FUTEX_WAKE,
-            i32::MAX,
-        )
-    };
+    inproc_shm::futex::wake(&agent.header.state);
 }

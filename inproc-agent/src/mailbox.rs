@@ -65,20 +65,6 @@ pub fn report(agent: &Agent, object: &Loaded) {
         if answer == request || Instant::now() >= deadline || crate::control::tracer_gone(agent) {
             return;
         }
-        let timeout = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 10_000_000,
-        };
-        // SAFETY: a futex wait on the shared answer word (the tracer wakes
-        // it when it answers).
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                header.object_answer.as_ptr(),
-                libc::FUTEX_WAIT,
-                answer,
-                &timeout,
-            )
-        };
+        inproc_shm::futex::wait(&header.object_answer, answer, Duration::from_millis(10));
     }
 }

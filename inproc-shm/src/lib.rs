@@ -14,6 +14,7 @@
 //! [`Header::control`] and wakes it (futex); the agent applies it and
 //! stores the same value in [`Header::state`] (futex wake too).
 
+pub mod futex;
 pub mod ring;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};

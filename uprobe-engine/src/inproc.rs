@@ -389,15 +389,7 @@ impl InProcess {
             return;
         };
         header.object_answer.store(request, Ordering::Release);
-        // SAFETY: a futex wake on the shared answer word.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                header.object_answer.as_ptr(),
-                libc::FUTEX_WAKE,
-                i32::MAX,
-            )
-        };
+        inproc_shm::futex::wake(&header.object_answer);
     }
 
     /// The deferred selectors' sites in the object at `path` (device and
@@ -480,15 +472,7 @@ impl InProcess {
         let value = self.generation << 1 | if attach { ATTACHED } else { 0 };
         if let Some(header) = self.header() {
             header.control.store(value, Ordering::Release);
-            // SAFETY: a futex wake on the shared control word.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    header.control.as_ptr(),
-                    libc::FUTEX_WAKE,
-                    i32::MAX,
-                )
-            };
+            inproc_shm::futex::wake(&header.control);
         }
         value
     }
@@ -511,20 +495,7 @@ impl InProcess {
             if Instant::now() >= deadline || !alive(self.pid) {
                 return false;
             }
-            let timeout = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 20_000_000,
-            };
-            // SAFETY: a futex wait on the shared state word.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    header.state.as_ptr(),
-                    libc::FUTEX_WAIT,
-                    state,
-                    &timeout,
-                )
-            };
+            inproc_shm::futex::wait(&header.state, state, Duration::from_millis(20));
         }
     }
 
