@@ -89,16 +89,7 @@ fn all_twelve_arguments_arrive() {
     assert_eq!(code, Some(0), "{err:?}");
     let events = json_lines(&out);
     assert_eq!(events.len(), 2, "{out:?} {err:?}");
-    for (round, e) in events.iter().enumerate() {
-        let expected: Vec<i64> = (1..=12).map(|k| round as i64 * 100 + k).collect();
-        let got: Vec<i64> = e["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_i64().unwrap())
-            .collect();
-        assert_eq!(got, expected);
-    }
+    assert_twelve_arguments(&events);
 }
 
 #[test]

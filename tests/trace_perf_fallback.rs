@@ -80,16 +80,7 @@ fn twelve_arguments_arrive_through_uprobe_perf_events() {
     assert_eq!(code, Some(0), "{err:?}");
     let events = json_lines(&out);
     assert_eq!(events.len(), 3, "{out:?} {err:?}");
-    for (round, e) in events.iter().enumerate() {
-        let expected: Vec<i64> = (1..=12).map(|k| round as i64 * 100 + k).collect();
-        let got: Vec<i64> = e["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_i64().unwrap())
-            .collect();
-        assert_eq!(got, expected);
-    }
+    assert_twelve_arguments(&events);
 }
 
 /// Counting in the kernel system-wide (pid -1 on CPU 0 runs the program for

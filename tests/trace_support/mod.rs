@@ -277,6 +277,21 @@ pub fn events_of(tracer_pid: u32) -> Vec<String> {
 }
 
 /// Parse `--json` lines.
+/// The fixture's `twelve` probe, fired for rounds 0, 1, …: round r's
+/// arguments are r*100+1 … r*100+12, and every one of them arrived.
+pub fn assert_twelve_arguments(events: &[serde_json::Value]) {
+    for (round, e) in events.iter().enumerate() {
+        let expected: Vec<i64> = (1..=12).map(|k| round as i64 * 100 + k).collect();
+        let got: Vec<i64> = e["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(got, expected, "round {round}");
+    }
+}
+
 pub fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
     lines
         .iter()
