@@ -114,6 +114,14 @@ impl Backend {
     }
 
     /// After start: what the in-process agent could not do.
+    /// Warnings that came up while tracing (sites of objects loaded later).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        match self {
+            Backend::Kernel(_) => Vec::new(),
+            Backend::InProcess(s) => s.take_warnings(),
+        }
+    }
+
     pub fn agent_error(&self) -> Option<String> {
         match self {
             Backend::InProcess(s) => s.agent_error(),

@@ -535,6 +535,9 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
             (false, None) => 100,
         };
         session.poll(wait_ms, |event| sink.take(event, &mut stack_names));
+        for warning in session.take_warnings() {
+            eprintln!("stap-sdt: {warning}");
+        }
         sink.flush();
         if let (Some((spec, _, name)), Some(kernel)) = (&aggregate, session.kernel()) {
             crate::metrics::publish_session(kernel, spec, name);

@@ -122,6 +122,9 @@ pub struct InProcess {
     deferred: Vec<(Glob, Glob)>,
     /// Objects (device, inode) planned already.
     known: Vec<(u64, u64)>,
+    /// What planning objects loaded later found wrong, for the caller to
+    /// show ([`take_warnings`](Self::take_warnings)).
+    late_warnings: Vec<String>,
 }
 
 /// Room for sites of objects loaded later.
@@ -174,6 +177,7 @@ impl InProcess {
             user,
             objects_read: Default::default(),
             deferred: Vec::new(),
+            late_warnings: Vec::new(),
             known: Vec::new(),
         })
     }
@@ -425,32 +429,27 @@ impl InProcess {
         for mut site in found {
             let mut report = session::report(&site);
             report.warnings.retain(|w| !w.starts_with("a cheap site"));
+            let at = format!(
+                "{} at {}+0x{:x}",
+                site.label,
+                site.path.display(),
+                site.offset
+            );
             if let Some(why) = not_patchable(&site) {
-                eprintln!(
-                    "stap-sdt: {} at {}+0x{:x}: {why}",
-                    site.label,
-                    site.path.display(),
-                    site.offset
-                );
+                self.late_warnings.push(format!("{at}: {why}"));
                 continue;
             }
             let index = header.site_count.load(Ordering::Relaxed) as usize;
             if index >= header.capacity as usize {
-                eprintln!(
-                    "stap-sdt: {} at {}: more than {DEFERRED_SITES} sites loaded later; not traced",
+                self.late_warnings.push(format!(
+                    "{} at {}: more than {DEFERRED_SITES} sites loaded later; not traced",
                     site.label,
                     path.display()
-                );
+                ));
                 break;
             }
-            for warning in &report.warnings {
-                eprintln!(
-                    "stap-sdt: {} at {}+0x{:x}: {warning}",
-                    site.label,
-                    site.path.display(),
-                    site.offset
-                );
-            }
+            self.late_warnings
+                .extend(report.warnings.iter().map(|w| format!("{at}: {w}")));
             let encoded = encode_site(&site, dev, ino, string_bytes);
             // SAFETY: slot `index` < capacity lies inside the mapping, and no
             // agent reads it before `site_count` is raised past it below.
@@ -526,6 +525,12 @@ impl InProcess {
     }
 
     /// What the agent could not do, if anything.
+    /// What was found wrong with sites of objects loaded after the start
+    /// (not cheap, no room, arguments that cannot be read), once each.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.late_warnings)
+    }
+
     pub fn agent_error(&self) -> Option<String> {
         let code = self.header()?.error.load(Ordering::Relaxed);
         (code != 0).then(|| format!("in-process agent: {}", inproc_shm::error_text(code)))
