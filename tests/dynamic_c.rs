@@ -20,14 +20,8 @@ const SOURCE: &str = include_str!("fixtures/dynamic_abi.c");
 /// The C program, linked with a `libsdt_dynamic.so` built for the tests.
 fn build(scratch: &Scratch) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib_dir = test_support::cargo_build(
-        workspace,
-        &["sdt-dynamic"],
-        &[],
-        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("cabi"),
-        false,
-    );
-    assert!(lib_dir.join("libsdt_dynamic.so").is_file());
+    let lib_dir =
+        test_support::sdt_dynamic_library(workspace, Path::new(env!("CARGO_TARGET_TMPDIR")));
     let include = format!("-I{}", workspace.join("sdt-dynamic/include").display());
     let link = format!("-L{}", lib_dir.display());
     let rpath = format!("-Wl,-rpath,{}", lib_dir.display());

@@ -460,13 +460,8 @@ fn probes_defined_at_run_time_are_traced_in_process() {
         return;
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib_dir = test_support::cargo_build(
-        workspace,
-        &["sdt-dynamic"],
-        &[],
-        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("cabi"),
-        false,
-    );
+    let lib_dir =
+        test_support::sdt_dynamic_library(workspace, Path::new(env!("CARGO_TARGET_TMPDIR")));
     let scratch = Scratch::new();
     let program = scratch.compile(
         "gcc",

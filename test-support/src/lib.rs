@@ -173,6 +173,21 @@ pub fn system_sdt_include() -> Option<PathBuf> {
 /// For fixtures that must be real cargo builds (Rust programs with
 /// probes); `features` as for `cargo build --features`. Panics with
 /// cargo's message when the build fails.
+/// The directory of a `libsdt_dynamic.so` (the C ABI of probes defined at
+/// run time) built for the tests under `target_tmp` (`CARGO_TARGET_TMPDIR`),
+/// shared by the tests that link C programs against it.
+pub fn sdt_dynamic_library(workspace: &Path, target_tmp: &Path) -> PathBuf {
+    let dir = cargo_build(
+        workspace,
+        &["sdt-dynamic"],
+        &[],
+        &target_tmp.join("cabi"),
+        false,
+    );
+    assert!(dir.join("libsdt_dynamic.so").is_file(), "{}", dir.display());
+    dir
+}
+
 pub fn cargo_build(
     workspace: &Path,
     packages: &[&str],
