@@ -290,12 +290,7 @@ impl Run {
                 self.tracer.finish(&mut counted);
                 return exit_code;
             }
-            // Wake for the deadline, not 100 ms past it (`-d 0.01`).
-            let timeout = self.deadline.map_or(100, |d| {
-                d.saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .clamp(1, 100) as i32
-            });
+            let timeout = signals::poll_wait_ms(self.deadline);
             self.tracer.poll(timeout, &mut counted);
             if let Err(e) = self.out.writer.flush() {
                 self.write_error.get_or_insert(e);

@@ -525,14 +525,10 @@ pub(crate) fn drive(run: Run) -> Result<ExitCode, Failure> {
             // Nothing recorded from here on: the last poll takes what is left.
             session.stop();
         }
-        // Wait at most until the deadline: `-d 0.01` ends after 10 ms.
-        let wait_ms = match (stop, deadline) {
-            (true, _) => 0,
-            (false, Some(d)) => d
-                .saturating_duration_since(Instant::now())
-                .as_millis()
-                .clamp(1, 100) as i32,
-            (false, None) => 100,
+        let wait_ms = if stop {
+            0
+        } else {
+            signals::poll_wait_ms(deadline)
         };
         session.poll(wait_ms, |event| sink.take(event, &mut stack_names));
         for warning in session.take_warnings() {

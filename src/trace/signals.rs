@@ -38,3 +38,14 @@ pub fn received() -> Option<i32> {
         s => Some(s),
     }
 }
+
+/// How long a tracing loop may wait for records before it looks at the
+/// signal flag and the deadline again: 100 ms, or until the deadline
+/// (`-d 0.01` ends after 10 ms, not 100).
+pub fn poll_wait_ms(deadline: Option<std::time::Instant>) -> i32 {
+    deadline.map_or(100, |d| {
+        d.saturating_duration_since(std::time::Instant::now())
+            .as_millis()
+            .clamp(1, 100) as i32
+    })
+}
