@@ -359,42 +359,41 @@ enum Need {
     Semaphore,
 }
 
+impl Need {
+    /// Whether a segment allows it: code must be executable; a semaphore
+    /// writable, since the kernel raises it by writing it.
+    fn allowed_in(self, place: &Placement) -> bool {
+        match self {
+            Need::Code => place.executable(),
+            Need::Semaphore => place.writable(),
+        }
+    }
+}
+
 /// The file offset of a note's `address`, or `None` with a diagnostic when
 /// it lies outside every segment or in one that does not allow what it
-/// is for (`checked`: the object has segments and is not relocatable).
+/// is for. Relocatable objects (no segments) are not checked.
 fn place(
     cx: &mut NoteContext<'_>,
-    checked: bool,
     address: u64,
     need: Need,
     (provider, name): (&str, &str),
 ) -> Option<u64> {
-    let (what, allowed, adjective, consequence) = match need {
-        Need::Code => (
-            "address",
-            Placement::executable as fn(&Placement) -> bool,
-            "executable",
-            "it cannot be probed",
-        ),
-        Need::Semaphore => (
-            "semaphore",
-            Placement::writable as fn(&Placement) -> bool,
-            "writable",
-            "it is left alone",
-        ),
+    let checked = cx.elf_type != "rel" && !cx.segments.is_empty();
+    let (what, adjective, consequence) = match need {
+        Need::Code => ("address", "executable", "; it cannot be probed"),
+        Need::Semaphore => ("semaphore", "writable", "; it is left alone"),
     };
-    let placement = cx.segments.place(address);
-    let problem = match placement {
-        Some(p) if !checked || allowed(&p) => return Some(p.file_offset),
+    let problem = match cx.segments.place(address) {
+        Some(p) if !checked || need.allowed_in(&p) => return Some(p.file_offset),
         Some(p) => format!(
-            "lies in a segment that is not {adjective} (flags {:?}); {consequence}",
+            "lies in a segment that is not {adjective} (flags {:?}){consequence}",
             p.flags_text()
         ),
         None if !checked => return None,
-        None if need == Need::Code => {
-            format!("lies outside every loadable segment; {consequence}")
-        }
-        None => "lies outside every loadable segment".to_string(),
+        // (The semaphore's message has always ended there.)
+        None if need == Need::Semaphore => "lies outside every loadable segment".to_string(),
+        None => format!("lies outside every loadable segment{consequence}"),
     };
     cx.diagnostics
         .push(format!("{provider}:{name}: {what} {address:#x} {problem}"));
@@ -418,16 +417,14 @@ impl<'data> ProbeBuilder<'data> {
             _ => 0,
         };
         let address = raw.pc.wrapping_add(delta);
-        let relocatable = cx.elf_type == "rel";
-        let checked = !relocatable && !cx.segments.is_empty();
         let label = (raw.provider, raw.name);
         // A site must be code: a uprobe elsewhere never fires.
-        let file_offset = place(cx, checked, address, Need::Code, label);
+        let file_offset = place(cx, address, Need::Code, label);
         let semaphore = (raw.semaphore != 0).then(|| {
             let address = raw.semaphore.wrapping_add(delta);
             // The kernel raises a semaphore by writing it; one in a
             // read-only segment is a corrupt object, not ours to write.
-            let file_offset = place(cx, checked, address, Need::Semaphore, label);
+            let file_offset = place(cx, address, Need::Semaphore, label);
             Semaphore {
                 address,
                 file_offset,
