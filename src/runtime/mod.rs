@@ -33,8 +33,8 @@ pub struct Scope {
     #[arg(short = 'd', long, value_name = "SECONDS")]
     duration: Option<f64>,
 
-    /// Pages of the ring buffer all CPUs share (a power of two; default 4096 per CPU
-    /// when events carry strings, 1024 otherwise); raise it when events are
+    /// Pages of the ring buffer all CPUs share (a power of two; default 512 per CPU
+    /// when events carry strings, 128 otherwise); raise it when events are
     /// reported lost.
     #[arg(
         long,

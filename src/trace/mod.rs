@@ -139,8 +139,10 @@ pub struct TraceArgs {
     #[arg(long, requires = "command")]
     in_process: bool,
 
-    /// Pages of the ring buffer all CPUs share (a power of two; default 1024 per CPU;
-    /// with --in-process, of the shared ring: default 4096, 16 MiB).
+    /// Pages of the ring buffer all CPUs share (a power of two; default 128 per CPU,
+    /// perf record's 512 KiB, or 512 per CPU when records carry strings or stacks;
+    /// with --in-process, of the shared ring: default 4096, 16 MiB). Raise it when
+    /// events are reported lost.
     #[arg(
         long,
         value_name = "PAGES",

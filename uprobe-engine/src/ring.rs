@@ -8,14 +8,18 @@
 
 use crate::bpf::sys::Map;
 use crate::Error;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+const CACHE_LINE: u64 = 64;
 const BUSY: u32 = 1 << 31;
 const DISCARD: u32 = 1 << 30;
 const HEADER: usize = 8;
-/// How often a waiting reader looks at the ring, in ms.
-const LOOK_MS: i32 = 5;
+/// How often a waiting reader looks at the ring, in ms: at the least while
+/// records come in (a ring of 512 KiB per CPU holds 3.5 ms of one CPU's
+/// fastest hits, 2 M/s of 72 bytes), at the most while none do.
+pub(crate) const LOOK_MIN_MS: i32 = 1;
+const LOOK_MAX_MS: i32 = 32;
 
 /// A record arriving later than this after another of the same time can
 /// still come before it: records are held back this long before they are
@@ -26,6 +30,11 @@ pub const REORDER_NS: u64 = 1_000_000;
 
 pub struct RingReader {
     map: Map,
+    /// The ring's descriptor, edge-triggered: `epoll_wait` sleeps until a
+    /// program wakes the reader, even while records are waiting.
+    epoll: OwnedFd,
+    /// How long the next wait sleeps before looking (see `wait`).
+    look_ms: std::cell::Cell<i32>,
     consumer: *mut u8,
     /// The producer page followed by the data area, twice.
     producer: *mut u8,
@@ -38,6 +47,8 @@ pub struct RingReader {
     forks: Vec<u32>,
     /// Records taken since the last `drain`.
     fresh: usize,
+    /// Whether this CPU has `cldemote` (see [`demote_lines`]).
+    demote: bool,
 }
 
 // SAFETY: the mappings belong to this value alone.
@@ -59,8 +70,11 @@ impl RingReader {
                 return Err(e);
             }
         };
+        let epoll = edge_triggered_epoll(fd)?;
         Ok(RingReader {
             map,
+            epoll,
+            look_ms: std::cell::Cell::new(LOOK_MIN_MS),
             consumer,
             producer,
             data_bytes,
@@ -68,6 +82,7 @@ impl RingReader {
             pending: Vec::new(),
             forks: Vec::new(),
             fresh: 0,
+            demote: has_cldemote(),
         })
     }
 
@@ -75,30 +90,52 @@ impl RingReader {
         self.map.fd()
     }
 
-    /// Wait up to `timeout_ms` for records (returns at once when some wait).
-    /// Wait up to `timeout_ms` for records. Programs wake the reader only
-    /// once the ring fills up (a wakeup per record costs more than the
-    /// record), so the ring is looked at every [`LOOK_MS`] as well.
+    /// Wait up to `timeout_ms` for records. Programs do not wake the reader
+    /// for each record (that costs the traced thread more than the record:
+    /// see `lower::wake_flags`), only when the ring is filling past
+    /// [`RingReader::wake_mark`], or for a record the session needs at once
+    /// (a fork). So the reader looks at the ring on its own clock: every
+    /// millisecond while records come in, backing off to [`LOOK_MAX_MS`]
+    /// while none do. Returns at once if an eighth of the ring waits.
     pub fn wait(&self, timeout_ms: i32) {
         let deadline =
             std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
         loop {
-            if self.available() {
+            let unread = self.unread_bytes();
+            if unread >= (self.data_bytes / 8) as u64 {
                 return;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return;
             }
-            let mut fds = [libc::pollfd {
-                fd: self.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            let slice = (left.as_millis() as i32).clamp(1, LOOK_MS);
-            // SAFETY: one pollfd we own.
-            unsafe { libc::poll(fds.as_mut_ptr(), 1, slice) };
+            let look = self.look_ms.get();
+            let slice = (left.as_millis() as i32).clamp(1, look);
+            let mut event = libc::epoll_event { events: 0, u64: 0 };
+            // SAFETY: our epoll descriptor and one event we own.
+            let woken = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut event, 1, slice) };
+            let unread = self.unread_bytes();
+            self.look_ms.set(if unread > 0 {
+                LOOK_MIN_MS
+            } else {
+                (look * 2).min(LOOK_MAX_MS)
+            });
+            if woken > 0 || unread > 0 {
+                return;
+            }
         }
+    }
+
+    /// Records wake the reader when the bytes waiting cross this mark.
+    pub fn wake_mark(&self) -> u64 {
+        (self.data_bytes / 2) as u64
+    }
+
+    fn unread_bytes(&self) -> u64 {
+        let (consumer, producer) = self.positions();
+        producer
+            .load(Ordering::Acquire)
+            .saturating_sub(consumer.load(Ordering::Acquire))
     }
 
     fn positions<'a>(&self) -> (&'a AtomicU64, &'a AtomicU64) {
@@ -111,11 +148,6 @@ impl RingReader {
                 &*(self.producer as *const AtomicU64),
             )
         }
-    }
-
-    fn available(&self) -> bool {
-        let (consumer, producer) = self.positions();
-        consumer.load(Ordering::Acquire) < producer.load(Ordering::Acquire)
     }
 
     /// Take every finished record out of the ring into the pending set.
@@ -133,6 +165,7 @@ impl RingReader {
         // also bounds how much room a long batch keeps from the producer).
         let step = (self.data_bytes / 8) as u64;
         let mut released = consumer;
+        let mut demoted = consumer & !(CACHE_LINE - 1);
         while consumer < producer {
             let at = (consumer & mask) as usize;
             // SAFETY: `at` is inside the first copy of the data area; the
@@ -160,6 +193,18 @@ impl RingReader {
                 }
             }
             consumer += ((len + HEADER + 7) & !7) as u64;
+            if self.demote {
+                // The lines read to the end, not the one the next record
+                // begins in: the producer may be writing it.
+                let read = consumer & !(CACHE_LINE - 1);
+                demote_lines(
+                    data,
+                    mask,
+                    demoted.max(read.saturating_sub(self.data_bytes as u64)),
+                    read,
+                );
+                demoted = read;
+            }
             if consumer - released >= step {
                 consumer_pos.store(consumer, Ordering::Release);
                 released = consumer;
@@ -230,4 +275,67 @@ fn mmap(fd: RawFd, bytes: usize, prot: i32, offset: usize) -> Result<*mut u8, Er
         ));
     }
     Ok(p.cast())
+}
+
+/// An epoll instance watching `fd` for input, edge-triggered.
+fn edge_triggered_epoll(fd: RawFd) -> Result<OwnedFd, Error> {
+    let failed = |what| Error::os(what, std::io::Error::last_os_error());
+    // SAFETY: no pointers; the descriptor returned is ours to own.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if epoll < 0 {
+        return Err(failed("creating an epoll instance for the ring buffer"));
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: 0,
+    };
+    // SAFETY: both descriptors are open; the event is read during the call.
+    if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
+        return Err(failed("watching the ring buffer with epoll"));
+    }
+    Ok(epoll)
+}
+
+/// Push the cache lines of the data area from `from` to `to` (ring
+/// positions, line-aligned) out of this CPU's caches to the shared one.
+///
+/// The CPU that writes the next lap of records must take each line back
+/// from wherever the reader left it: from the reader's own cache that is
+/// a cross-core snoop the kernel waits out at the record's commit (an
+/// atomic exchange); from the shared cache it is quicker. Measured on one
+/// site at 2 M records/s (1 MiB ring, 12 interleaved runs each): 447.5 ns
+/// per hit without, 432.8 ns with (median). `cldemote` is a hint: it
+/// changes no data and faults on nothing.
+fn demote_lines(data: *const u8, mask: u64, from: u64, to: u64) {
+    let mut line = from;
+    while line < to {
+        // SAFETY: `line & mask` is inside the data area's first copy; the
+        // instruction reads nothing and writes nothing.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::asm!(
+                "cldemote [{0}]",
+                in(reg) data.add((line & mask) as usize),
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        line += CACHE_LINE;
+    }
+}
+
+/// Whether the CPU has `cldemote` (CPUID leaf 7, ECX bit 25). Where it
+/// does not, the encoding may be something else: it is not run there.
+fn has_cldemote() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Leaf 0 says whether leaf 7 exists.
+        let max_leaf = std::arch::x86_64::__cpuid(0).eax;
+        max_leaf >= 7 && std::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 25) != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }

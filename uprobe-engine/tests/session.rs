@@ -273,7 +273,7 @@ fn the_ring_descriptor_drives_a_callers_poll_loop() {
             revents: 0,
         };
         // SAFETY: one pollfd we own.
-        unsafe { libc::poll(&mut pfd, 1, 100) };
+        unsafe { libc::poll(&mut pfd, 1, Session::LOOK_MS) };
         events.extend(session.take_events());
         if events.len() < 50 {
             // The last records are held back a millisecond for ordering.
