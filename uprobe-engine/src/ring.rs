@@ -305,9 +305,10 @@ fn edge_triggered_epoll(fd: RawFd) -> Result<OwnedFd, Error> {
 /// from wherever the reader left it: from the reader's own cache that is
 /// a cross-core snoop the kernel waits out at the record's commit (an
 /// atomic exchange); from the shared cache it is quicker. Measured on one
-/// site at 2 M records/s (1 MiB ring, 12 interleaved runs each): 447.5 ns
-/// per hit without, 432.8 ns with (median). `cldemote` is a hint: it
-/// changes no data and faults on nothing.
+/// site at 2 M records/s (1 MiB ring, interleaved runs, medians): 447.5
+/// ns per hit without, 432.8 with (12 runs each); 475.1 and 467.0 (20
+/// runs, a noisier hour). Not reading the records at all saved ~20 ns.
+/// `cldemote` is a hint: it changes no data and faults on nothing.
 fn demote_lines(data: *const u8, mask: u64, from: u64, to: u64) {
     let mut line = from;
     while line < to {
