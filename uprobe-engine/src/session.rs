@@ -1285,6 +1285,18 @@ pub(crate) fn realtime_minus_monotonic() -> i128 {
     clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// The ring's size unless the caller sets one: 128 pages (512 KiB, what
+/// `perf record` maps per CPU by default) per online CPU, four times that
+/// when records carry strings or stacks (records up to ten times larger).
+/// Not larger: the CPU that writes a record first has to take its cache
+/// line back from the reader's, and from a ring larger than the cache it
+/// comes from memory instead. Measured on one site at 2 M hits/s (2 CPUs,
+/// 2 MiB L2 each): 459 ns per hit with 1 MiB, 478 ns with 8 MiB.
+pub fn default_ring_pages(big_records: bool, online_cpus: usize) -> usize {
+    let per_cpu = if big_records { 512 } else { 128 };
+    per_cpu * online_cpus.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1307,16 +1319,4 @@ mod tests {
         assert!(super::pid_filter_works("7.0"));
         assert!(super::pid_filter_works("weird"));
     }
-}
-
-/// The ring's size unless the caller sets one: 128 pages (512 KiB, what
-/// `perf record` maps per CPU by default) per online CPU, four times that
-/// when records carry strings or stacks (records up to ten times larger).
-/// Not larger: the CPU that writes a record first has to take its cache
-/// line back from the reader's, and from a ring larger than the cache it
-/// comes from memory instead. Measured on one site at 2 M hits/s (2 CPUs,
-/// 2 MiB L2 each): 459 ns per hit with 1 MiB, 478 ns with 8 MiB.
-pub fn default_ring_pages(big_records: bool, online_cpus: usize) -> usize {
-    let per_cpu = if big_records { 512 } else { 128 };
-    per_cpu * online_cpus.max(1)
 }
