@@ -8,7 +8,10 @@
 #     bpftrace count(); with -c (pid-filtered links) and system-wide;
 #  2. --json of two integer arguments, and of one string argument, against
 #     perf record of the same SDT event and bpftrace printf, with the
-#     records each tool delivered and the losses it reported;
+#     records each tool delivered and the losses it reported; and the
+#     floors of the record's transport: a program that only builds the
+#     same 64-byte record and sends it through a BPF ring buffer, or
+#     through per-CPU perf buffers (`uprobe_floor -r ringbuf|perfbuf`);
 #  3. attach + detach of every hotspot* location of OpenJDK 17's libjvm.so
 #     with a JVM running: the floor (one link, same program), stap-sdt trace
 #     --count / records, `calls -l java -p` and `events -l java -p`;
@@ -34,7 +37,7 @@ for a in "$@"; do
     case $a in
     --no-jvm) JVM=no ;;
     --bpftrace-jvm) BPFTRACE_JVM=yes ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     -*) echo "unknown option $a" >&2; exit 2 ;;
     *) positional+=("$a") ;;
     esac
@@ -149,6 +152,18 @@ m_perf_record() {
     perf record -q -o "$work/perf.data" -e sdt_bench:hit -- "$T" "$HITS" 2>"$work/err"
     perf_stats
 }
+floor_records() {
+    sed -n 's/^floor: \([0-9]*\) records read, [0-9]* lost$/\1/p' "$work/err" >"$work/delivered"
+    sed -n 's/^floor: [0-9]* records read, \([0-9]*\) lost$/\1/p' "$work/err" >"$work/lost"
+}
+m_ringbuf_floor() {
+    "$FLOOR" -r ringbuf -c "$T $HITS" "$T" "$off_hit" 2>"$work/err"
+    floor_records
+}
+m_perfbuf_floor() {
+    "$FLOOR" -r perfbuf -c "$T $HITS" "$T" "$off_hit" 2>"$work/err"
+    floor_records
+}
 m_bpftrace_printf() {
     bpftrace -e "usdt:$T:bench:hit { printf(\"%d %d\\n\", arg0, arg1); }" -c "$T $HITS" 2>"$work/err" |
         grep -c '^[0-9]' >"$work/delivered" || true
@@ -179,7 +194,7 @@ check_str() {
 check_str
 
 modes=(untraced floor_c ours_count_c floor_all ours_count_all bpftrace_count
-    ours_json perf_record bpftrace_printf
+    ours_json perf_record bpftrace_printf ringbuf_floor perfbuf_floor
     untraced_str ours_json_str perf_record_str bpftrace_printf_str)
 declare -A BEST DELIVERED LOST LOST_ALL
 echo "# $HITS hits, fastest of $REPEATS rounds; kernel $(uname -r); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -210,7 +225,8 @@ verdict() { # VALUE OP LIMIT
     python3 -c "print('goal met' if $1 $2 $3 else 'GOAL MISSED')"
 }
 declare -A H
-for mode in floor_c ours_count_c floor_all ours_count_all bpftrace_count ours_json perf_record bpftrace_printf; do
+for mode in floor_c ours_count_c floor_all ours_count_all bpftrace_count ours_json perf_record bpftrace_printf \
+    ringbuf_floor perfbuf_floor; do
     H[$mode]=$(per_hit "$mode" untraced)
 done
 for mode in ours_json_str perf_record_str bpftrace_printf_str; do
@@ -242,6 +258,8 @@ row2() {
 row2 "stap-sdt trace --json (2 integer args)" ours_json ours_json
 row2 "perf record sdt_bench:hit (2 args)" perf_record ours_json
 row2 "bpftrace printf(\"%d %d\")" bpftrace_printf ours_json
+row2 "floor: the same record, BPF ring buffer" ringbuf_floor ours_json
+row2 "floor: the same record, perf buffers" perfbuf_floor ours_json
 row2 "stap-sdt trace --json --str 0 (1 string)" ours_json_str ours_json_str
 row2 "perf record, the string (+0(arg):string)" perf_record_str ours_json_str
 row2 "bpftrace printf(\"%s\", str(arg0))" bpftrace_printf_str ours_json_str
@@ -251,6 +269,7 @@ ps=$(ratio "${H[perf_record_str]}" "${H[ours_json_str]}")
 bs=$(ratio "${H[bpftrace_printf_str]}" "${H[ours_json_str]}")
 echo "ints: perf record/stap-sdt ${p} (goal >= 1.3x): $(verdict "${p%x}" '>=' 1.3); bpftrace/stap-sdt ${b} (goal >= 3x): $(verdict "${b%x}" '>=' 3)"
 echo "string: perf record/stap-sdt ${ps}, bpftrace/stap-sdt ${bs} (goal > 1x each): $(verdict "${ps%x}" '>' 1), $(verdict "${bs%x}" '>' 1)"
+echo "(floors: uprobe_floor -r ringbuf|perfbuf -c: only the record, read by a thread every ms)"
 echo "(delivered: records the tool wrote; perf's are its SAMPLE events: in trial runs some"
 echo " hits came twice, the same arguments in two samples, so they can exceed HITS)"
 

@@ -84,6 +84,39 @@ impl PerfEvent {
         Ok(PerfEvent { fd })
     }
 
+    /// The software event `bpf_perf_event_output` writes into, on `cpu`,
+    /// with a buffer that wakes its reader only once `watermark` bytes wait
+    /// (raw samples only: what the program passes).
+    pub fn bpf_output(cpu: i32, watermark: u32) -> Result<PerfEvent, Error> {
+        // SAFETY: perf_event_attr is plain data; all-zero is its documented default.
+        let mut attr: sys::bindings::perf_event_attr = unsafe { std::mem::zeroed() };
+        attr.size = std::mem::size_of::<sys::bindings::perf_event_attr>() as u32;
+        attr.type_ = sys::bindings::PERF_TYPE_SOFTWARE;
+        attr.config = u64::from(sys::bindings::PERF_COUNT_SW_BPF_OUTPUT);
+        attr.sample_type = u64::from(sys::bindings::PERF_SAMPLE_RAW);
+        attr.set_watermark(1);
+        attr.__bindgen_anon_2.wakeup_watermark = watermark;
+        // SAFETY: attr is initialised and outlives the call.
+        let fd = unsafe {
+            sys::perf_event_open(
+                &mut attr,
+                -1,
+                cpu,
+                -1,
+                sys::bindings::PERF_FLAG_FD_CLOEXEC as _,
+            )
+        };
+        if fd < 0 {
+            return Err(Error::os(
+                "perf_event_open (bpf output)",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: fd was just returned by the kernel and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(PerfEvent { fd })
+    }
+
     pub fn enable(&self) -> Result<(), Error> {
         // SAFETY: ioctl on a perf fd we own.
         if unsafe { sys::ioctls::ENABLE(self.fd.as_raw_fd(), 0) } < 0 {

@@ -65,3 +65,27 @@ fn shared_hash_maps_have_one_slot() {
         vec![7u32.to_ne_bytes().to_vec(), 8u32.to_ne_bytes().to_vec()]
     );
 }
+
+/// The perf event array takes each CPU's BPF-output event (what
+/// `uprobe_floor -r perfbuf` writes through), and nothing else: a ring
+/// buffer's descriptor is refused by the kernel.
+#[test]
+fn a_perf_event_array_holds_bpf_output_events() {
+    if !kernel_maps("a_perf_event_array_holds_bpf_output_events") {
+        return;
+    }
+    let cpus = uprobe_engine::perf::online_cpus();
+    let slots = cpus.iter().max().map_or(1, |c| *c as u32 + 1);
+    let array = Map::perf_event_array(slots).unwrap();
+    let events: Vec<_> = cpus
+        .iter()
+        .map(|&cpu| uprobe_engine::perf::PerfEvent::bpf_output(cpu, 4096).unwrap())
+        .collect();
+    for (cpu, event) in cpus.iter().zip(&events) {
+        array
+            .insert_u32(*cpu as u32, event.raw_fd() as u32)
+            .unwrap();
+    }
+    let ring = Map::ring_buffer(4096).unwrap();
+    assert!(array.insert_u32(0, ring.fd() as u32).is_err());
+}

@@ -355,6 +355,7 @@ pub mod helper {
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_COMM: i32 = 16;
+    pub const PERF_EVENT_OUTPUT: i32 = 25;
     pub const GET_STACKID: i32 = 27;
     pub const GET_STACK: i32 = 67;
     pub const PROBE_READ_USER: i32 = 112;

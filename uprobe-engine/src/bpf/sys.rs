@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const MAP_TYPE_HASH: u32 = 1;
 const MAP_TYPE_ARRAY: u32 = 2;
+const MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
 const MAP_TYPE_PERCPU_HASH: u32 = 5;
 const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 const MAP_TYPE_STACK_TRACE: u32 = 7;
@@ -594,6 +595,19 @@ impl Map {
     /// of two, a multiple of the page size).
     pub fn ring_buffer(bytes: u32) -> Result<Map, Error> {
         Map::create(MAP_TYPE_RINGBUF, 0, 0, bytes, "stapsdt_ring")
+    }
+
+    /// CPU → perf event descriptor (`bpf_perf_event_output`'s map): the
+    /// per-CPU perf buffers that `uprobe_floor -r perfbuf` measures the
+    /// ring buffer against. Fill it with [`Map::insert_u32`].
+    pub fn perf_event_array(cpus: u32) -> Result<Map, Error> {
+        Map::create(
+            MAP_TYPE_PERF_EVENT_ARRAY,
+            4,
+            4,
+            cpus.max(1),
+            "stapsdt_perfbuf",
+        )
     }
 
     /// `entries` u64 counters per CPU (hits per site, records lost).

@@ -12,6 +12,13 @@
 //! (as root). Offsets are file offsets, decimal or `0x` hex. On stderr:
 //! `floor: attached N sites` once the link exists, then how long loading
 //! and attaching, and detaching (closing the link) took.
+//!
+//! With `-r ringbuf` or `-r perfbuf` the program builds and sends the
+//! record `stap-sdt trace --json` sends for two integers instead, through
+//! that transport, and a reader thread takes the records ([`records`]);
+//! at the end: `floor: N records read, M lost`.
+
+mod records;
 
 use std::ffi::CString;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -29,6 +36,7 @@ fn number(s: &str) -> Result<u64, String> {
 }
 
 struct Args {
+    records: Option<records::Transport>,
     pid: Option<u32>,
     command: Option<String>,
     seconds: Option<f64>,
@@ -39,12 +47,14 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut pid, mut command, mut seconds, mut rest) = (None, None, None, Vec::new());
+    let mut records = None;
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "-p" => pid = Some(value()?.parse().map_err(|_| "bad pid")?),
             "-c" => command = Some(value()?),
             "-d" => seconds = Some(value()?.parse().map_err(|_| "bad seconds")?),
+            "-r" => records = Some(records::Transport::parse(&value()?)?),
             _ => rest.push(a),
         }
     }
@@ -65,6 +75,7 @@ fn parse() -> Result<Args, String> {
         })
         .collect::<Result<_, String>>()?;
     Ok(Args {
+        records,
         pid,
         command,
         seconds,
@@ -148,7 +159,7 @@ fn main() {
         Err(e) => {
             eprintln!("uprobe_floor: {e}");
             eprintln!(
-                "usage: uprobe_floor [-p PID | -c CMD] [-d SECONDS] FILE OFFSET[:SEMAPHORE]..."
+                "usage: uprobe_floor [-p PID | -c CMD] [-d SECONDS] [-r ringbuf|perfbuf] FILE OFFSET[:SEMAPHORE]..."
             );
             std::process::exit(2);
         }
@@ -163,9 +174,14 @@ fn main() {
         .map(|c| spawn_held(c).unwrap_or_else(|e| fail(&e)));
     let pid = held.as_ref().map(|(pid, _)| *pid as u32).or(args.pid);
     let start = Instant::now();
-    // The floor: the program does nothing and returns 0.
+    let records = args
+        .records
+        .map(|t| records::Records::new(t).unwrap_or_else(|e| fail(&e)));
+    // The floor: the program does nothing and returns 0 (or only sends
+    // the record).
+    let nothing = [insn::mov_imm(insn::R0, 0), insn::exit()];
     let program = Program::load(
-        &[insn::mov_imm(insn::R0, 0), insn::exit()],
+        records.as_ref().map_or(&nothing[..], |r| r.program()),
         ProgramKind::UprobeMulti { sleepable: false },
         "floor",
     )
@@ -193,6 +209,10 @@ fn main() {
     drop(link);
     let detached = detach.elapsed();
     drop(program);
+    if let Some(records) = records {
+        let (read, lost) = records.finish();
+        eprintln!("floor: {read} records read, {lost} lost");
+    }
     eprintln!(
         "floor: load+attach {:.1} ms, detach {:.1} ms",
         attached.as_secs_f64() * 1e3,
