@@ -147,3 +147,39 @@ impl BoundedOutput for Command {
         output_within(self, TOOL_LIMIT)
     }
 }
+
+/// A fixture that prints `ready` and then waits for a line on its stdin
+/// before it fires its probes: a tracer attaches in between.
+pub struct Held {
+    child: Child,
+}
+
+impl Held {
+    /// Start `cmd` (its stdin and stdout piped) and read its `ready` line.
+    pub fn start(cmd: &mut Command) -> Held {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the held fixture");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line)
+            .expect("reading the fixture's ready line");
+        assert_eq!(line, "ready\n", "the fixture's first line");
+        Held { child }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Let it fire, and wait (up to [`EXIT_LIMIT`]) for it to end well.
+    pub fn release(mut self) {
+        use std::io::Write;
+        writeln!(self.child.stdin.take().expect("piped stdin"), "go")
+            .expect("releasing the fixture");
+        assert!(wait_within(&mut self.child, EXIT_LIMIT, "held fixture").success());
+    }
+}

@@ -33,6 +33,7 @@ mod forks;
 pub mod format;
 pub mod inproc;
 pub mod lower;
+pub mod mapping;
 pub mod perf;
 pub mod plan;
 pub mod resolve;

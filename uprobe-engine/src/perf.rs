@@ -22,25 +22,7 @@ impl PerfEvent {
         attr.type_ = sys::bindings::PERF_TYPE_TRACEPOINT;
         attr.config = id;
         attr.set_disabled(1);
-        // SAFETY: attr is initialised and outlives the call.
-        let fd = unsafe {
-            sys::perf_event_open(
-                &mut attr,
-                -1,
-                cpu,
-                -1,
-                sys::bindings::PERF_FLAG_FD_CLOEXEC as _,
-            )
-        };
-        if fd < 0 {
-            return Err(Error::os(
-                "perf_event_open",
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: fd was just returned by the kernel and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(PerfEvent { fd })
+        open(&mut attr, -1, cpu, "perf_event_open")
     }
 
     /// A uprobe (or uretprobe) at `offset` of `path` through the kernel's
@@ -96,25 +78,7 @@ impl PerfEvent {
         attr.sample_type = u64::from(sys::bindings::PERF_SAMPLE_RAW);
         attr.set_watermark(1);
         attr.__bindgen_anon_2.wakeup_watermark = watermark;
-        // SAFETY: attr is initialised and outlives the call.
-        let fd = unsafe {
-            sys::perf_event_open(
-                &mut attr,
-                -1,
-                cpu,
-                -1,
-                sys::bindings::PERF_FLAG_FD_CLOEXEC as _,
-            )
-        };
-        if fd < 0 {
-            return Err(Error::os(
-                "perf_event_open (bpf output)",
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: fd was just returned by the kernel and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(PerfEvent { fd })
+        open(&mut attr, -1, cpu, "perf_event_open (bpf output)")
     }
 
     pub fn enable(&self) -> Result<(), Error> {
@@ -136,6 +100,26 @@ impl PerfEvent {
     pub fn into_fd(self) -> OwnedFd {
         self.fd
     }
+}
+
+/// Open the event `attr` describes for `pid` on `cpu`; `what` names the
+/// call in the error.
+fn open(
+    attr: &mut sys::bindings::perf_event_attr,
+    pid: i32,
+    cpu: i32,
+    what: &'static str,
+) -> Result<PerfEvent, Error> {
+    // SAFETY: attr is initialised and outlives the call.
+    let fd = unsafe {
+        sys::perf_event_open(attr, pid, cpu, -1, sys::bindings::PERF_FLAG_FD_CLOEXEC as _)
+    };
+    if fd < 0 {
+        return Err(Error::os(what, std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just returned by the kernel and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(PerfEvent { fd })
 }
 
 /// The kernel's uprobe PMU (`/sys/bus/event_source/devices/uprobe`).

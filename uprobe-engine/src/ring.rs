@@ -7,6 +7,7 @@
 //! discard bit for records given up.
 
 use crate::bpf::sys::Map;
+use crate::mapping::Mapping;
 use crate::Error;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -35,9 +36,9 @@ pub struct RingReader {
     epoll: OwnedFd,
     /// How long the next wait sleeps before looking (see `wait`).
     look_ms: std::cell::Cell<i32>,
-    consumer: *mut u8,
+    consumer: Mapping,
     /// The producer page followed by the data area, twice.
-    producer: *mut u8,
+    producer: Mapping,
     data_bytes: usize,
     page: usize,
     /// Records taken from the ring and not yet handed out: (time, bytes).
@@ -51,9 +52,6 @@ pub struct RingReader {
     demote: bool,
 }
 
-// SAFETY: the mappings belong to this value alone.
-unsafe impl Send for RingReader {}
-
 impl RingReader {
     /// A ring of `data_bytes` (a power of two, at least a page).
     pub fn new(data_bytes: usize) -> Result<RingReader, Error> {
@@ -61,15 +59,14 @@ impl RingReader {
         let data_bytes = data_bytes.next_power_of_two().max(page);
         let map = Map::ring_buffer(data_bytes as u32)?;
         let fd = map.fd();
-        let consumer = mmap(fd, page, libc::PROT_READ | libc::PROT_WRITE, 0)?;
-        let producer = match mmap(fd, page + 2 * data_bytes, libc::PROT_READ, page) {
-            Ok(p) => p,
-            Err(e) => {
-                // SAFETY: unmapping what we just mapped.
-                unsafe { libc::munmap(consumer.cast(), page) };
-                return Err(e);
-            }
-        };
+        let consumer = Mapping::new(fd, page, true, 0, "the BPF ring buffer")?;
+        let producer = Mapping::new(
+            fd,
+            page + 2 * data_bytes,
+            false,
+            page,
+            "the BPF ring buffer",
+        )?;
         let epoll = edge_triggered_epoll(fd)?;
         Ok(RingReader {
             map,
@@ -138,25 +135,18 @@ impl RingReader {
             .saturating_sub(consumer.load(Ordering::Acquire))
     }
 
-    fn positions<'a>(&self) -> (&'a AtomicU64, &'a AtomicU64) {
-        // SAFETY: both pages are mapped while `self` lives (the borrows end
-        // before it does: callers use them within one method) and the
-        // kernel keeps an aligned u64 position at the start of each.
-        unsafe {
-            (
-                &*(self.consumer as *const AtomicU64),
-                &*(self.producer as *const AtomicU64),
-            )
-        }
+    fn positions(&self) -> (&AtomicU64, &AtomicU64) {
+        (self.consumer.word(0), self.producer.word(0))
     }
 
     /// Take every finished record out of the ring into the pending set.
     fn take(&mut self) {
-        let (consumer_pos, producer_pos) = self.positions();
+        // Field by field: the records go into other fields meanwhile.
+        let (consumer_pos, producer_pos) = (self.consumer.word(0), self.producer.word(0));
         let mut consumer = consumer_pos.load(Ordering::Acquire);
         let producer = producer_pos.load(Ordering::Acquire);
         // SAFETY: the data area starts a page after the producer page.
-        let data = unsafe { self.producer.add(self.page) };
+        let data = unsafe { self.producer.as_ptr().add(self.page) };
         let mask = self.data_bytes as u64 - 1;
         // The kernel reads the consumer position at every reserve: storing
         // it after each record would pull its cache line away from the
@@ -244,37 +234,6 @@ impl RingReader {
         }
         ready
     }
-}
-
-impl Drop for RingReader {
-    fn drop(&mut self) {
-        // SAFETY: unmapping our own mappings, made in `new` with these sizes.
-        unsafe {
-            libc::munmap(self.consumer.cast(), self.page);
-            libc::munmap(self.producer.cast(), self.page + 2 * self.data_bytes);
-        }
-    }
-}
-
-fn mmap(fd: RawFd, bytes: usize, prot: i32, offset: usize) -> Result<*mut u8, Error> {
-    // SAFETY: a shared mapping of a ring buffer map we own.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            prot,
-            libc::MAP_SHARED,
-            fd,
-            offset as libc::off_t,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(Error::os(
-            "mapping the BPF ring buffer",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(p.cast())
 }
 
 /// An epoll instance watching `fd` for input, edge-triggered.

@@ -3,10 +3,10 @@
 //! soon as the ring fills past half, so that a burst is read before it is
 //! lost. A sleeping `poll` on the ring's descriptor shows both.
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use test_support::bounded::Held;
 use test_support::Scratch;
 use uprobe_engine::{Selector, Session, SessionOptions, Target};
 
@@ -51,16 +51,7 @@ fn poll_while_firing(test: &str, hits: usize, limit: Duration) -> Option<(Durati
     let mut session = Session::new(Target::AllProcesses, options).unwrap();
     let selector = Selector::parse(&format!("{}:lib:n", program.display())).unwrap();
     session.attach(&selector).unwrap();
-    let mut child = Command::new(&program)
-        .arg(hits.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let held = Held::start(Command::new(&program).arg(hits.to_string()));
     session.start().unwrap();
     let fd = session.as_fd().unwrap().as_raw_fd();
     let sleeper = std::thread::spawn(move || {
@@ -78,7 +69,7 @@ fn poll_while_firing(test: &str, hits: usize, limit: Duration) -> Option<(Durati
     // Let the poll go to sleep on an empty ring before the hits come.
     std::thread::sleep(Duration::from_millis(200));
     let fired = Instant::now();
-    release(&mut child);
+    held.release();
     let slept = sleeper.join().unwrap();
     let after_firing = slept.saturating_sub(Duration::from_millis(200));
     let mut events = 0;
@@ -92,16 +83,6 @@ fn poll_while_firing(test: &str, hits: usize, limit: Duration) -> Option<(Durati
         fired.elapsed()
     );
     Some((after_firing, events))
-}
-
-fn release(child: &mut Child) {
-    writeln!(child.stdin.take().unwrap(), "go").unwrap();
-    assert!(test_support::bounded::wait_within(
-        child,
-        test_support::bounded::EXIT_LIMIT,
-        "fixture"
-    )
-    .success());
 }
 
 #[test]

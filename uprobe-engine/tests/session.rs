@@ -1,8 +1,8 @@
 //! The library API against a real program: attach, deliver typed values,
 //! count in the kernel, and leave nothing behind on drop.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use test_support::bounded::Held;
 use test_support::Scratch;
 use uprobe_engine::{Selector, Session, SessionOptions, Target, Value};
 
@@ -33,24 +33,11 @@ fn build(test: &str, scratch: &Scratch) -> Option<std::path::PathBuf> {
 
 /// Run the program, released once the session is started.
 fn run_released(program: &std::path::Path, session: &mut Session) -> u32 {
-    let mut child = Command::new(program)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let held = Held::start(&mut Command::new(program));
     session.start().unwrap();
-    writeln!(child.stdin.take().unwrap(), "go").unwrap();
-    assert!(test_support::bounded::wait_within(
-        &mut child,
-        test_support::bounded::EXIT_LIMIT,
-        "fixture"
-    )
-    .success());
-    child.id()
+    let pid = held.id();
+    held.release();
+    pid
 }
 
 #[test]

@@ -14,12 +14,13 @@
 //!
 //! `benches/trace_bench.sh` runs both beside `trace --json`.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use uprobe_engine::bpf::insn::{self, helper, Insn, Reg, R0, R1, R10, R2, R3, R4, R5, R6, R7};
 use uprobe_engine::bpf::sys::Map;
+use uprobe_engine::mapping::Mapping;
 use uprobe_engine::perf::PerfEvent;
 
 const PAGE: usize = 4096;
@@ -54,67 +55,18 @@ impl Transport {
     }
 }
 
-/// A shared mapping of a BPF map or perf event, unmapped on drop.
-struct Mapping {
-    at: *mut u8,
-    bytes: usize,
-}
-
-// SAFETY: the mapping is plain shared memory; the reader thread is its only
-// user while the records flow, and it is joined before the mapping drops.
-unsafe impl Send for Mapping {}
-
-impl Mapping {
-    fn new(fd: i32, bytes: usize, writable: bool, offset: usize) -> Result<Mapping, String> {
-        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
-        // SAFETY: a new shared mapping of a descriptor we own.
-        let at = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                prot,
-                libc::MAP_SHARED,
-                fd,
-                offset as libc::off_t,
-            )
-        };
-        if at == libc::MAP_FAILED {
-            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
-        }
-        Ok(Mapping {
-            at: at.cast(),
-            bytes,
+/// Add up the u64s of `bytes` at ring position `offset` of `mapping`'s
+/// data area (`data_bytes` at `data_at`, wrapping): the reader touches
+/// each one, as a tracer copying the record out would.
+fn touch(mapping: &Mapping, data_at: usize, data_bytes: usize, offset: u64, bytes: usize) -> u64 {
+    (0..bytes)
+        .step_by(8)
+        .map(|i| {
+            mapping
+                .word(data_at + ((offset as usize + i) & (data_bytes - 1)))
+                .load(Ordering::Relaxed)
         })
-    }
-
-    /// The u64 the kernel keeps at `offset` (a position or a head).
-    fn word(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset + 8 <= self.bytes && offset % 8 == 0);
-        // SAFETY: in bounds and aligned (checked above), and the mapping
-        // lives as long as the borrow.
-        unsafe { &*(self.at.add(offset) as *const AtomicU64) }
-    }
-
-    /// Add up the u64s of `bytes` at `offset` (wrapping in a data area of
-    /// `data_bytes` that starts at `data_at`): the reader touches each one.
-    fn sum(&self, data_at: usize, data_bytes: usize, offset: u64, bytes: usize) -> u64 {
-        (0..bytes)
-            .step_by(8)
-            .map(|i| {
-                let at = data_at + ((offset as usize + i) & (data_bytes - 1));
-                assert!(at + 8 <= self.bytes);
-                // SAFETY: in bounds (checked above); records are 8-aligned.
-                unsafe { std::ptr::read_volatile(self.at.add(at) as *const u64) }
-            })
-            .fold(0, u64::wrapping_add)
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping, made with this size.
-        unsafe { libc::munmap(self.at.cast(), self.bytes) };
-    }
+        .fold(0, u64::wrapping_add)
 }
 
 /// The transport's maps and reader.
@@ -134,8 +86,12 @@ impl Records {
             Transport::RingBuf => {
                 let bytes = RING_PAGES * PAGE;
                 let ring = Map::ring_buffer(bytes as u32).map_err(|e| e.to_string())?;
-                let consumer = Mapping::new(ring.fd(), PAGE, true, 0)?;
-                let producer = Mapping::new(ring.fd(), PAGE + 2 * bytes, false, PAGE)?;
+                let map = |bytes, writable, offset| {
+                    Mapping::new(ring.fd(), bytes, writable, offset, "the ring buffer")
+                        .map_err(|e| e.to_string())
+                };
+                let consumer = map(PAGE, true, 0)?;
+                let producer = map(PAGE + 2 * bytes, false, PAGE)?;
                 let reader =
                     std::thread::spawn(move || read_ring(&consumer, &producer, bytes, &quit));
                 Ok(Records {
@@ -154,7 +110,10 @@ impl Records {
                 for cpu in cpus {
                     let event = PerfEvent::bpf_output(cpu, (bytes / 2) as u32)
                         .map_err(|e| e.to_string())?;
-                    buffers.push(Mapping::new(event.raw_fd(), PAGE + bytes, true, 0)?);
+                    buffers.push(
+                        Mapping::new(event.raw_fd(), PAGE + bytes, true, 0, "a perf buffer")
+                            .map_err(|e| e.to_string())?,
+                    );
                     event.enable().map_err(|e| e.to_string())?;
                     array
                         .insert_u32(cpu as u32, event.raw_fd() as u32)
@@ -247,30 +206,29 @@ fn read_ring(
     bytes: usize,
     stop: &AtomicBool,
 ) -> (u64, u64) {
-    let (mut read, mut sum) = (0, 0u64);
+    let (mut read, mut seen) = (0, 0u64);
     loop {
         let last = stop.load(Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(1));
         let mut at = consumer.word(0).load(Ordering::Acquire);
         let end = producer.word(0).load(Ordering::Acquire);
         while at < end {
-            let offset = PAGE + (at as usize & (bytes - 1));
-            assert!(offset + 4 <= producer.bytes);
-            // SAFETY: in bounds (checked above); the kernel writes the
-            // header atomically.
-            let header =
-                unsafe { &*(producer.at.add(offset) as *const AtomicU32) }.load(Ordering::Acquire);
+            // The header: a u32 the kernel writes atomically, then 4 bytes
+            // of page offset.
+            let header = producer
+                .word(PAGE + (at as usize & (bytes - 1)))
+                .load(Ordering::Acquire) as u32;
             if header & BUSY != 0 {
                 break;
             }
             let len = (header & !(BUSY | DISCARD)) as usize;
-            sum = sum.wrapping_add(producer.sum(PAGE, bytes, at + 8, len));
+            seen = seen.wrapping_add(touch(producer, PAGE, bytes, at + 8, len));
             read += 1;
             at += (len as u64 + 8 + 7) & !7;
         }
         consumer.word(0).store(at, Ordering::Release);
         if last {
-            std::hint::black_box(sum);
+            std::hint::black_box(seen);
             return (read, 0);
         }
     }
@@ -279,7 +237,7 @@ fn read_ring(
 /// Take every CPU's perf buffer every millisecond until `stop`, then once
 /// more: (samples read, samples the kernel reported lost).
 fn read_perf(buffers: &[Mapping], bytes: usize, stop: &AtomicBool) -> (u64, u64) {
-    let (mut read, mut lost, mut sum) = (0, 0, 0u64);
+    let (mut read, mut lost, mut seen) = (0, 0, 0u64);
     loop {
         let last = stop.load(Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(1));
@@ -288,18 +246,18 @@ fn read_perf(buffers: &[Mapping], bytes: usize, stop: &AtomicBool) -> (u64, u64)
             let mut tail = buffer.word(DATA_TAIL).load(Ordering::Relaxed);
             while tail < head {
                 // perf_event_header: u32 type, u16 misc, u16 size.
-                let word = buffer.sum(PAGE, bytes, tail, 8);
+                let word = touch(buffer, PAGE, bytes, tail, 8);
                 let (kind, size) = (word as u32, (word >> 48) as usize);
                 if size == 0 {
                     break;
                 }
                 match kind {
                     PERF_RECORD_SAMPLE => {
-                        sum = sum.wrapping_add(buffer.sum(PAGE, bytes, tail + 8, size - 8));
+                        seen = seen.wrapping_add(touch(buffer, PAGE, bytes, tail + 8, size - 8));
                         read += 1;
                     }
                     // After the header: u64 id, u64 lost.
-                    PERF_RECORD_LOST => lost += buffer.sum(PAGE, bytes, tail + 16, 8),
+                    PERF_RECORD_LOST => lost += touch(buffer, PAGE, bytes, tail + 16, 8),
                     _ => {}
                 }
                 tail += size as u64;
@@ -307,7 +265,7 @@ fn read_perf(buffers: &[Mapping], bytes: usize, stop: &AtomicBool) -> (u64, u64)
             buffer.word(DATA_TAIL).store(tail, Ordering::Release);
         }
         if last {
-            std::hint::black_box(sum);
+            std::hint::black_box(seen);
             return (read, lost);
         }
     }
