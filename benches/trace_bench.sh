@@ -185,11 +185,15 @@ m_bpftrace_printf_str() {
 
 # Check once that each mode sees what it should (a string as a string).
 check_str() {
-    "$SDT" trace --json --str 0 -c "$T 3 str" "$T:bench:str" 2>/dev/null | grep -q '"args":\["hello, tracing"\]' ||
-        { echo "stap-sdt --str 0 does not print the string"; exit 1; }
+    # Whole outputs into files first: `grep -q` ends at the first match, and
+    # a tool still writing then fails on the closed pipe (pipefail).
+    "$SDT" trace --json --str 0 -c "$T 3 str" "$T:bench:str" >"$work/check" 2>/dev/null
+    grep -q '"args":\["hello, tracing"\]' "$work/check" ||
+        { echo "stap-sdt --str 0 does not print the string:"; cat "$work/check"; exit 1; }
     perf record -q -o "$work/perf.data" -e sdt_bench:str_s -- "$T" 3 str 2>/dev/null
-    perf script -i "$work/perf.data" 2>/dev/null | grep -q 'arg1="hello, tracing"' ||
-        { echo "perf's string event does not read the string"; exit 1; }
+    perf script -i "$work/perf.data" >"$work/check" 2>/dev/null
+    grep -q 'arg1="hello, tracing"' "$work/check" ||
+        { echo "perf's string event does not read the string:"; cat "$work/check"; exit 1; }
 }
 check_str
 
@@ -304,7 +308,7 @@ for o in json.load(sys.stdin)["objects"]:
         for l in p["locations"]:
             print(hex(l["file_offset"]) + (":" + hex(l["semaphore_file_offset"]) if l.get("semaphore_file_offset") else ""))')
 n=${#jvm_offsets[@]}
-if "$SDT" list --json "$libjvm" 'hotspot*:*' | grep -q '"semaphore":[0-9]'; then
+if "$SDT" list --json "$libjvm" 'hotspot*:*' | grep -c '"semaphore":[0-9]' >/dev/null; then
     echo "(note: some hotspot probes have semaphores; the floor attaches them without)"
 fi
 
