@@ -19,7 +19,7 @@
 //!
 //! The frame, from low to high addresses (8 bytes each): r15 r14 r13 r12
 //! rbp rbx r11 r10 r9 r8 rdi rsi rdx rcx flags rax site return-address;
-//! `inproc_shm::FRAME_REGS` numbers the registers in this order, except
+//! `inproc_shm::frame` numbers the registers in this order, except
 //! that `rax` (its number 14) is one word further.
 
 use std::arch::global_asm;

@@ -3,7 +3,9 @@
 //! per thread, its id and name).
 
 use crate::asm::{self, FRAME_BYTES, FRAME_RETURN, FRAME_SITE};
-use inproc_shm::{record, ArgOp, HOW_CONSTANT, HOW_MEMORY, HOW_POINTER, HOW_REGISTER, MAX_ARGS};
+use inproc_shm::{
+    frame, record, ArgOp, HOW_CONSTANT, HOW_MEMORY, HOW_POINTER, HOW_REGISTER, MAX_ARGS,
+};
 use inproc_shm::{WHAT_INT, WHAT_STR, WHAT_STRN};
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
@@ -37,20 +39,20 @@ pub fn forget_thread() {
 struct Regs(*const u64);
 
 impl Regs {
-    /// Register `n` in `inproc_shm::FRAME_REGS` order.
+    /// Register `n`: its slot, `inproc_shm::frame`.
     #[inline]
     fn get(&self, n: u8) -> u64 {
         // SAFETY: the frame has FRAME_RETURN + 1 words (the trampoline
         // pushed them); `n` < 15 reads a saved register.
         unsafe {
             match n {
-                0..=13 => *self.0.add(n as usize),
+                frame::R15..=frame::RCX => *self.0.add(n as usize),
                 // rax was pushed before the flags.
-                14 => *self.0.add(15),
+                frame::RAX => *self.0.add(15),
                 // At the hit `%rip` is the 5-byte nop's address.
-                15 => *self.0.add(FRAME_RETURN) - 5,
+                frame::RIP => *self.0.add(FRAME_RETURN) - 5,
                 // `%rsp` as it was at the 5-byte nop, before the call.
-                16 => self.0 as u64 + FRAME_BYTES as u64,
+                frame::RSP => self.0 as u64 + FRAME_BYTES as u64,
                 _ => 0,
             }
         }

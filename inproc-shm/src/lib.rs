@@ -185,17 +185,27 @@ pub struct ArgOp {
     pub disp: i64,
 }
 
-/// The registers as the trampoline saves them, in this order (8 bytes
-/// each), followed by the flags; `rip` and `rsp` are computed from the
-/// return address. Index = [`reg_index`].
-pub const FRAME_REGS: [&str; 17] = [
-    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rdi", "rsi", "rdx", "rcx",
-    "rax", "rip", "rsp",
-];
-
-/// A register's slot in the agent's frame, by its canonical name.
-pub fn reg_index(name: &str) -> Option<u8> {
-    FRAME_REGS.iter().position(|r| *r == name).map(|i| i as u8)
+/// The registers' slots in the agent's frame: the order in which the
+/// trampoline saves them (8 bytes each), then `rip` and `rsp`, which are
+/// computed from the return address. An [`ArgOp`] names registers by slot.
+pub mod frame {
+    pub const R15: u8 = 0;
+    pub const R14: u8 = 1;
+    pub const R13: u8 = 2;
+    pub const R12: u8 = 3;
+    pub const RBP: u8 = 4;
+    pub const RBX: u8 = 5;
+    pub const R11: u8 = 6;
+    pub const R10: u8 = 7;
+    pub const R9: u8 = 8;
+    pub const R8: u8 = 9;
+    pub const RDI: u8 = 10;
+    pub const RSI: u8 = 11;
+    pub const RDX: u8 = 12;
+    pub const RCX: u8 = 13;
+    pub const RAX: u8 = 14;
+    pub const RIP: u8 = 15;
+    pub const RSP: u8 = 16;
 }
 
 /// Bytes of a record's fixed part: length word, site, time, pid, tid, cpu,
@@ -260,7 +270,5 @@ mod tests {
         assert!(counts >= sites + 3 * std::mem::size_of::<Site>() as u64);
         assert_eq!(ring % 4096, 0);
         assert_eq!(total, ring + (1 << 16));
-        assert_eq!(reg_index("rax"), Some(14));
-        assert_eq!(reg_index("xmm0"), None);
     }
 }
