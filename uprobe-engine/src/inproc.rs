@@ -10,6 +10,7 @@
 //! memfd, or counts per site; the tracer reads them as
 //! [`Event`]s in the kernel backend's shape, so the printers are the same.
 
+use crate::mapping::Mapping;
 use crate::plan::{Address, ArgInfo, Fetch, Location, ProbeInfo, ValueKind, X86Reg};
 use crate::session::{self, AggRow, Event, KeyValue, SessionOptions, SiteRole, Stats};
 use crate::user_agg::UserAggregate;
@@ -66,35 +67,23 @@ impl SharedMemory {
     }
 }
 
-/// A mapping of the shared memory, unmapped on drop.
-struct Mapping {
-    base: *mut u8,
-    len: usize,
+/// The header at the start of the shared memory.
+fn header_of(m: &Mapping) -> &Header {
+    assert!(m.len() >= std::mem::size_of::<Header>());
+    // SAFETY: the mapping starts with the header (checked to fit) and
+    // lives as long as the borrow.
+    unsafe { &*(m.as_ptr() as *const Header) }
 }
 
-impl Mapping {
-    fn header(&self) -> &Header {
-        // SAFETY: the mapping starts with the header and lives as long as
-        // `self`.
-        unsafe { &*(self.base as *const Header) }
-    }
-
-    fn ring(&self) -> Ring<'_> {
-        let header = self.header();
-        Ring {
-            header,
-            // SAFETY: the ring lies inside the mapping (the layout was
-            // written by `start`).
-            data: unsafe { self.base.add(header.ring_at as usize) },
-            size: header.ring_bytes,
-        }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping, no reference into it outlives `self`.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
+/// The agent's record ring inside the shared memory.
+fn ring_of(m: &Mapping) -> Ring<'_> {
+    let header = header_of(m);
+    Ring {
+        header,
+        // SAFETY: the ring lies inside the mapping (the layout was written
+        // by `start`).
+        data: unsafe { m.as_ptr().add(header.ring_at as usize) },
+        size: header.ring_bytes,
     }
 }
 
@@ -291,32 +280,13 @@ impl InProcess {
                 std::io::Error::last_os_error()
             )));
         }
-        // SAFETY: a shared mapping of the whole memfd, owned by `Mapping`.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                total as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                self.shared.raw_fd(),
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Error::Input(format!(
-                "mapping the shared memory: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-        let mapping = Mapping {
-            base: base.cast(),
-            len: total as usize,
-        };
+        let mapping =
+            Mapping::populated(self.shared.raw_fd(), total as usize, "the shared memory")?;
         // SAFETY: the fresh mapping is zeroed and large enough for the
         // header and `encoded.len()` sites at `sites_at`; no agent maps it
         // before the program is released, after this.
         unsafe {
-            let header = &mut *(mapping.base as *mut Header);
+            let header = &mut *(mapping.as_ptr() as *mut Header);
             header.magic = inproc_shm::MAGIC;
             header.version = inproc_shm::VERSION;
             header.flags = if session::fast_count(&self.options) {
@@ -338,7 +308,7 @@ impl InProcess {
             header.tracer_pid = std::process::id();
             std::ptr::copy_nonoverlapping(
                 encoded.as_ptr(),
-                mapping.base.add(sites_at as usize) as *mut Site,
+                mapping.as_ptr().add(sites_at as usize) as *mut Site,
                 encoded.len(),
             );
         }
@@ -348,7 +318,7 @@ impl InProcess {
     }
 
     fn header(&self) -> Option<&Header> {
-        self.mapping.as_ref().map(Mapping::header)
+        self.mapping.as_ref().map(header_of)
     }
 
     /// Bytes of a string argument at most, with its NUL.
@@ -425,7 +395,7 @@ impl InProcess {
         let Some(m) = self.mapping.as_ref() else {
             return;
         };
-        let header = m.header();
+        let header = header_of(m);
         for mut site in found {
             let mut report = session::report(&site);
             report.warnings.retain(|w| !w.starts_with("a cheap site"));
@@ -454,7 +424,7 @@ impl InProcess {
             // SAFETY: slot `index` < capacity lies inside the mapping, and no
             // agent reads it before `site_count` is raised past it below.
             unsafe {
-                (m.base.add(header.sites_at as usize) as *mut Site)
+                (m.as_ptr().add(header.sites_at as usize) as *mut Site)
                     .add(index)
                     .write(encoded)
             };
@@ -581,7 +551,7 @@ impl InProcess {
             std::thread::sleep(Duration::from_millis(timeout_ms.clamp(0, 5) as u64));
         }
         self.serve_mailbox();
-        let Some(ring) = self.mapping.as_ref().map(Mapping::ring) else {
+        let Some(ring) = self.mapping.as_ref().map(ring_of) else {
             return 0;
         };
         let sites = &self.sites;
@@ -657,9 +627,7 @@ impl InProcess {
             return 0;
         };
         let at = header.counts_at as usize + site * inproc_shm::COUNT_STRIDE as usize;
-        // SAFETY: the counts area holds a line per site inside the mapping.
-        let count = unsafe { &*(m.base.add(at) as *const std::sync::atomic::AtomicU64) };
-        count.load(Ordering::Relaxed)
+        m.word(at).load(Ordering::Relaxed)
     }
 
     /// Counts per probe label, as `Session::aggregates` gives them (or
@@ -713,29 +681,28 @@ fn not_patchable(site: &ProbeInfo) -> Option<String> {
     None
 }
 
-/// The agent's number of a register (`inproc_shm::FRAME_REGS`).
+/// The register's slot in the agent's frame.
 fn frame_reg(reg: X86Reg) -> u8 {
-    use X86Reg::*;
-    let name = match reg {
-        Rax => "rax",
-        Rdx => "rdx",
-        Rcx => "rcx",
-        Rbx => "rbx",
-        Rsi => "rsi",
-        Rdi => "rdi",
-        Rbp => "rbp",
-        Rsp => "rsp",
-        R8 => "r8",
-        R9 => "r9",
-        R10 => "r10",
-        R11 => "r11",
-        R12 => "r12",
-        R13 => "r13",
-        R14 => "r14",
-        R15 => "r15",
-        Rip => "rip",
-    };
-    inproc_shm::reg_index(name).unwrap_or(NO_REG)
+    use inproc_shm::frame;
+    match reg {
+        X86Reg::Rax => frame::RAX,
+        X86Reg::Rdx => frame::RDX,
+        X86Reg::Rcx => frame::RCX,
+        X86Reg::Rbx => frame::RBX,
+        X86Reg::Rsi => frame::RSI,
+        X86Reg::Rdi => frame::RDI,
+        X86Reg::Rbp => frame::RBP,
+        X86Reg::Rsp => frame::RSP,
+        X86Reg::R8 => frame::R8,
+        X86Reg::R9 => frame::R9,
+        X86Reg::R10 => frame::R10,
+        X86Reg::R11 => frame::R11,
+        X86Reg::R12 => frame::R12,
+        X86Reg::R13 => frame::R13,
+        X86Reg::R14 => frame::R14,
+        X86Reg::R15 => frame::R15,
+        X86Reg::Rip => frame::RIP,
+    }
 }
 
 /// A planned site as the agent reads it: in the object of this device and

@@ -1,5 +1,6 @@
 //! A shared mapping of a kernel object's memory (a BPF ring buffer, a perf
-//! event's buffer), unmapped when the value drops.
+//! event's buffer, the memfd of the in-process backend), unmapped when the
+//! value drops.
 
 use crate::Error;
 use std::os::fd::RawFd;
@@ -26,6 +27,24 @@ impl Mapping {
         what: &str,
     ) -> Result<Mapping, Error> {
         let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
+        Mapping::map(fd, bytes, prot, 0, offset, what)
+    }
+
+    /// All `bytes` of `fd`, writable, its pages faulted in now
+    /// (`MAP_POPULATE`) rather than at the first touch.
+    pub fn populated(fd: RawFd, bytes: usize, what: &str) -> Result<Mapping, Error> {
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        Mapping::map(fd, bytes, prot, libc::MAP_POPULATE, 0, what)
+    }
+
+    fn map(
+        fd: RawFd,
+        bytes: usize,
+        prot: i32,
+        flags: i32,
+        offset: usize,
+        what: &str,
+    ) -> Result<Mapping, Error> {
         // SAFETY: a new shared mapping, placed by the kernel; nothing else
         // refers to the address range.
         let at = unsafe {
@@ -33,7 +52,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 bytes,
                 prot,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | flags,
                 fd,
                 offset as libc::off_t,
             )

@@ -734,6 +734,13 @@ pub struct LinkSite {
     pub cookie: u64,
 }
 
+/// `path` for the kernel (no NUL byte inside).
+fn c_path(path: &std::path::Path) -> Result<CString, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::Input(format!("{}: NUL byte in path", path.display())))
+}
+
 /// A `uprobe_multi` link: one program on many offsets of one file, the
 /// semaphores raised by the kernel. Closing it unregisters every uprobe
 /// (one RCU wait for all of them) and lowers the semaphores.
@@ -768,10 +775,8 @@ impl Link {
         retprobe: bool,
         pid: Option<u32>,
     ) -> Result<Link, Error> {
-        use std::os::unix::ffi::OsStrExt;
         let pmu = crate::perf::UprobePmu::get()?;
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::Input(format!("{}: NUL byte in path", path.display())))?;
+        let c_path = c_path(path)?;
         let mut fds = Vec::with_capacity(2 * sites.len());
         for site in sites {
             let where_ = || format!("{}+{:#x}", path.display(), site.offset);
@@ -812,9 +817,7 @@ impl Link {
         retprobe: bool,
         pid: Option<u32>,
     ) -> Result<Link, Error> {
-        use std::os::unix::ffi::OsStrExt;
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::Input(format!("{}: NUL byte in path", path.display())))?;
+        let c_path = c_path(path)?;
         let offsets: Vec<u64> = sites.iter().map(|s| s.offset).collect();
         let ref_ctrs: Vec<u64> = sites.iter().map(|s| s.ref_ctr_offset).collect();
         let cookies: Vec<u64> = sites.iter().map(|s| s.cookie).collect();
