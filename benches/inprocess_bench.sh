@@ -42,6 +42,8 @@ KERNEL=yes
 [[ $(id -u) == 0 ]] || { KERNEL=no; echo "# not root: kernel backend rows skipped"; }
 
 work=$(mktemp -d /tmp/inprocess_bench.XXXXXX)
+# shellcheck source=benches/rounds.sh
+source "$root/benches/rounds.sh"
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
@@ -79,27 +81,10 @@ m_inproc_json_str() { probe=str json --in-process --buffer-pages "$RING_PAGES" -
 
 modes=(untraced inproc_count inproc_json untraced_str inproc_json_str)
 [[ $KERNEL == yes ]] && modes+=(kernel_count kernel_json kernel_json_str)
-declare -A BEST DELIVERED LOST
 echo "# $HITS hits, fastest of $REPEATS rounds; kernel $(uname -r); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $("$SDT" --version 2>/dev/null | head -1) ($PROFILE, git $(git -C "$root" rev-parse --short HEAD))"
-for round in $(seq "$REPEATS"); do
-    for mode in "${modes[@]}"; do
-        rm -f "$work/delivered" "$work/lost"
-        "m_$mode" || { echo "$mode failed:"; cat "$work/err"; exit 1; }
-        ns=$(grep -ao 'loop_ns [0-9]*' "$work/err" | head -1 | awk '{print $2}')
-        [[ -n $ns ]] || { echo "$mode: no loop_ns:"; cat "$work/err"; exit 1; }
-        if [[ -z ${BEST[$mode]:-} || $ns -lt ${BEST[$mode]} ]]; then
-            BEST[$mode]=$ns
-            DELIVERED[$mode]=$(cat "$work/delivered" 2>/dev/null || echo -)
-            LOST[$mode]=$(cat "$work/lost" 2>/dev/null || echo -)
-        fi
-    done
-    echo "# round $round done"
-done
+run_rounds "${modes[@]}"
 
-per_hit() { python3 -c "print(f'{max(0, (${BEST[$1]} - ${BEST[$2]}) / $HITS):.1f}')"; }
-ratio() { python3 -c "print(f'{$1 / $2:.1f}x' if $2 > 0 else 'n/a')"; }
-verdict() { python3 -c "print('goal met' if $1 $2 $3 else 'GOAL MISSED')"; }
 declare -A H
 for mode in "${modes[@]}"; do
     case $mode in

@@ -53,6 +53,8 @@ cargo build --release -q --manifest-path "$root/Cargo.toml" -p uprobe-engine --e
 SDT=$CARGO_TARGET_DIR/release/stap-sdt
 FLOOR=$CARGO_TARGET_DIR/release/examples/uprobe_floor
 TRACEFS=/sys/kernel/tracing
+# shellcheck source=benches/rounds.sh
+source "$root/benches/rounds.sh"
 [[ -d $TRACEFS/events ]] || TRACEFS=/sys/kernel/debug/tracing
 
 work=$(mktemp -d /tmp/trace_bench.XXXXXX)
@@ -200,34 +202,10 @@ check_str
 modes=(untraced floor_c ours_count_c floor_all ours_count_all bpftrace_count
     ours_json perf_record bpftrace_printf ringbuf_floor perfbuf_floor
     untraced_str ours_json_str perf_record_str bpftrace_printf_str)
-declare -A BEST DELIVERED LOST LOST_ALL
 echo "# $HITS hits, fastest of $REPEATS rounds; kernel $(uname -r); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $("$SDT" --version 2>/dev/null || echo stap-sdt) (git $(git -C "$root" rev-parse --short HEAD)); $(bpftrace --version); perf $(perf version | awk '{print $3}')"
-for round in $(seq "$REPEATS"); do
-    for mode in "${modes[@]}"; do
-        rm -f "$work/delivered" "$work/lost"
-        if ! "m_$mode"; then
-            echo "$mode failed:"; cat "$work/err"; exit 1
-        fi
-        LOST_ALL[$mode]="${LOST_ALL[$mode]:-}${LOST_ALL[$mode]:+/}$(cat "$work/lost" 2>/dev/null || echo -)"
-        ns=$(grep -ao 'loop_ns [0-9]*' "$work/err" | head -1 | awk '{print $2}')
-        [[ -n $ns ]] || { echo "$mode: no loop_ns:"; cat "$work/err"; exit 1; }
-        if [[ -z ${BEST[$mode]:-} || $ns -lt ${BEST[$mode]} ]]; then
-            BEST[$mode]=$ns
-            DELIVERED[$mode]=$(cat "$work/delivered" 2>/dev/null || echo -)
-            LOST[$mode]=$(cat "$work/lost" 2>/dev/null || echo -)
-        fi
-    done
-    echo "# round $round done"
-done
+run_rounds "${modes[@]}"
 
-per_hit() { # ns per hit above the untraced loop
-    python3 -c "print(f'{max(0, (${BEST[$1]} - ${BEST[$2]}) / $HITS):.1f}')"
-}
-ratio() { python3 -c "print(f'{$1 / $2:.2f}x' if $2 > 0 else 'n/a')"; }
-verdict() { # VALUE OP LIMIT
-    python3 -c "print('goal met' if $1 $2 $3 else 'GOAL MISSED')"
-}
 declare -A H
 for mode in floor_c ours_count_c floor_all ours_count_all bpftrace_count ours_json perf_record bpftrace_printf \
     ringbuf_floor perfbuf_floor; do
