@@ -218,9 +218,7 @@ fn a_killed_or_hung_up_tracer_leaves_nothing_in_the_kernel() {
     };
     let scratch = Scratch::new();
     let fx = fixture(&scratch);
-    let mut target = Target::spawn(&fx, &["guarded"]);
-    target.stdout.wait_for("enabled=0");
-    let address = semaphore_address(target.pid(), "fixture", "guarded");
+    let (mut target, address) = guarded_target(&fx);
     let probe = format!("{}:fixture:guarded", fx.display());
     let pid = target.pid().to_string();
     for signal in [libc::SIGKILL, libc::SIGHUP] {

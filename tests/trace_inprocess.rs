@@ -108,6 +108,18 @@ fn in_process(
     trace_unprivileged(scratch, &args)
 }
 
+/// [`in_process`], which must end with status 0: (stdout, stderr).
+fn in_process_ok(
+    scratch: &Scratch,
+    flags: &[&str],
+    command: &str,
+    probe: &str,
+) -> (String, String) {
+    let (code, out, err) = in_process(scratch, flags, command, probe);
+    assert_eq!(code, Some(0), "{err}");
+    (out, err)
+}
+
 fn count_of(stdout: &str, probe: &str) -> Option<u64> {
     stdout
         .lines()
@@ -127,13 +139,12 @@ fn counts_exactly_without_privileges() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = in_process(
+    let (out, err) = in_process_ok(
         &scratch,
         &["--count"],
         &format!("{fx} ticks 100000"),
         &format!("{fx}:fx:tick"),
     );
-    assert_eq!(code, Some(0), "{err}");
     assert_eq!(count_of(&out, "fx:tick"), Some(100000), "{out}\n{err}");
     // The semaphore was raised by the agent: every guarded hit fired.
     assert!(out.contains("semaphore 1"), "{out}");
@@ -166,13 +177,12 @@ fn json_has_exact_arguments_strings_included_without_privileges() {
         "a sym(%rip) operand: {listed}"
     );
 
-    let (code, out, err) = in_process(
+    let (out, err) = in_process_ok(
         &scratch,
         &["--json", "--str", "2"],
         &format!("{fx} ticks 300"),
         &format!("{fx}:fx:tick"),
     );
-    assert_eq!(code, Some(0), "{err}");
     let events: Vec<serde_json::Value> = out
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -269,13 +279,12 @@ fn a_pointer_to_nowhere_is_a_fault_not_a_crash() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = in_process(
+    let (out, _) = in_process_ok(
         &scratch,
         &["--str", "0"],
         &format!("{fx} bad"),
         &format!("{fx}:fx:bad"),
     );
-    assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("survived"), "{out}");
     let line = out
         .lines()
@@ -393,13 +402,12 @@ fn sites_that_are_not_cheap_are_named_with_advice() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = in_process(
+    let (out, err) = in_process_ok(
         &scratch,
         &["--count"],
         &format!("{fx} ticks 50"),
         &format!("{fx}:fx:*"),
     );
-    assert_eq!(code, Some(0), "{err}");
     let named = err
         .lines()
         .find(|l| l.contains("fx:plain"))
@@ -428,24 +436,22 @@ fn a_library_loaded_with_dlopen_after_start_is_traced_each_time() {
     let scratch = Scratch::new();
     let (fx, lib) = fixture(&scratch);
     let (fx, lib) = (fx.to_str().unwrap(), lib.to_str().unwrap());
-    let (code, out, err) = in_process(
+    let (out, err) = in_process_ok(
         &scratch,
         &["--count"],
         &format!("{fx} dlopen {lib} 1000"),
         &format!("{lib}:lib:fire"),
     );
-    assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("dlopen done"), "{out}");
     // Loaded, closed and loaded again: patched both times.
     assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
     // Without the path: planned when the agent reports the library.
-    let (code, out, err) = in_process(
+    let (out, err) = in_process_ok(
         &scratch,
         &["--count"],
         &format!("{fx} dlopen {lib} 1000"),
         "lib:fire",
     );
-    assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("objects the command loads later"), "{err}");
     assert_eq!(count_of(&out, "lib:fire"), Some(2000), "{out}\n{err}");
 }
@@ -508,13 +514,12 @@ fn a_fork_child_is_restored_and_not_traced() {
     let scratch = Scratch::new();
     let (fx, _) = fixture(&scratch);
     let fx = fx.to_str().unwrap();
-    let (code, out, err) = in_process(
+    let (out, err) = in_process_ok(
         &scratch,
         &["--count"],
         &format!("{fx} fork 700"),
         &format!("{fx}:fx:tick"),
     );
-    assert_eq!(code, Some(0), "{err}");
     // The parent's 2 × 700 hits; the child got the original bytes back and
     // its semaphore lowered at the fork, so its 700 hits are not patched.
     assert_eq!(count_of(&out, "fx:tick"), Some(1400), "{out}\n{err}");

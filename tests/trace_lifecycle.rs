@@ -8,16 +8,6 @@ mod trace_support;
 use test_support::Scratch;
 use trace_support::*;
 
-/// The fixture in `guarded` mode, having printed `enabled=0`, and the
-/// run-time address of its semaphore (checked to be 0).
-fn guarded_target(fx: &std::path::Path) -> (Target, u64) {
-    let mut target = Target::spawn(fx, &["guarded"]);
-    target.stdout.wait_for("enabled=0");
-    let address = semaphore_address(target.pid(), "fixture", "guarded");
-    assert_eq!(read_u16(target.pid(), address), 0);
-    (target, address)
-}
-
 #[test]
 fn semaphore_raised_while_traced_and_restored_after() {
     if !prerequisites("semaphore_raised_while_traced_and_restored_after") {

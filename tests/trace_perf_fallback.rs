@@ -38,10 +38,7 @@ fn semaphore_and_arguments_through_uprobe_perf_events() {
     }
     let scratch = Scratch::new();
     let fx = fixture(&scratch);
-    let mut target = Target::spawn(&fx, &["guarded"]);
-    target.stdout.wait_for("enabled=0");
-    let address = semaphore_address(target.pid(), "fixture", "guarded");
-    assert_eq!(read_u16(target.pid(), address), 0);
+    let (mut target, address) = guarded_target(&fx);
 
     let probe = format!("{}:fixture:guarded", fx.display());
     let pid = target.pid().to_string();

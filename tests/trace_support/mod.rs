@@ -299,6 +299,16 @@ pub fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The fixture in `guarded` mode, having printed `enabled=0`, and the
+/// run-time address of its semaphore (checked to be 0).
+pub fn guarded_target(fx: &std::path::Path) -> (Target, u64) {
+    let mut target = Target::spawn(fx, &["guarded"]);
+    target.stdout.wait_for("enabled=0");
+    let address = semaphore_address(target.pid(), "fixture", "guarded");
+    assert_eq!(read_u16(target.pid(), address), 0);
+    (target, address)
+}
+
 /// The run-time address of a probe's semaphore in `pid`, from `stap-sdt list -p`.
 pub fn semaphore_address(pid: u32, provider: &str, name: &str) -> u64 {
     let out = Command::new(BIN)
