@@ -113,8 +113,8 @@ impl Backend {
         deferred
     }
 
-    /// After start: what the in-process agent could not do.
-    /// Warnings that came up while tracing (sites of objects loaded later).
+    /// Warnings that came up while tracing: what the in-process agent could
+    /// not plan or patch in objects loaded later (none from the kernel).
     pub fn take_warnings(&mut self) -> Vec<String> {
         match self {
             Backend::Kernel(_) => Vec::new(),
