@@ -107,11 +107,12 @@ impl UserAggregate {
         let Some(filter) = &self.filter else {
             return true;
         };
-        let expr = self
-            .folded
-            .entry(event.probe.label.clone())
-            .or_insert_with(|| filter.for_probe(&event.probe.label));
-        eval(expr, event) != 0
+        let label = &event.probe.label;
+        // Looked up by reference: `entry` would clone the label per event.
+        if !self.folded.contains_key(label) {
+            self.folded.insert(label.clone(), filter.for_probe(label));
+        }
+        eval(&self.folded[label], event) != 0
     }
 
     /// Add a hit (that passed the filter) to its key.
